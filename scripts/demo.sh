@@ -1,0 +1,10 @@
+#!/bin/sh
+# Builds Coop and runs the demo: thousands of concurrent C tasks.
+set -eu
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh
+BUILD=${BUILD_DIR:-_build}
+[ -d "$BUILD" ] || meson setup "$BUILD"
+meson compile -C "$BUILD" coop-demo
+exec "$BUILD/examples/coop-demo" "$@"

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs what building and testing Coop needs on Debian 12 (as root, or
+# through sudo).  Safe to run again: apt skips what is already there.
+set -eu
+
+PACKAGES="
+  meson ninja-build pkg-config gcc
+  libglib2.0-dev libglib-testing-0-dev
+  gobject-introspection libgirepository1.0-dev
+  valgrind
+"
+
+missing=""
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+echo "Installing:$missing"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing

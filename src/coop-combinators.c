@@ -1,0 +1,567 @@
+/* coop-combinators.c: sleep, gather, wait, wait_for, shield.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "coop-private.h"
+
+/* All combinators return an instance of one private CoopFuture subclass,
+ * which holds its children, one embedded waiter per child and, for the
+ * timed ones, a timer handle.  The children's waiters complete the outer
+ * future synchronously (they are internal continuations: no user code
+ * runs), and a waiter on the outer future itself detaches everything once
+ * it is done, however that happened. */
+
+typedef enum
+{
+  KIND_SLEEP,
+  KIND_GATHER,
+  KIND_WAIT,
+  KIND_WAIT_FOR,
+  KIND_SHIELD,
+} Kind;
+
+#define COOP_TYPE_COMPOSITE (coop_composite_get_type ())
+G_DECLARE_FINAL_TYPE (CoopComposite, coop_composite, COOP, COMPOSITE, CoopFuture)
+
+struct _CoopComposite
+{
+  CoopFuture    parent_instance;
+
+  Kind          kind;
+  guint         n_children;
+  guint         n_done;
+  CoopFuture  **children;        /* strong */
+  CoopWaiter   *waiters;         /* one per child */
+  CoopWaiter    self_waiter;     /* on the composite itself */
+  CoopHandle   *timer;
+  CoopWaitMode  mode;
+  guint         wait_all : 1;
+  guint         timed_out : 1;
+  guint         cancelling : 1;
+  guint         finished : 1;    /* self_waiter fired */
+};
+
+G_DEFINE_FINAL_TYPE (CoopComposite, coop_composite, COOP_TYPE_FUTURE)
+
+static void
+detach_children (CoopComposite *self)
+{
+  guint i;
+
+  for (i = 0; i < self->n_children; i++)
+    coop_future_remove_waiter (self->children[i], &self->waiters[i]);
+}
+
+static void
+cancel_timer (CoopComposite *self)
+{
+  if (self->timer != NULL)
+    {
+      coop_handle_cancel (self->timer);
+      g_clear_pointer (&self->timer, coop_handle_unref);
+    }
+}
+
+/* Marks the error of a child that completes after the composite as read,
+ * as asyncio's gather does, so it is not reported as lost. */
+static void
+retrieve_late (CoopWaiter *waiter,
+               CoopFuture *future)
+{
+  coop_future_mark_retrieved (future);
+  g_free (waiter);
+}
+
+static void
+composite_done (CoopWaiter *waiter,
+                CoopFuture *future)
+{
+  CoopComposite *self = COOP_COMPOSITE (future);
+  guint i;
+
+  self->finished = TRUE;
+  cancel_timer (self);
+  detach_children (self);
+
+  if (self->kind == KIND_GATHER || self->kind == KIND_SHIELD)
+    for (i = 0; i < self->n_children; i++)
+      if (!coop_future_is_done (self->children[i]))
+        {
+          CoopWaiter *late = g_new0 (CoopWaiter, 1);
+
+          late->func = retrieve_late;
+          coop_future_add_waiter (self->children[i], late);
+        }
+}
+
+static gboolean
+coop_composite_cancel (CoopFuture *future,
+                       const char *message)
+{
+  CoopComposite *self = COOP_COMPOSITE (future);
+  gboolean any = FALSE;
+  guint i;
+
+  switch (self->kind)
+    {
+    case KIND_GATHER:
+    case KIND_WAIT_FOR:
+      /* Cancel the children; the composite ends cancelled once they are
+       * done (at once for plain futures). */
+      self->cancelling = TRUE;
+      cancel_timer (self);
+      g_object_ref (self);
+      for (i = 0; i < self->n_children && !coop_future_is_done (future); i++)
+        any |= coop_future_cancel (self->children[i], message);
+      if (!coop_future_is_done (future) && !any)
+        coop_future_set_cancelled (future, message);
+      g_object_unref (self);
+      return TRUE;
+
+    case KIND_SLEEP:
+    case KIND_WAIT:
+    case KIND_SHIELD:
+    default:
+      coop_future_set_cancelled (future, message);
+      return TRUE;
+    }
+}
+
+static void
+coop_composite_finalize (GObject *object)
+{
+  CoopComposite *self = COOP_COMPOSITE (object);
+  guint i;
+
+  cancel_timer (self);
+  if (!self->finished)
+    detach_children (self);
+  for (i = 0; i < self->n_children; i++)
+    g_object_unref (self->children[i]);
+  g_free (self->children);
+  g_free (self->waiters);
+
+  G_OBJECT_CLASS (coop_composite_parent_class)->finalize (object);
+}
+
+static void
+coop_composite_class_init (CoopCompositeClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = coop_composite_finalize;
+  COOP_FUTURE_CLASS (klass)->cancel = coop_composite_cancel;
+}
+
+static void
+coop_composite_init (CoopComposite *self)
+{
+  self->self_waiter.func = composite_done;
+}
+
+static void child_done (CoopWaiter *waiter, CoopFuture *child);
+
+static CoopComposite *
+composite_new (CoopLoop    *loop,
+               Kind         kind,
+               CoopFuture **children,
+               guint        n_children)
+{
+  CoopComposite *self = coop_future_new_internal (COOP_TYPE_COMPOSITE, loop);
+  guint i;
+
+  self->kind = kind;
+  self->n_children = n_children;
+  self->children = g_new (CoopFuture *, MAX (n_children, 1));
+  self->waiters = g_new0 (CoopWaiter, MAX (n_children, 1));
+  for (i = 0; i < n_children; i++)
+    {
+      self->children[i] = g_object_ref (children[i]);
+      self->waiters[i].func = child_done;
+      self->waiters[i].data = self;
+    }
+  coop_future_add_waiter (COOP_FUTURE (self), &self->self_waiter);
+  return self;
+}
+
+/* A finished array of futures, as the result of gather and wait. */
+static void
+finish_with_array (CoopComposite *self,
+                   gboolean       done_only)
+{
+  GPtrArray *array = g_ptr_array_new_full (self->n_children, g_object_unref);
+  guint i;
+
+  for (i = 0; i < self->n_children; i++)
+    if (!done_only || coop_future_is_done (self->children[i]))
+      g_ptr_array_add (array, g_object_ref (self->children[i]));
+  coop_future_set_boxed (COOP_FUTURE (self), G_TYPE_PTR_ARRAY, array);
+  g_ptr_array_unref (array);
+}
+
+/* The composite takes the outcome of @child. */
+static void
+copy_outcome (CoopComposite *self,
+              CoopFuture    *child)
+{
+  CoopFuture *future = COOP_FUTURE (self);
+
+  switch (coop_future_get_state (child))
+    {
+    case COOP_FUTURE_STATE_FINISHED:
+      coop_future_set_value (future, coop_future_get_value (child, NULL));
+      break;
+    case COOP_FUTURE_STATE_FAILED:
+      coop_future_set_error (future, coop_future_peek_error (child));
+      break;
+    case COOP_FUTURE_STATE_CANCELLED:
+      coop_future_set_error (future, coop_future_peek_error (child));
+      break;
+    case COOP_FUTURE_STATE_PENDING:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static void
+gather_child_done (CoopComposite *self,
+                   CoopFuture    *child)
+{
+  CoopFuture *future = COOP_FUTURE (self);
+  CoopFutureState state = coop_future_get_state (child);
+
+  if (state != COOP_FUTURE_STATE_FINISHED)
+    {
+      if (self->wait_all)
+        coop_future_mark_retrieved (child);
+      else
+        {
+          /* Fail fast, with the first error. */
+          coop_future_set_error (future, coop_future_peek_error (child));
+          return;
+        }
+    }
+
+  if (self->n_done == self->n_children)
+    {
+      if (self->cancelling)
+        coop_future_set_cancelled (future, NULL);
+      else
+        finish_with_array (self, FALSE);
+    }
+}
+
+static gboolean
+wait_satisfied (CoopComposite *self,
+                CoopFuture    *child)
+{
+  if (self->n_done == self->n_children)
+    return TRUE;
+  switch (self->mode)
+    {
+    case COOP_WAIT_FIRST_COMPLETED:
+      return self->n_done > 0;
+    case COOP_WAIT_FIRST_EXCEPTION:
+      return child != NULL && coop_future_get_state (child) == COOP_FUTURE_STATE_FAILED;
+    case COOP_WAIT_ALL_COMPLETED:
+    default:
+      return FALSE;
+    }
+}
+
+static void
+wait_for_child_done (CoopComposite *self,
+                     CoopFuture    *child)
+{
+  CoopFuture *future = COOP_FUTURE (self);
+
+  if (self->timed_out && coop_future_get_state (child) == COOP_FUTURE_STATE_CANCELLED)
+    {
+      coop_future_mark_retrieved (child);
+      coop_future_take_error (future,
+                              g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                                   "The operation timed out"));
+    }
+  else if (self->cancelling)
+    {
+      coop_future_mark_retrieved (child);
+      coop_future_set_cancelled (future, NULL);
+    }
+  else
+    copy_outcome (self, child);
+}
+
+static void
+child_done (CoopWaiter *waiter,
+            CoopFuture *child)
+{
+  CoopComposite *self = waiter->data;
+
+  self->n_done++;
+  if (coop_future_is_done (COOP_FUTURE (self)))
+    return;
+
+  switch (self->kind)
+    {
+    case KIND_GATHER:
+      gather_child_done (self, child);
+      break;
+    case KIND_WAIT:
+      if (wait_satisfied (self, child))
+        finish_with_array (self, TRUE);
+      break;
+    case KIND_WAIT_FOR:
+      wait_for_child_done (self, child);
+      break;
+    case KIND_SHIELD:
+      copy_outcome (self, child);
+      break;
+    case KIND_SLEEP:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/* Attaches the children's waiters, or runs them now for children that are
+ * already done. */
+static void
+attach_children (CoopComposite *self)
+{
+  guint i;
+
+  g_object_ref (self);
+  for (i = 0; i < self->n_children && !coop_future_is_done (COOP_FUTURE (self)); i++)
+    {
+      if (coop_future_is_done (self->children[i]))
+        child_done (&self->waiters[i], self->children[i]);
+      else
+        coop_future_add_waiter (self->children[i], &self->waiters[i]);
+    }
+  g_object_unref (self);
+}
+
+static CoopFuture *
+failed_future (CoopLoop   *loop,
+               GError     *error)
+{
+  CoopFuture *future = coop_future_new (loop);
+
+  coop_future_take_error (future, error);
+  return future;
+}
+
+static CoopFuture *
+check_children (CoopLoop    *loop,
+                CoopFuture **futures,
+                guint        n_futures)
+{
+  guint i;
+
+  for (i = 0; i < n_futures; i++)
+    {
+      if (!COOP_IS_FUTURE (futures[i]))
+        {
+          g_critical ("%s: element %u is not a CoopFuture", G_STRFUNC, i);
+          return failed_future (loop, g_error_new (COOP_ERROR, COOP_ERROR_FAILED,
+                                                   "Element %u is not a future", i));
+        }
+      if (coop_future_get_loop (futures[i]) != loop)
+        return failed_future (loop, g_error_new (COOP_ERROR, COOP_ERROR_WRONG_LOOP,
+                                                 "Future %u belongs to another loop", i));
+    }
+  return NULL;
+}
+
+/* --- public API --------------------------------------------------------------------- */
+
+static void
+sleep_fire (gpointer data)
+{
+  CoopFuture *future = data;
+
+  if (!coop_future_is_done (future))
+    coop_future_set_none (future);
+}
+
+/**
+ * coop_sleep:
+ * @loop: a loop
+ * @delay_usec: how long, in microseconds (negative counts as 0)
+ *
+ * Returns a future that finishes, with no value, after @delay_usec.
+ * Cancelling it removes its timer.  From a task:
+ *
+ * ```c
+ * g_autoptr(CoopFuture) nap = coop_sleep (loop, 50 * G_TIME_SPAN_MILLISECOND);
+ * if (!coop_await (nap, &error))
+ *   return;   // cancelled
+ * ```
+ *
+ * Returns: (transfer full): a new future
+ */
+CoopFuture *
+coop_sleep (CoopLoop *loop,
+            gint64    delay_usec)
+{
+  CoopComposite *self;
+
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+
+  self = composite_new (loop, KIND_SLEEP, NULL, 0);
+  self->timer = coop_loop_call_later (loop, delay_usec, sleep_fire,
+                                      g_object_ref (self), g_object_unref);
+  return COOP_FUTURE (self);
+}
+
+/**
+ * coop_gather:
+ * @loop: a loop
+ * @futures: (array length=n_futures): the futures to wait for
+ * @n_futures: the number of futures
+ * @wait_all: %FALSE to fail as soon as one future fails (with its error);
+ *   %TRUE to wait for all of them whatever their outcome
+ *
+ * Waits for several futures, as asyncio's `gather()`.  The returned future
+ * finishes with a #GPtrArray (a boxed value) of @futures, in the given
+ * order, once all are done; read each one's result from it.  Without
+ * @wait_all it fails with the first error (or ends cancelled if a future
+ * was cancelled); the others keep running.  With @wait_all the errors stay
+ * in the futures, to be read there.  Cancelling the returned future cancels
+ * every future in it.
+ *
+ * Returns: (transfer full): a new future
+ */
+CoopFuture *
+coop_gather (CoopLoop    *loop,
+             CoopFuture **futures,
+             guint        n_futures,
+             gboolean     wait_all)
+{
+  CoopComposite *self;
+  CoopFuture *bad;
+
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (futures != NULL || n_futures == 0, NULL);
+
+  if ((bad = check_children (loop, futures, n_futures)) != NULL)
+    return bad;
+
+  self = composite_new (loop, KIND_GATHER, futures, n_futures);
+  self->wait_all = !!wait_all;
+  if (n_futures == 0)
+    finish_with_array (self, FALSE);
+  else
+    attach_children (self);
+  return COOP_FUTURE (self);
+}
+
+/**
+ * coop_wait:
+ * @loop: a loop
+ * @futures: (array length=n_futures): the futures to wait for
+ * @n_futures: the number of futures
+ * @mode: when to complete
+ *
+ * Waits for some of @futures, as asyncio's `wait()`: the returned future
+ * finishes with a #GPtrArray (a boxed value) of those of @futures that are
+ * done, in the given order (the others are still pending), when @mode is
+ * satisfied.  %COOP_WAIT_FIRST_EXCEPTION completes when a future fails
+ * (cancellation does not count) or when all are done.  It never fails
+ * because one of @futures did, and cancelling it does not cancel them.
+ * With no futures it finishes at once with an empty array.
+ *
+ * Returns: (transfer full): a new future
+ */
+CoopFuture *
+coop_wait (CoopLoop     *loop,
+           CoopFuture  **futures,
+           guint         n_futures,
+           CoopWaitMode  mode)
+{
+  CoopComposite *self;
+  CoopFuture *bad;
+
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (futures != NULL || n_futures == 0, NULL);
+  g_return_val_if_fail (mode <= COOP_WAIT_ALL_COMPLETED, NULL);
+
+  if ((bad = check_children (loop, futures, n_futures)) != NULL)
+    return bad;
+
+  self = composite_new (loop, KIND_WAIT, futures, n_futures);
+  self->mode = mode;
+  if (n_futures == 0)
+    finish_with_array (self, TRUE);
+  else
+    attach_children (self);
+  return COOP_FUTURE (self);
+}
+
+static void
+wait_for_timeout (gpointer data)
+{
+  CoopComposite *self = data;
+
+  g_clear_pointer (&self->timer, coop_handle_unref);
+  if (coop_future_is_done (COOP_FUTURE (self)))
+    return;
+  self->timed_out = TRUE;
+  /* The outcome is settled when the inner future is done: at once for a
+   * plain future, once it has stopped for a task. */
+  if (!coop_future_cancel (self->children[0], "Timed out") &&
+      !coop_future_is_done (COOP_FUTURE (self)))
+    copy_outcome (self, self->children[0]);
+}
+
+/**
+ * coop_wait_for:
+ * @future: the future to wait for
+ * @timeout_usec: the time limit in microseconds, or a negative value for
+ *   none
+ *
+ * Returns a future that takes the outcome of @future, unless @timeout_usec
+ * passes first: then @future is cancelled and, once it is done, the
+ * returned future fails with `G_IO_ERROR_TIMED_OUT` (asyncio's
+ * `wait_for()`).  Cancelling the returned future cancels @future.
+ *
+ * Returns: (transfer full): a new future
+ */
+CoopFuture *
+coop_wait_for (CoopFuture *future,
+               gint64      timeout_usec)
+{
+  CoopComposite *self;
+  CoopLoop *loop;
+
+  g_return_val_if_fail (COOP_IS_FUTURE (future), NULL);
+
+  loop = coop_future_get_loop (future);
+  self = composite_new (loop, KIND_WAIT_FOR, &future, 1);
+  attach_children (self);
+  if (!coop_future_is_done (COOP_FUTURE (self)) && timeout_usec >= 0)
+    self->timer = coop_loop_call_later (loop, timeout_usec, wait_for_timeout,
+                                        g_object_ref (self), g_object_unref);
+  return COOP_FUTURE (self);
+}
+
+/**
+ * coop_shield:
+ * @future: the future to protect
+ *
+ * Returns a future that takes the outcome of @future but whose
+ * cancellation does not reach @future (asyncio's `shield()`): a task
+ * cancelled while awaiting the shield stops waiting, and @future carries on.
+ *
+ * Returns: (transfer full): a new future
+ */
+CoopFuture *
+coop_shield (CoopFuture *future)
+{
+  CoopComposite *self;
+
+  g_return_val_if_fail (COOP_IS_FUTURE (future), NULL);
+
+  self = composite_new (coop_future_get_loop (future), KIND_SHIELD, &future, 1);
+  attach_children (self);
+  return COOP_FUTURE (self);
+}

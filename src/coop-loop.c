@@ -1,0 +1,1605 @@
+/* coop-loop.c: the event loop.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "coop-private.h"
+
+/**
+ * CoopLoop:
+ *
+ * The event loop of a #GMainContext, in the sense of asyncio's event loop.
+ *
+ * A loop never runs a loop of its own.  Everything it does is dispatched by
+ * two #GSource objects attached to its context, so it works unchanged inside
+ * `gtk_main()`, `g_application_run()` or `g_main_loop_run()`:
+ *
+ * - the *ready queue*, which runs callbacks given to
+ *   [method@Coop.Loop.call_soon], the steps of tasks and the done callbacks
+ *   of futures, in FIFO order.  One dispatch runs exactly the entries that
+ *   were queued when it began; what they queue runs in the next dispatch, so
+ *   other sources (input, drawing) get their turn in between;
+ * - the *timer* source, one binary heap of every pending
+ *   [method@Coop.Loop.call_later] / [method@Coop.Loop.call_at] callback, with
+ *   its ready time set to the earliest deadline.  Its cost per main-loop
+ *   iteration does not depend on the number of pending timers.
+ *
+ * Both share one priority, by default %G_PRIORITY_DEFAULT_IDLE, so GTK's
+ * input, layout and painting go first, as with g_idle_add().
+ *
+ * There is one loop per #GMainContext: [ctor@Coop.Loop.new] returns the
+ * existing loop of a context if it has one, and [func@Coop.Loop.get_default]
+ * returns (creating it when needed) the loop of the thread-default context.
+ * A loop belongs to the thread that runs its context; of its methods only
+ * [method@Coop.Loop.call_soon_threadsafe] may be called from other threads.
+ */
+
+/**
+ * CoopHandle:
+ *
+ * A callback scheduled on a loop, which can be cancelled until it runs.
+ *
+ * Handles are reference counted; the functions that return one give the
+ * caller a reference, which it releases with [method@Coop.Handle.unref]
+ * (the loop keeps its own until the callback has run or is cancelled).
+ * Handles are used from the loop's thread only.
+ */
+struct _CoopHandle
+{
+  gint            ref_count;
+  guint           cancelled : 1;
+  guint           done : 1;
+  guint           is_timer : 1;
+  guint           running : 1;       /* inside its callback */
+  guint           heap_index;        /* position in the timer heap, timers only */
+  CoopLoop       *loop;              /* not a reference; cleared when the loop drops the handle */
+  CoopCallback    callback;
+  gpointer        user_data;
+  GDestroyNotify  notify;
+  gint64          when;
+  guint64         seq;               /* FIFO among equal deadlines */
+};
+
+typedef struct
+{
+  CoopReadyFunc func;
+  CoopReadyFunc discard;
+  gpointer      data;
+} ReadyEntry;
+
+typedef struct _ThreadsafeItem ThreadsafeItem;
+struct _ThreadsafeItem
+{
+  ThreadsafeItem *next;
+  CoopCallback    callback;
+  gpointer        user_data;
+  GDestroyNotify  notify;
+};
+
+typedef struct
+{
+  GSource   source;
+  CoopLoop *loop;               /* not a reference: the loop destroys its sources */
+} LoopSource;
+
+typedef struct
+{
+  GMainLoop *main_loop;
+  gboolean   stopped;
+} RunFrame;
+
+struct _CoopLoop
+{
+  GObject         parent_instance;
+
+  GMainContext   *context;
+  int             priority;
+
+  /* The ready queue: a ring of entries stored by value. */
+  ReadyEntry     *ready;
+  guint           ready_mask;    /* capacity - 1, capacity is a power of two */
+  guint           ready_head;
+  guint           ready_len;
+
+  /* Timers: a binary min-heap on (when, seq). */
+  CoopHandle    **heap;
+  guint           heap_len;
+  guint           heap_cap;
+  guint64         next_seq;
+  GPtrArray      *expired;       /* scratch, reused by every timer dispatch */
+
+  /* From other threads: a list under a lock plus a flag saying that a
+   * wake-up is already on its way, so a burst of calls costs one wake-up. */
+  GMutex          ts_lock;
+  ThreadsafeItem *ts_head;
+  ThreadsafeItem *ts_tail;
+  gint            ts_pending;    /* atomic */
+  gint            closed;        /* atomic, read by other threads */
+
+  LoopSource     *ready_source;
+  LoopSource     *timer_source;
+
+  GQueue          tasks;         /* live tasks, links embedded in the tasks */
+  CoopStackPool  *stack_pool;
+
+  GArray         *run_stack;     /* RunFrame, innermost last */
+  gboolean        stop_requested;
+
+  CoopExceptionHandler exception_handler;
+  gpointer             exception_data;
+  GDestroyNotify       exception_notify;
+};
+
+enum {
+  PROP_0,
+  PROP_CONTEXT,
+  PROP_PRIORITY,
+  PROP_STACK_SIZE,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (CoopLoop, coop_loop, G_TYPE_OBJECT)
+
+G_DEFINE_BOXED_TYPE (CoopHandle, coop_handle, coop_handle_ref, coop_handle_unref)
+
+#define DEFAULT_STACK_SIZE (256 * 1024)
+
+/* --- the registry: one loop per context ----------------------------------- */
+
+G_LOCK_DEFINE_STATIC (registry);
+static GHashTable *registry;     /* GMainContext* -> GWeakRef* */
+
+static CoopLoop *
+registry_lookup_locked (GMainContext *context)
+{
+  GWeakRef *ref;
+
+  if (registry == NULL)
+    return NULL;
+  ref = g_hash_table_lookup (registry, context);
+  return ref != NULL ? g_weak_ref_get (ref) : NULL;
+}
+
+static void
+weak_ref_free (gpointer data)
+{
+  g_weak_ref_clear (data);
+  g_free (data);
+}
+
+static void
+registry_insert_locked (GMainContext *context,
+                        CoopLoop     *loop)
+{
+  GWeakRef *ref;
+
+  if (registry == NULL)
+    registry = g_hash_table_new_full (NULL, NULL, NULL, weak_ref_free);
+  ref = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (ref, loop);
+  g_hash_table_replace (registry, context, ref);
+}
+
+static void
+registry_remove (CoopLoop *loop)
+{
+  G_LOCK (registry);
+  if (registry != NULL)
+    {
+      GWeakRef *ref = g_hash_table_lookup (registry, loop->context);
+
+      if (ref != NULL)
+        {
+          CoopLoop *current = g_weak_ref_get (ref);
+
+          /* Only remove the entry if it is ours (or dead). */
+          if (current == NULL || current == loop)
+            g_hash_table_remove (registry, loop->context);
+          /* Dropping this reference cannot finalize anything: either it is
+           * another loop, alive, or our own, and we hold one. */
+          g_clear_object (&current);
+        }
+    }
+  G_UNLOCK (registry);
+}
+
+/* --- handles ---------------------------------------------------------------- */
+
+static CoopHandle *
+handle_new (CoopLoop       *loop,
+            CoopCallback    callback,
+            gpointer        user_data,
+            GDestroyNotify  notify)
+{
+  CoopHandle *handle = g_new (CoopHandle, 1);
+
+  handle->ref_count = 2;         /* the caller's and the loop's */
+  handle->cancelled = FALSE;
+  handle->done = FALSE;
+  handle->is_timer = FALSE;
+  handle->running = FALSE;
+  handle->heap_index = G_MAXUINT;
+  handle->loop = loop;
+  handle->callback = callback;
+  handle->user_data = user_data;
+  handle->notify = notify;
+  handle->when = 0;
+  handle->seq = 0;
+  return handle;
+}
+
+/* Drops the callback and its data; runs the destroy notify once. */
+static void
+handle_release_callback (CoopHandle *handle)
+{
+  GDestroyNotify notify = handle->notify;
+  gpointer user_data = handle->user_data;
+
+  handle->done = TRUE;
+  handle->callback = NULL;
+  handle->notify = NULL;
+  handle->user_data = NULL;
+  if (notify != NULL)
+    notify (user_data);
+}
+
+/**
+ * coop_handle_ref:
+ * @handle: a handle
+ *
+ * Takes a reference on @handle.
+ *
+ * Returns: (transfer full): @handle
+ */
+CoopHandle *
+coop_handle_ref (CoopHandle *handle)
+{
+  g_return_val_if_fail (handle != NULL, NULL);
+  g_return_val_if_fail (handle->ref_count > 0, NULL);
+
+  g_atomic_int_inc (&handle->ref_count);
+  return handle;
+}
+
+/**
+ * coop_handle_unref:
+ * @handle: (transfer full): a handle
+ *
+ * Releases a reference on @handle.  This does not cancel the callback: the
+ * loop keeps its own reference until the callback has run.
+ */
+void
+coop_handle_unref (CoopHandle *handle)
+{
+  g_return_if_fail (handle != NULL);
+  g_return_if_fail (handle->ref_count > 0);
+
+  if (g_atomic_int_dec_and_test (&handle->ref_count))
+    {
+      /* The loop holds a reference while the callback is pending, so the
+       * callback is gone by now. */
+      g_assert (handle->callback == NULL);
+      g_free (handle);
+    }
+}
+
+static void heap_remove (CoopLoop *loop, CoopHandle *handle);
+static void timer_source_update (CoopLoop *loop);
+
+/**
+ * coop_handle_cancel:
+ * @handle: a handle
+ *
+ * Cancels the callback of @handle: it will not run, and its destroy notify
+ * runs now.  Cancelling a handle whose callback already ran, or was already
+ * cancelled, does nothing.  A cancelled timer leaves the timer heap at once.
+ */
+void
+coop_handle_cancel (CoopHandle *handle)
+{
+  g_return_if_fail (handle != NULL);
+  g_return_if_fail (handle->ref_count > 0);
+
+  if (handle->cancelled || handle->done)
+    return;
+
+  handle->cancelled = TRUE;
+  /* Cancelled from its own callback: its data is released when the
+   * callback returns, not under its feet. */
+  if (handle->running)
+    return;
+  if (handle->is_timer && handle->heap_index != G_MAXUINT)
+    {
+      CoopLoop *loop = handle->loop;
+      gboolean was_first = handle->heap_index == 0;
+
+      heap_remove (loop, handle);
+      if (was_first)
+        timer_source_update (loop);
+      handle_release_callback (handle);
+      coop_handle_unref (handle);   /* the heap's reference */
+      return;
+    }
+
+  /* Still in the ready ring: it stays there, as a no-op. */
+  handle_release_callback (handle);
+}
+
+/**
+ * coop_handle_is_cancelled:
+ * @handle: a handle
+ *
+ * Returns: whether [method@Coop.Handle.cancel] was called on @handle before
+ *   its callback ran
+ */
+gboolean
+coop_handle_is_cancelled (CoopHandle *handle)
+{
+  g_return_val_if_fail (handle != NULL, FALSE);
+
+  return handle->cancelled;
+}
+
+/**
+ * coop_handle_get_when:
+ * @handle: a handle
+ *
+ * Returns: the deadline of a timer handle, in microseconds of the monotonic
+ *   clock, or 0 for a handle made by [method@Coop.Loop.call_soon]
+ */
+gint64
+coop_handle_get_when (CoopHandle *handle)
+{
+  g_return_val_if_fail (handle != NULL, 0);
+
+  return handle->when;
+}
+
+/* --- the ready queue ---------------------------------------------------------- */
+
+static void
+ready_grow (CoopLoop *loop)
+{
+  guint old_cap = loop->ready_mask + 1;
+  guint new_cap = old_cap * 2;
+  ReadyEntry *ring = g_new (ReadyEntry, new_cap);
+  guint first = MIN (loop->ready_len, old_cap - loop->ready_head);
+
+  /* Unwrap the ring into the new array. */
+  memcpy (ring, loop->ready + loop->ready_head, first * sizeof (ReadyEntry));
+  memcpy (ring + first, loop->ready, (loop->ready_len - first) * sizeof (ReadyEntry));
+  g_free (loop->ready);
+  loop->ready = ring;
+  loop->ready_head = 0;
+  loop->ready_mask = new_cap - 1;
+}
+
+void
+coop_loop_push_ready (CoopLoop      *loop,
+                      CoopReadyFunc  func,
+                      CoopReadyFunc  discard,
+                      gpointer       data)
+{
+  ReadyEntry *entry;
+
+  if (G_UNLIKELY (loop->ready_len > loop->ready_mask))
+    ready_grow (loop);
+  entry = &loop->ready[(loop->ready_head + loop->ready_len) & loop->ready_mask];
+  entry->func = func;
+  entry->discard = discard;
+  entry->data = data;
+  loop->ready_len++;
+}
+
+static void
+run_handle (gpointer data)
+{
+  CoopHandle *handle = data;
+
+  if (G_LIKELY (!handle->cancelled))
+    {
+      handle->running = TRUE;
+      handle->callback (handle->user_data);
+      handle->running = FALSE;
+      handle_release_callback (handle);
+    }
+  coop_handle_unref (handle);
+}
+
+static void
+discard_handle (gpointer data)
+{
+  CoopHandle *handle = data;
+
+  if (!handle->done)
+    {
+      handle->cancelled = TRUE;
+      handle_release_callback (handle);
+    }
+  coop_handle_unref (handle);
+}
+
+static void
+run_threadsafe_item (gpointer data)
+{
+  ThreadsafeItem *item = data;
+
+  item->callback (item->user_data);
+  if (item->notify != NULL)
+    item->notify (item->user_data);
+  g_free (item);
+}
+
+static void
+discard_threadsafe_item (gpointer data)
+{
+  ThreadsafeItem *item = data;
+
+  if (item->notify != NULL)
+    item->notify (item->user_data);
+  g_free (item);
+}
+
+/* Moves what other threads queued into the ready ring. */
+static void
+take_threadsafe_items (CoopLoop *loop)
+{
+  ThreadsafeItem *item;
+
+  g_mutex_lock (&loop->ts_lock);
+  item = loop->ts_head;
+  loop->ts_head = loop->ts_tail = NULL;
+  /* Reset under the lock: a producer that queues after this point sees the
+   * flag down and wakes the context again, so no wake-up is lost. */
+  g_atomic_int_set (&loop->ts_pending, FALSE);
+  g_mutex_unlock (&loop->ts_lock);
+
+  while (item != NULL)
+    {
+      ThreadsafeItem *next = item->next;
+
+      coop_loop_push_ready (loop, run_threadsafe_item, discard_threadsafe_item, item);
+      item = next;
+    }
+}
+
+static gboolean
+ready_source_prepare (GSource *source,
+                      int     *timeout)
+{
+  CoopLoop *loop = ((LoopSource *) source)->loop;
+
+  *timeout = -1;
+  if (loop->ready_len > 0 || g_atomic_int_get (&loop->ts_pending))
+    {
+      *timeout = 0;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+ready_source_check (GSource *source)
+{
+  CoopLoop *loop = ((LoopSource *) source)->loop;
+
+  return loop->ready_len > 0 || g_atomic_int_get (&loop->ts_pending);
+}
+
+static gboolean
+ready_source_dispatch (GSource     *source,
+                       GSourceFunc  callback,
+                       gpointer     user_data)
+{
+  CoopLoop *loop = ((LoopSource *) source)->loop;
+  guint n;
+
+  if (g_atomic_int_get (&loop->ts_pending))
+    take_threadsafe_items (loop);
+
+  /* Exactly the entries queued before this dispatch began. */
+  g_object_ref (loop);
+  n = loop->ready_len;
+  while (n-- > 0 && loop->ready_len > 0)
+    {
+      ReadyEntry entry = loop->ready[loop->ready_head];
+
+      loop->ready_head = (loop->ready_head + 1) & loop->ready_mask;
+      loop->ready_len--;
+      entry.func (entry.data);
+    }
+  g_object_unref (loop);
+
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs ready_source_funcs = {
+  ready_source_prepare,
+  ready_source_check,
+  ready_source_dispatch,
+  NULL, NULL, NULL,
+};
+
+/* --- timers ------------------------------------------------------------------- */
+
+static inline gboolean
+handle_before (const CoopHandle *a,
+               const CoopHandle *b)
+{
+  return a->when < b->when || (a->when == b->when && a->seq < b->seq);
+}
+
+static inline void
+heap_set (CoopLoop   *loop,
+          guint       i,
+          CoopHandle *handle)
+{
+  loop->heap[i] = handle;
+  handle->heap_index = i;
+}
+
+static void
+heap_sift_up (CoopLoop *loop,
+              guint     i)
+{
+  CoopHandle *handle = loop->heap[i];
+
+  while (i > 0)
+    {
+      guint parent = (i - 1) / 2;
+
+      if (!handle_before (handle, loop->heap[parent]))
+        break;
+      heap_set (loop, i, loop->heap[parent]);
+      i = parent;
+    }
+  heap_set (loop, i, handle);
+}
+
+static void
+heap_sift_down (CoopLoop *loop,
+                guint     i)
+{
+  CoopHandle *handle = loop->heap[i];
+
+  for (;;)
+    {
+      guint child = 2 * i + 1;
+
+      if (child >= loop->heap_len)
+        break;
+      if (child + 1 < loop->heap_len && handle_before (loop->heap[child + 1], loop->heap[child]))
+        child++;
+      if (!handle_before (loop->heap[child], handle))
+        break;
+      heap_set (loop, i, loop->heap[child]);
+      i = child;
+    }
+  heap_set (loop, i, handle);
+}
+
+static void
+heap_push (CoopLoop   *loop,
+           CoopHandle *handle)
+{
+  if (loop->heap_len == loop->heap_cap)
+    {
+      loop->heap_cap = MAX (64, loop->heap_cap * 2);
+      loop->heap = g_renew (CoopHandle *, loop->heap, loop->heap_cap);
+    }
+  loop->heap[loop->heap_len] = handle;
+  handle->heap_index = loop->heap_len;
+  loop->heap_len++;
+  heap_sift_up (loop, handle->heap_index);
+}
+
+static void
+heap_remove (CoopLoop   *loop,
+             CoopHandle *handle)
+{
+  guint i = handle->heap_index;
+  CoopHandle *last;
+
+  g_assert (i < loop->heap_len && loop->heap[i] == handle);
+
+  handle->heap_index = G_MAXUINT;
+  loop->heap_len--;
+  if (i == loop->heap_len)
+    return;
+  last = loop->heap[loop->heap_len];
+  heap_set (loop, i, last);
+  if (i > 0 && handle_before (last, loop->heap[(i - 1) / 2]))
+    heap_sift_up (loop, i);
+  else
+    heap_sift_down (loop, i);
+}
+
+static void
+timer_source_update (CoopLoop *loop)
+{
+  if (loop->timer_source == NULL)
+    return;
+  g_source_set_ready_time ((GSource *) loop->timer_source,
+                           loop->heap_len > 0 ? loop->heap[0]->when : -1);
+}
+
+static gboolean
+timer_source_dispatch (GSource     *source,
+                       GSourceFunc  callback,
+                       gpointer     user_data)
+{
+  CoopLoop *loop = ((LoopSource *) source)->loop;
+  gint64 now = g_get_monotonic_time ();
+  GPtrArray *expired;
+  guint i;
+
+  g_object_ref (loop);
+
+  /* Take every expired timer first, then run them: a timer scheduled by
+   * one of these callbacks waits for the next iteration, even if it is
+   * already due (asyncio's _run_once does the same). */
+  expired = loop->expired;
+  loop->expired = NULL;
+  if (expired == NULL)
+    expired = g_ptr_array_new ();
+  while (loop->heap_len > 0 && loop->heap[0]->when <= now)
+    {
+      CoopHandle *handle = loop->heap[0];
+
+      heap_remove (loop, handle);
+      g_ptr_array_add (expired, handle);
+    }
+  timer_source_update (loop);
+
+  for (i = 0; i < expired->len; i++)
+    run_handle (g_ptr_array_index (expired, i));
+  g_ptr_array_set_size (expired, 0);
+  if (loop->expired == NULL)
+    loop->expired = expired;
+  else
+    g_ptr_array_unref (expired);
+
+  g_object_unref (loop);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs timer_source_funcs = {
+  NULL,
+  NULL,
+  timer_source_dispatch,
+  NULL, NULL, NULL,
+};
+
+static LoopSource *
+loop_source_new (CoopLoop     *loop,
+                 GSourceFuncs *funcs,
+                 const char   *name)
+{
+  LoopSource *source = (LoopSource *) g_source_new (funcs, sizeof (LoopSource));
+
+  source->loop = loop;
+  g_source_set_static_name ((GSource *) source, name);
+  g_source_set_priority ((GSource *) source, loop->priority);
+  g_source_set_can_recurse ((GSource *) source, TRUE);
+  g_source_attach ((GSource *) source, loop->context);
+  return source;
+}
+
+static void
+loop_source_destroy (LoopSource **sourcep)
+{
+  LoopSource *source = *sourcep;
+
+  if (source == NULL)
+    return;
+  *sourcep = NULL;
+  source->loop = NULL;
+  g_source_destroy ((GSource *) source);
+  g_source_unref ((GSource *) source);
+}
+
+/* --- GObject -------------------------------------------------------------------- */
+
+static void
+coop_loop_init (CoopLoop *loop)
+{
+  loop->priority = G_PRIORITY_DEFAULT_IDLE;
+  loop->ready_mask = 256 - 1;
+  loop->ready = g_new (ReadyEntry, 256);
+  g_mutex_init (&loop->ts_lock);
+  g_queue_init (&loop->tasks);
+  loop->run_stack = g_array_new (FALSE, FALSE, sizeof (RunFrame));
+  loop->stack_pool = coop_stack_pool_new (DEFAULT_STACK_SIZE);
+}
+
+static void
+coop_loop_constructed (GObject *object)
+{
+  CoopLoop *loop = COOP_LOOP (object);
+
+  G_OBJECT_CLASS (coop_loop_parent_class)->constructed (object);
+
+  if (loop->context == NULL)
+    loop->context = g_main_context_ref_thread_default ();
+
+  /* The timer source is attached first, so that in an iteration where both
+   * are ready the expired timers run before the ready queue. */
+  loop->timer_source = loop_source_new (loop, &timer_source_funcs, "[coop-timers]");
+  loop->ready_source = loop_source_new (loop, &ready_source_funcs, "[coop-ready]");
+}
+
+/* Cancels and releases everything still queued.  Used by close and
+ * finalize. */
+static void
+loop_drain (CoopLoop *loop)
+{
+  ThreadsafeItem *item;
+
+  /* Tasks that can never run again. */
+  while (loop->tasks.head != NULL)
+    {
+      CoopTask *task = loop->tasks.head->data;
+
+      if (!coop_task_abandon (task))
+        break;
+    }
+
+  while (loop->ready_len > 0)
+    {
+      ReadyEntry entry = loop->ready[loop->ready_head];
+
+      loop->ready_head = (loop->ready_head + 1) & loop->ready_mask;
+      loop->ready_len--;
+      if (entry.discard != NULL)
+        entry.discard (entry.data);
+    }
+
+  while (loop->heap_len > 0)
+    {
+      CoopHandle *handle = loop->heap[loop->heap_len - 1];
+
+      heap_remove (loop, handle);
+      handle->cancelled = TRUE;
+      handle_release_callback (handle);
+      coop_handle_unref (handle);
+    }
+
+  g_mutex_lock (&loop->ts_lock);
+  item = loop->ts_head;
+  loop->ts_head = loop->ts_tail = NULL;
+  g_atomic_int_set (&loop->ts_pending, FALSE);
+  g_mutex_unlock (&loop->ts_lock);
+  while (item != NULL)
+    {
+      ThreadsafeItem *next = item->next;
+
+      discard_threadsafe_item (item);
+      item = next;
+    }
+}
+
+static void
+coop_loop_finalize (GObject *object)
+{
+  CoopLoop *loop = COOP_LOOP (object);
+
+  registry_remove (loop);
+  loop_drain (loop);
+  loop_source_destroy (&loop->ready_source);
+  loop_source_destroy (&loop->timer_source);
+
+  if (loop->exception_notify != NULL)
+    loop->exception_notify (loop->exception_data);
+
+  coop_stack_pool_free (loop->stack_pool);
+  g_clear_pointer (&loop->expired, g_ptr_array_unref);
+  g_free (loop->heap);
+  g_free (loop->ready);
+  g_array_unref (loop->run_stack);
+  g_mutex_clear (&loop->ts_lock);
+  g_main_context_unref (loop->context);
+
+  G_OBJECT_CLASS (coop_loop_parent_class)->finalize (object);
+}
+
+static void
+coop_loop_get_property (GObject    *object,
+                        guint       prop_id,
+                        GValue     *value,
+                        GParamSpec *pspec)
+{
+  CoopLoop *loop = COOP_LOOP (object);
+
+  switch (prop_id)
+    {
+    case PROP_CONTEXT:
+      g_value_set_boxed (value, loop->context);
+      break;
+    case PROP_PRIORITY:
+      g_value_set_int (value, loop->priority);
+      break;
+    case PROP_STACK_SIZE:
+      g_value_set_uint64 (value, coop_stack_pool_get_default_size (loop->stack_pool));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+coop_loop_set_property (GObject      *object,
+                        guint         prop_id,
+                        const GValue *value,
+                        GParamSpec   *pspec)
+{
+  CoopLoop *loop = COOP_LOOP (object);
+
+  switch (prop_id)
+    {
+    case PROP_CONTEXT:
+      loop->context = g_value_dup_boxed (value);
+      break;
+    case PROP_PRIORITY:
+      coop_loop_set_priority (loop, g_value_get_int (value));
+      break;
+    case PROP_STACK_SIZE:
+      coop_loop_set_stack_size (loop, g_value_get_uint64 (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+coop_loop_class_init (CoopLoopClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->constructed = coop_loop_constructed;
+  object_class->finalize = coop_loop_finalize;
+  object_class->get_property = coop_loop_get_property;
+  object_class->set_property = coop_loop_set_property;
+
+  /**
+   * CoopLoop:context:
+   *
+   * The #GMainContext whose sources run this loop.
+   */
+  properties[PROP_CONTEXT] =
+    g_param_spec_boxed ("context", NULL, NULL,
+                        G_TYPE_MAIN_CONTEXT,
+                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CoopLoop:priority:
+   *
+   * The priority of the loop's sources, %G_PRIORITY_DEFAULT_IDLE unless
+   * changed.
+   */
+  properties[PROP_PRIORITY] =
+    g_param_spec_int ("priority", NULL, NULL,
+                      G_MININT, G_MAXINT, G_PRIORITY_DEFAULT_IDLE,
+                      G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CoopLoop:stack-size:
+   *
+   * The stack size, in bytes, of tasks that do not ask for their own.
+   */
+  properties[PROP_STACK_SIZE] =
+    g_param_spec_uint64 ("stack-size", NULL, NULL,
+                         16 * 1024, G_MAXUINT32, DEFAULT_STACK_SIZE,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+/* --- public API ------------------------------------------------------------------- */
+
+/**
+ * coop_loop_new:
+ * @context: (nullable): a #GMainContext, or %NULL for the thread-default one
+ *
+ * Returns the loop of @context, creating it if the context has none yet.
+ * There is at most one loop per context: calling this twice for the same
+ * context returns the same loop (with a new reference) until it is closed.
+ *
+ * Returns: (transfer full): the loop of @context
+ */
+CoopLoop *
+coop_loop_new (GMainContext *context)
+{
+  g_autoptr(GMainContext) ctx = NULL;
+  CoopLoop *loop;
+
+  ctx = context != NULL ? g_main_context_ref (context) : g_main_context_ref_thread_default ();
+
+  G_LOCK (registry);
+  loop = registry_lookup_locked (ctx);
+  if (loop == NULL)
+    {
+      loop = g_object_new (COOP_TYPE_LOOP, "context", ctx, NULL);
+      registry_insert_locked (ctx, loop);
+    }
+  G_UNLOCK (registry);
+
+  return loop;
+}
+
+static GPrivate default_loops = G_PRIVATE_INIT ((GDestroyNotify) g_ptr_array_unref);
+
+/**
+ * coop_loop_get_default:
+ *
+ * Returns the loop of the thread-default #GMainContext, creating it when
+ * needed.  In a GTK or #GApplication program this is the loop that runs
+ * inside the application's own main loop, with no extra call.  The thread
+ * keeps a reference to the loops it made this way until it exits or the
+ * loop is closed.
+ *
+ * Returns: (transfer none): the loop of the thread-default context
+ */
+CoopLoop *
+coop_loop_get_default (void)
+{
+  GPtrArray *loops = g_private_get (&default_loops);
+  GMainContext *context = g_main_context_get_thread_default ();
+  CoopLoop *loop;
+  guint i;
+
+  if (context == NULL)
+    context = g_main_context_default ();
+
+  if (loops != NULL)
+    {
+      for (i = 0; i < loops->len; i++)
+        {
+          loop = g_ptr_array_index (loops, i);
+          if (loop->context == context)
+            {
+              if (!coop_loop_is_closed (loop))
+                return loop;
+              g_ptr_array_remove_index_fast (loops, i);
+              break;
+            }
+        }
+    }
+  else
+    {
+      loops = g_ptr_array_new_with_free_func (g_object_unref);
+      g_private_set (&default_loops, loops);
+    }
+
+  loop = coop_loop_new (context);
+  g_ptr_array_add (loops, loop);
+  return loop;
+}
+
+/**
+ * coop_loop_get_context:
+ * @loop: a loop
+ *
+ * Returns: (transfer none): the #GMainContext whose sources run @loop
+ */
+GMainContext *
+coop_loop_get_context (CoopLoop *loop)
+{
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+
+  return loop->context;
+}
+
+/**
+ * coop_loop_time:
+ * @loop: a loop
+ *
+ * The loop's clock: microseconds of the monotonic clock, the time base of
+ * every `_usec` deadline in Coop.
+ *
+ * Returns: the current time, in microseconds
+ */
+gint64
+coop_loop_time (CoopLoop *loop)
+{
+  g_return_val_if_fail (COOP_IS_LOOP (loop), 0);
+
+  return g_get_monotonic_time ();
+}
+
+/**
+ * coop_loop_get_priority:
+ * @loop: a loop
+ *
+ * Returns: the priority of the loop's sources
+ */
+int
+coop_loop_get_priority (CoopLoop *loop)
+{
+  g_return_val_if_fail (COOP_IS_LOOP (loop), G_PRIORITY_DEFAULT_IDLE);
+
+  return loop->priority;
+}
+
+/**
+ * coop_loop_set_priority:
+ * @loop: a loop
+ * @priority: a #GSource priority
+ *
+ * Sets the priority of all of the loop's sources (they always share one).
+ * The default, %G_PRIORITY_DEFAULT_IDLE, lets GTK's input, layout and
+ * painting go first.
+ */
+void
+coop_loop_set_priority (CoopLoop *loop,
+                        int       priority)
+{
+  g_return_if_fail (COOP_IS_LOOP (loop));
+
+  if (loop->priority == priority)
+    return;
+  loop->priority = priority;
+  if (loop->ready_source != NULL)
+    g_source_set_priority ((GSource *) loop->ready_source, priority);
+  if (loop->timer_source != NULL)
+    g_source_set_priority ((GSource *) loop->timer_source, priority);
+  g_object_notify_by_pspec (G_OBJECT (loop), properties[PROP_PRIORITY]);
+}
+
+/**
+ * coop_loop_get_stack_size:
+ * @loop: a loop
+ *
+ * Returns: the stack size, in bytes, given to tasks that do not ask for one
+ */
+gsize
+coop_loop_get_stack_size (CoopLoop *loop)
+{
+  g_return_val_if_fail (COOP_IS_LOOP (loop), 0);
+
+  return coop_stack_pool_get_default_size (loop->stack_pool);
+}
+
+/**
+ * coop_loop_set_stack_size:
+ * @loop: a loop
+ * @stack_size: a size in bytes, at least 16 KiB
+ *
+ * Sets the stack size of tasks created from now on that do not ask for their
+ * own (see [ctor@Coop.Task.new_full]).  Stack memory is reserved, not
+ * committed: a task costs only the pages it touches.
+ */
+void
+coop_loop_set_stack_size (CoopLoop *loop,
+                          gsize     stack_size)
+{
+  g_return_if_fail (COOP_IS_LOOP (loop));
+  g_return_if_fail (stack_size >= 16 * 1024);
+
+  if (coop_stack_pool_get_default_size (loop->stack_pool) == stack_size)
+    return;
+  coop_stack_pool_set_default_size (loop->stack_pool, stack_size);
+  g_object_notify_by_pspec (G_OBJECT (loop), properties[PROP_STACK_SIZE]);
+}
+
+gboolean
+coop_loop_check_usable (CoopLoop  *loop,
+                        GError   **error)
+{
+  if (G_UNLIKELY (g_atomic_int_get (&loop->closed)))
+    {
+      g_set_error_literal (error, COOP_ERROR, COOP_ERROR_LOOP_CLOSED,
+                           "The loop is closed");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+CoopStackPool *
+coop_loop_get_stack_pool (CoopLoop *loop)
+{
+  return loop->stack_pool;
+}
+
+void
+coop_loop_register_task (CoopLoop *loop,
+                         CoopTask *task,
+                         GList    *link)
+{
+  link->data = task;
+  g_queue_push_tail_link (&loop->tasks, link);
+}
+
+void
+coop_loop_unregister_task (CoopLoop *loop,
+                           GList    *link)
+{
+  g_queue_unlink (&loop->tasks, link);
+}
+
+/**
+ * coop_loop_call_soon:
+ * @loop: a loop
+ * @callback: (scope notified) (closure user_data) (destroy notify): the
+ *   function to call
+ * @user_data: data for @callback
+ * @notify: (nullable): called with @user_data once @callback has run or was
+ *   cancelled
+ *
+ * Queues @callback on the ready queue: it runs on a later dispatch, after
+ * the callbacks queued before it (FIFO), never inside this call.
+ *
+ * Returns: (transfer full) (nullable): a handle that can cancel the
+ *   callback, or %NULL if the loop is closed
+ */
+CoopHandle *
+coop_loop_call_soon (CoopLoop       *loop,
+                     CoopCallback    callback,
+                     gpointer        user_data,
+                     GDestroyNotify  notify)
+{
+  CoopHandle *handle;
+
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (callback != NULL, NULL);
+
+  if (G_UNLIKELY (g_atomic_int_get (&loop->closed)))
+    {
+      g_critical ("coop_loop_call_soon: the loop is closed");
+      if (notify != NULL)
+        notify (user_data);
+      return NULL;
+    }
+
+  handle = handle_new (loop, callback, user_data, notify);
+  coop_loop_push_ready (loop, run_handle, discard_handle, handle);
+  return handle;
+}
+
+/**
+ * coop_loop_call_at:
+ * @loop: a loop
+ * @when_usec: when to run, in microseconds of the monotonic clock (see
+ *   [method@Coop.Loop.time])
+ * @callback: (scope notified) (closure user_data) (destroy notify): the
+ *   function to call
+ * @user_data: data for @callback
+ * @notify: (nullable): called with @user_data once @callback has run or was
+ *   cancelled
+ *
+ * Schedules @callback to run at @when_usec, or as soon as possible after.
+ * Timers with the same deadline run in the order they were scheduled.
+ *
+ * Returns: (transfer full) (nullable): a handle that can cancel the timer,
+ *   or %NULL if the loop is closed
+ */
+CoopHandle *
+coop_loop_call_at (CoopLoop       *loop,
+                   gint64          when_usec,
+                   CoopCallback    callback,
+                   gpointer        user_data,
+                   GDestroyNotify  notify)
+{
+  CoopHandle *handle;
+
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (callback != NULL, NULL);
+
+  if (G_UNLIKELY (g_atomic_int_get (&loop->closed)))
+    {
+      g_critical ("coop_loop_call_at: the loop is closed");
+      if (notify != NULL)
+        notify (user_data);
+      return NULL;
+    }
+
+  handle = handle_new (loop, callback, user_data, notify);
+  handle->is_timer = TRUE;
+  handle->when = when_usec;
+  handle->seq = loop->next_seq++;
+  heap_push (loop, handle);
+  if (handle->heap_index == 0)
+    timer_source_update (loop);
+  return handle;
+}
+
+/**
+ * coop_loop_call_later:
+ * @loop: a loop
+ * @delay_usec: the delay in microseconds (negative counts as 0)
+ * @callback: (scope notified) (closure user_data) (destroy notify): the
+ *   function to call
+ * @user_data: data for @callback
+ * @notify: (nullable): called with @user_data once @callback has run or was
+ *   cancelled
+ *
+ * Schedules @callback to run after @delay_usec microseconds.
+ *
+ * Returns: (transfer full) (nullable): a handle that can cancel the timer,
+ *   or %NULL if the loop is closed
+ */
+CoopHandle *
+coop_loop_call_later (CoopLoop       *loop,
+                      gint64          delay_usec,
+                      CoopCallback    callback,
+                      gpointer        user_data,
+                      GDestroyNotify  notify)
+{
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+
+  return coop_loop_call_at (loop, g_get_monotonic_time () + MAX (delay_usec, 0),
+                            callback, user_data, notify);
+}
+
+/**
+ * coop_loop_call_soon_threadsafe:
+ * @loop: a loop
+ * @callback: (scope notified) (closure user_data) (destroy notify): the
+ *   function to call
+ * @user_data: data for @callback
+ * @notify: (nullable): called with @user_data once @callback has run, or
+ *   at once if the loop is closed
+ *
+ * Like [method@Coop.Loop.call_soon], but may be called from any thread.
+ * The loop's context is woken up; a burst of calls made before the loop
+ * gets to run costs one wake-up.  Callbacks queued from one thread run in
+ * the order that thread queued them, on the loop's thread.
+ */
+void
+coop_loop_call_soon_threadsafe (CoopLoop       *loop,
+                                CoopCallback    callback,
+                                gpointer        user_data,
+                                GDestroyNotify  notify)
+{
+  ThreadsafeItem *item;
+  gboolean wake;
+
+  g_return_if_fail (COOP_IS_LOOP (loop));
+  g_return_if_fail (callback != NULL);
+
+  item = g_new (ThreadsafeItem, 1);
+  item->next = NULL;
+  item->callback = callback;
+  item->user_data = user_data;
+  item->notify = notify;
+
+  g_mutex_lock (&loop->ts_lock);
+  if (G_UNLIKELY (g_atomic_int_get (&loop->closed)))
+    {
+      g_mutex_unlock (&loop->ts_lock);
+      g_critical ("coop_loop_call_soon_threadsafe: the loop is closed");
+      discard_threadsafe_item (item);
+      return;
+    }
+  if (loop->ts_tail != NULL)
+    loop->ts_tail->next = item;
+  else
+    loop->ts_head = item;
+  loop->ts_tail = item;
+  wake = !g_atomic_int_get (&loop->ts_pending);
+  g_atomic_int_set (&loop->ts_pending, TRUE);
+  g_mutex_unlock (&loop->ts_lock);
+
+  if (wake)
+    g_main_context_wakeup (loop->context);
+}
+
+typedef struct
+{
+  CoopWaiter  waiter;
+  GMainLoop  *main_loop;
+} QuitWaiter;
+
+static void
+quit_on_done (CoopWaiter *waiter,
+              CoopFuture *future)
+{
+  QuitWaiter *quit = (QuitWaiter *) waiter;
+
+  g_main_loop_quit (quit->main_loop);
+}
+
+static gboolean
+loop_run (CoopLoop    *loop,
+          CoopFuture  *future,
+          GError     **error)
+{
+  RunFrame frame;
+  QuitWaiter quit = { { 0, }, NULL };
+  gboolean stopped;
+
+  if (!coop_loop_check_usable (loop, error))
+    return FALSE;
+  if (coop_task_current_internal () != NULL)
+    {
+      g_set_error_literal (error, COOP_ERROR, COOP_ERROR_INVALID_STATE,
+                           "A loop cannot be run from inside a task; await instead");
+      return FALSE;
+    }
+  if (!g_main_context_acquire (loop->context))
+    {
+      g_set_error_literal (error, COOP_ERROR, COOP_ERROR_INVALID_STATE,
+                           "The loop's main context is owned by another thread");
+      return FALSE;
+    }
+
+  frame.main_loop = g_main_loop_new (loop->context, FALSE);
+  frame.stopped = FALSE;
+  g_array_append_val (loop->run_stack, frame);
+
+  if (future != NULL)
+    {
+      quit.waiter.func = quit_on_done;
+      quit.main_loop = frame.main_loop;
+      coop_future_add_waiter (future, &quit.waiter);
+    }
+
+  if (loop->stop_requested)
+    {
+      /* stop() before run: run one iteration, then return (asyncio). */
+      loop->stop_requested = FALSE;
+      g_main_context_iteration (loop->context, FALSE);
+    }
+  else
+    g_main_loop_run (frame.main_loop);
+
+  if (future != NULL && !coop_future_is_done (future))
+    coop_future_remove_waiter (future, &quit.waiter);
+
+  stopped = g_array_index (loop->run_stack, RunFrame, loop->run_stack->len - 1).stopped;
+  g_array_set_size (loop->run_stack, loop->run_stack->len - 1);
+  g_main_loop_unref (frame.main_loop);
+  g_main_context_release (loop->context);
+
+  (void) stopped;
+  return TRUE;
+}
+
+/**
+ * coop_loop_run_until_complete:
+ * @loop: a loop
+ * @future: the future to wait for
+ * @error: return location for the future's error
+ *
+ * Runs the loop's #GMainContext until @future is done (or
+ * [method@Coop.Loop.stop] is called), then reports its outcome.  This runs
+ * a #GMainLoop on the context, so any other source of the context runs too;
+ * calls may nest, as GTK's modal dialogs do.  It may not be called from
+ * inside a task (await the future instead).
+ *
+ * Returns: %TRUE if @future finished with a result; %FALSE with @error set
+ *   if it failed or was cancelled, if the loop was stopped first
+ *   (%COOP_ERROR_INVALID_STATE), or if the loop is closed
+ */
+gboolean
+coop_loop_run_until_complete (CoopLoop    *loop,
+                              CoopFuture  *future,
+                              GError     **error)
+{
+  g_return_val_if_fail (COOP_IS_LOOP (loop), FALSE);
+  g_return_val_if_fail (COOP_IS_FUTURE (future), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (coop_future_get_loop (future) != loop)
+    {
+      g_set_error_literal (error, COOP_ERROR, COOP_ERROR_WRONG_LOOP,
+                           "The future belongs to another loop");
+      return FALSE;
+    }
+
+  g_object_ref (future);
+  if (!coop_future_is_done (future) && !loop_run (loop, future, error))
+    {
+      g_object_unref (future);
+      return FALSE;
+    }
+  if (!coop_future_is_done (future))
+    {
+      g_object_unref (future);
+      g_set_error_literal (error, COOP_ERROR, COOP_ERROR_INVALID_STATE,
+                           "The loop stopped before the future completed");
+      return FALSE;
+    }
+  if (!coop_future_propagate (future, error))
+    {
+      g_object_unref (future);
+      return FALSE;
+    }
+  g_object_unref (future);
+  return TRUE;
+}
+
+/**
+ * coop_loop_run_forever:
+ * @loop: a loop
+ *
+ * Runs the loop's #GMainContext until [method@Coop.Loop.stop] is called.
+ * If stop was called before, runs one iteration and returns.  A closed loop
+ * or a call from inside a task is reported with a critical warning.
+ */
+void
+coop_loop_run_forever (CoopLoop *loop)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_return_if_fail (COOP_IS_LOOP (loop));
+
+  if (!loop_run (loop, NULL, &error))
+    g_critical ("coop_loop_run_forever: %s", error->message);
+}
+
+/**
+ * coop_loop_stop:
+ * @loop: a loop
+ *
+ * Makes the innermost [method@Coop.Loop.run_forever] or
+ * [method@Coop.Loop.run_until_complete] return once the current dispatch is
+ * over.  If the loop is not running, the next run returns after one
+ * iteration.
+ */
+void
+coop_loop_stop (CoopLoop *loop)
+{
+  RunFrame *frame;
+
+  g_return_if_fail (COOP_IS_LOOP (loop));
+
+  if (loop->run_stack->len == 0)
+    {
+      loop->stop_requested = TRUE;
+      return;
+    }
+  frame = &g_array_index (loop->run_stack, RunFrame, loop->run_stack->len - 1);
+  frame->stopped = TRUE;
+  g_main_loop_quit (frame->main_loop);
+}
+
+/**
+ * coop_loop_is_running:
+ * @loop: a loop
+ *
+ * Returns: whether [method@Coop.Loop.run_forever] or
+ *   [method@Coop.Loop.run_until_complete] is running.  A loop driven by
+ *   another main loop (GTK's) works without being "running" in this sense.
+ */
+gboolean
+coop_loop_is_running (CoopLoop *loop)
+{
+  g_return_val_if_fail (COOP_IS_LOOP (loop), FALSE);
+
+  return loop->run_stack->len > 0;
+}
+
+/**
+ * coop_loop_close:
+ * @loop: a loop
+ *
+ * Closes @loop: pending callbacks and timers are cancelled (their destroy
+ * notifies run), tasks still pending are abandoned (they end cancelled,
+ * reported to the exception handler) and the loop's sources leave the
+ * context.  Calls that schedule work on a closed loop are programming
+ * errors.  Closing twice does nothing; closing a running loop is a
+ * programming error.  Afterwards [ctor@Coop.Loop.new] makes a fresh loop
+ * for the context.
+ */
+void
+coop_loop_close (CoopLoop *loop)
+{
+  g_return_if_fail (COOP_IS_LOOP (loop));
+
+  if (g_atomic_int_get (&loop->closed))
+    return;
+  if (loop->run_stack->len > 0)
+    {
+      g_critical ("coop_loop_close: the loop is running; stop it first");
+      return;
+    }
+
+  g_object_ref (loop);
+  g_mutex_lock (&loop->ts_lock);
+  g_atomic_int_set (&loop->closed, TRUE);
+  g_mutex_unlock (&loop->ts_lock);
+
+  registry_remove (loop);
+  loop_drain (loop);
+  loop_source_destroy (&loop->ready_source);
+  loop_source_destroy (&loop->timer_source);
+  g_object_unref (loop);
+}
+
+/**
+ * coop_loop_is_closed:
+ * @loop: a loop
+ *
+ * Returns: whether [method@Coop.Loop.close] was called
+ */
+gboolean
+coop_loop_is_closed (CoopLoop *loop)
+{
+  g_return_val_if_fail (COOP_IS_LOOP (loop), TRUE);
+
+  return g_atomic_int_get (&loop->closed);
+}
+
+/**
+ * coop_loop_list_tasks:
+ * @loop: a loop
+ *
+ * Lists the loop's live tasks: created and not yet done, in creation order.
+ *
+ * Returns: (transfer full) (element-type Coop.Task): the tasks
+ */
+GList *
+coop_loop_list_tasks (CoopLoop *loop)
+{
+  GList *result = NULL;
+  GList *l;
+
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+
+  for (l = loop->tasks.tail; l != NULL; l = l->prev)
+    result = g_list_prepend (result, g_object_ref (l->data));
+  return result;
+}
+
+/**
+ * coop_loop_set_exception_handler:
+ * @loop: a loop
+ * @handler: (nullable) (scope notified) (closure user_data) (destroy notify):
+ *   the handler, or %NULL for the default
+ * @user_data: data for @handler
+ * @notify: (nullable): destroys @user_data
+ *
+ * Sets the function that receives errors nobody else can receive, such as
+ * a failed future finalized while its error was never read.  The default
+ * handler logs a warning.
+ */
+void
+coop_loop_set_exception_handler (CoopLoop            *loop,
+                                 CoopExceptionHandler handler,
+                                 gpointer             user_data,
+                                 GDestroyNotify       notify)
+{
+  GDestroyNotify old_notify;
+  gpointer old_data;
+
+  g_return_if_fail (COOP_IS_LOOP (loop));
+
+  old_notify = loop->exception_notify;
+  old_data = loop->exception_data;
+  loop->exception_handler = handler;
+  loop->exception_data = user_data;
+  loop->exception_notify = notify;
+  if (old_notify != NULL)
+    old_notify (old_data);
+}
+
+/**
+ * coop_loop_report_exception:
+ * @loop: a loop
+ * @message: what happened
+ * @future: (nullable): the future concerned
+ * @error: (nullable): the error concerned
+ *
+ * Passes a problem to the loop's exception handler (see
+ * [method@Coop.Loop.set_exception_handler]).
+ */
+void
+coop_loop_report_exception (CoopLoop     *loop,
+                            const char   *message,
+                            CoopFuture   *future,
+                            const GError *error)
+{
+  g_return_if_fail (COOP_IS_LOOP (loop));
+  g_return_if_fail (message != NULL);
+
+  if (loop->exception_handler != NULL)
+    loop->exception_handler (loop, message, future, error, loop->exception_data);
+  else if (error != NULL)
+    g_warning ("%s: %s (%s, %d)", message, error->message,
+               g_quark_to_string (error->domain), error->code);
+  else
+    g_warning ("%s", message);
+}

@@ -1,0 +1,81 @@
+/* coop-private.h: what the parts of Coop share and users do not see.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#ifndef PACKAGE_VERSION
+# error "config.h must be included before coop-private.h"
+#endif
+
+#include "coop.h"
+#include "coop-fiber-private.h"
+
+G_BEGIN_DECLS
+
+/* --- the ready queue ------------------------------------------------------ */
+
+/* One entry of the ready queue: three words, stored by value in a ring, so
+ * queueing a task step allocates nothing.  @discard runs instead of @func
+ * when the loop is closed with the entry still queued. */
+typedef void (*CoopReadyFunc) (gpointer data);
+
+void      coop_loop_push_ready   (CoopLoop      *loop,
+                                  CoopReadyFunc  func,
+                                  CoopReadyFunc  discard,
+                                  gpointer       data);
+gboolean  coop_loop_check_usable (CoopLoop      *loop,
+                                  GError       **error);
+CoopStackPool *coop_loop_get_stack_pool (CoopLoop *loop);
+void      coop_loop_register_task   (CoopLoop *loop,
+                                     CoopTask *task,
+                                     GList    *link);
+void      coop_loop_unregister_task (CoopLoop *loop,
+                                     GList    *link);
+/* Schedules a timer for an internal user; the handle is owned by the
+ * caller (one reference).  The same as coop_loop_call_at. */
+
+/* --- futures: internal continuations ---------------------------------------
+ * Waiters are embedded in their owner (a task, a combinator) and called
+ * synchronously when the future completes.  They must only queue work or
+ * update bookkeeping: user code never runs inside coop_future_set_*(). */
+typedef struct _CoopWaiter CoopWaiter;
+typedef void (*CoopWaiterFunc) (CoopWaiter *waiter,
+                                CoopFuture *future);
+struct _CoopWaiter
+{
+  CoopWaiter     *next;
+  CoopWaiter     *prev;
+  CoopWaiterFunc  func;
+  gpointer        data;
+};
+
+gpointer coop_future_new_internal  (GType       type,
+                                    CoopLoop   *loop);
+void     coop_future_add_waiter    (CoopFuture *future,
+                                    CoopWaiter *waiter);
+void     coop_future_remove_waiter (CoopFuture *future,
+                                    CoopWaiter *waiter);
+/* While held, coop_future_set_*() records the result but the future stays
+ * PENDING until release (a task's body sets its result before returning). */
+void     coop_future_hold          (CoopFuture *future);
+void     coop_future_release       (CoopFuture *future);
+gboolean coop_future_has_result    (CoopFuture *future);
+/* Marks a pending future CANCELLED without the class vfunc. */
+void     coop_future_set_cancelled (CoopFuture *future,
+                                    const char *message);
+/* The error of a FAILED/CANCELLED future, marking it retrieved. */
+const GError *coop_future_peek_error (CoopFuture *future);
+void     coop_future_mark_retrieved (CoopFuture *future);
+/* How a future names itself in warnings ("task 'x'", "future 0x…"). */
+char    *coop_future_describe      (CoopFuture *future);
+
+/* --- tasks ------------------------------------------------------------------ */
+
+CoopTask *coop_task_current_internal (void);
+gboolean  coop_task_abandon          (CoopTask *task);
+
+/* Frequently used errors. */
+GError   *coop_cancelled_error_new   (const char *message);
+
+G_END_DECLS

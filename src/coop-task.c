@@ -1,0 +1,633 @@
+/* coop-task.c: a C function running as a coroutine on the loop.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+
+#include "coop-private.h"
+
+/**
+ * CoopTask:
+ *
+ * A C function running as a coroutine, as asyncio's `Task`.
+ *
+ * The function runs on its own stack (a fiber) and may pause at
+ * [func@Coop.await] until a future is done, letting the loop run other
+ * tasks, callbacks and GLib sources meanwhile.  A task is a
+ * [class@Coop.Future]: awaiting it waits for the function to return, and its
+ * result is whatever the function set on `COOP_FUTURE (task)`.
+ *
+ * A task starts on a later dispatch of the loop's ready queue, never inside
+ * [ctor@Coop.Task.new], and keeps itself alive until it is done, so the
+ * caller may drop its reference at once.
+ *
+ * [method@Coop.Task.cancel] makes the await the task is paused in (or its
+ * next one) return %FALSE with `G_IO_ERROR_CANCELLED`, after cancelling the
+ * future it awaited.  The task ends %COOP_FUTURE_STATE_CANCELLED if its
+ * function then fails it with that error, and takes whatever the function
+ * sets otherwise: a task may swallow its cancellation.
+ *
+ * Task functions are C functions.  Language bindings bring coroutines of
+ * their own (Python's asyncio, JavaScript's async functions) and await Coop
+ * futures from those; a task whose function is a binding's callback fails
+ * with %COOP_ERROR_NOT_SUPPORTED instead of running it on a fiber.
+ */
+
+struct _CoopTask
+{
+  CoopFuture      parent_instance;
+
+  CoopFiber       fiber;
+  CoopWaiter      waiter;          /* on the awaited future */
+  GList           link;            /* in the loop's live tasks */
+  CoopLoop       *loop;            /* the future's loop, borrowed */
+  CoopFuture     *awaiting;        /* strong, while paused in coop_await() */
+  CoopTaskFunc    func;
+  gpointer        user_data;
+  GDestroyNotify  notify;
+  char           *name;
+  char           *cancel_message;
+  gsize           stack_size;
+
+  guint           started : 1;
+  guint           done : 1;             /* function returned or task abandoned */
+  guint           cancel_requested : 1; /* to deliver at the next await */
+  guint           step_queued : 1;
+  guint           alive_ref : 1;        /* holds a reference on itself */
+};
+
+enum {
+  PROP_0,
+  PROP_NAME,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (CoopTask, coop_task, COOP_TYPE_FUTURE)
+
+static __thread CoopTask *current_task;
+
+CoopTask *
+coop_task_current_internal (void)
+{
+  return current_task;
+}
+
+/* --- scheduling ------------------------------------------------------------------ */
+
+static void task_step (gpointer data);
+
+static void
+task_queue_step (CoopTask *task)
+{
+  if (task->step_queued)
+    return;
+  task->step_queued = TRUE;
+  coop_loop_push_ready (task->loop, task_step, (CoopReadyFunc) g_object_unref,
+                        g_object_ref (task));
+}
+
+static void
+task_wake (CoopWaiter *waiter,
+           CoopFuture *future)
+{
+  task_queue_step (waiter->data);
+}
+
+/* The function has returned (or will never run): settle the result and
+ * let go of everything. */
+static void
+task_complete (CoopTask *task)
+{
+  CoopFuture *future = COOP_FUTURE (task);
+  GDestroyNotify notify = task->notify;
+  gpointer user_data = task->user_data;
+
+  task->done = TRUE;
+  task->notify = NULL;
+  task->user_data = NULL;
+  coop_loop_unregister_task (task->loop, &task->link);
+
+  coop_future_release (future);
+  if (!coop_future_is_done (future))
+    coop_future_set_none (future);
+
+  if (notify != NULL)
+    notify (user_data);
+
+  if (task->alive_ref)
+    {
+      task->alive_ref = FALSE;
+      g_object_unref (task);
+    }
+}
+
+static const char *
+task_fiber_name (gpointer data)
+{
+  CoopTask *task = data;
+
+  return task->name != NULL ? task->name : "(unnamed)";
+}
+
+static void
+task_fiber_main (gpointer data)
+{
+  CoopTask *task = data;
+
+  task->func (task, task->user_data);
+}
+
+/* Function pointers that no loaded object contains were made at run time:
+ * they are the closures of a language binding (libffi trampolines), whose
+ * interpreter must not run on a fiber stack. */
+static gboolean
+is_static_code (gpointer func)
+{
+  Dl_info info;
+
+  return dladdr (func, &info) != 0;
+}
+
+static void
+task_step (gpointer data)
+{
+  CoopTask *task = data;
+  CoopTask *previous;
+
+  task->step_queued = FALSE;
+  if (task->done)
+    {
+      g_object_unref (task);
+      return;
+    }
+
+  if (!task->started)
+    {
+      task->started = TRUE;
+      if (task->cancel_requested)
+        {
+          /* Cancelled before it started: the function never runs. */
+          coop_future_take_error (COOP_FUTURE (task), coop_cancelled_error_new (task->cancel_message));
+          task_complete (task);
+          g_object_unref (task);
+          return;
+        }
+      if (!is_static_code ((gpointer) task->func))
+        {
+          coop_future_take_error (COOP_FUTURE (task),
+                                  g_error_new_literal (COOP_ERROR, COOP_ERROR_NOT_SUPPORTED,
+                                                       "A task's function must be C code: a language binding's "
+                                                       "callback cannot run on a fiber (use the binding's own "
+                                                       "coroutines and await Coop futures there)"));
+          task_complete (task);
+          g_object_unref (task);
+          return;
+        }
+      coop_fiber_init (&task->fiber, coop_loop_get_stack_pool (task->loop),
+                       task->stack_size, task_fiber_main, task);
+      coop_fiber_set_name_func (&task->fiber, task_fiber_name, task);
+    }
+
+  previous = current_task;
+  current_task = task;
+  coop_fiber_resume (&task->fiber);
+  current_task = previous;
+
+  if (task->fiber.finished && !task->done)
+    task_complete (task);
+
+  g_object_unref (task);
+}
+
+/* --- GObject -------------------------------------------------------------------- */
+
+static gboolean
+coop_task_real_cancel (CoopFuture *future,
+                       const char *message)
+{
+  CoopTask *task = COOP_TASK (future);
+
+  if (task->done)
+    return FALSE;
+
+  if (!task->cancel_requested)
+    {
+      task->cancel_requested = TRUE;
+      g_free (task->cancel_message);
+      task->cancel_message = g_strdup (message);
+    }
+
+  /* Paused in an await that has not been woken yet: cancel what it awaits
+   * (asyncio does the same), which usually wakes it.  A child task may
+   * take a while to stop; the cancellation is delivered when it has. */
+  if (task->awaiting != NULL && !task->step_queued)
+    {
+      CoopFuture *awaiting = g_object_ref (task->awaiting);
+
+      coop_future_cancel (awaiting, message);
+      g_object_unref (awaiting);
+    }
+  return TRUE;
+}
+
+static void
+coop_task_init (CoopTask *task)
+{
+  task->waiter.func = task_wake;
+  task->waiter.data = task;
+}
+
+static void
+coop_task_finalize (GObject *object)
+{
+  CoopTask *task = COOP_TASK (object);
+
+  /* A task keeps itself alive until done, so there is no fiber left. */
+  coop_fiber_clear (&task->fiber);
+  if (task->notify != NULL)
+    task->notify (task->user_data);
+  g_free (task->name);
+  g_free (task->cancel_message);
+
+  G_OBJECT_CLASS (coop_task_parent_class)->finalize (object);
+}
+
+static void
+coop_task_get_property (GObject    *object,
+                        guint       prop_id,
+                        GValue     *value,
+                        GParamSpec *pspec)
+{
+  CoopTask *task = COOP_TASK (object);
+
+  switch (prop_id)
+    {
+    case PROP_NAME:
+      g_value_set_string (value, task->name);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+coop_task_set_property (GObject      *object,
+                        guint         prop_id,
+                        const GValue *value,
+                        GParamSpec   *pspec)
+{
+  CoopTask *task = COOP_TASK (object);
+
+  switch (prop_id)
+    {
+    case PROP_NAME:
+      coop_task_set_name (task, g_value_get_string (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+coop_task_class_init (CoopTaskClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  CoopFutureClass *future_class = COOP_FUTURE_CLASS (klass);
+
+  object_class->finalize = coop_task_finalize;
+  object_class->get_property = coop_task_get_property;
+  object_class->set_property = coop_task_set_property;
+
+  future_class->cancel = coop_task_real_cancel;
+
+  /**
+   * CoopTask:name:
+   *
+   * A name for messages and debugging.
+   */
+  properties[PROP_NAME] =
+    g_param_spec_string ("name", NULL, NULL,
+                         NULL,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+/* --- public API ---------------------------------------------------------------- */
+
+/**
+ * coop_task_new_full:
+ * @loop: the loop to run on
+ * @name: (nullable): a name for messages and debugging
+ * @stack_size: the stack size in bytes, or 0 for the loop's default
+ *   ([property@Coop.Loop:stack-size])
+ * @func: (scope notified) (closure user_data) (destroy notify): the body of
+ *   the task, a C function
+ * @user_data: data for @func
+ * @notify: (nullable): frees @user_data once the task is done
+ *
+ * Creates a task that runs @func on its own stack.  It starts on a later
+ * dispatch of the loop's ready queue.
+ *
+ * Returns: (transfer full): the task
+ */
+CoopTask *
+coop_task_new_full (CoopLoop       *loop,
+                    const char     *name,
+                    gsize           stack_size,
+                    CoopTaskFunc    func,
+                    gpointer        user_data,
+                    GDestroyNotify  notify)
+{
+  CoopTask *task;
+
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (func != NULL, NULL);
+  g_return_val_if_fail (stack_size == 0 || stack_size >= 16 * 1024, NULL);
+
+  task = coop_future_new_internal (COOP_TYPE_TASK, loop);
+  task->loop = loop;
+  task->func = func;
+  task->user_data = user_data;
+  task->notify = notify;
+  task->name = g_strdup (name);
+  task->stack_size = stack_size;
+  coop_future_hold (COOP_FUTURE (task));
+
+  if (coop_loop_is_closed (loop))
+    {
+      g_critical ("coop_task_new: the loop is closed");
+      task->done = TRUE;
+      coop_future_release (COOP_FUTURE (task));
+      coop_future_take_error (COOP_FUTURE (task),
+                              g_error_new_literal (COOP_ERROR, COOP_ERROR_LOOP_CLOSED, "The loop is closed"));
+      coop_future_mark_retrieved (COOP_FUTURE (task));
+      return task;
+    }
+
+  task->alive_ref = TRUE;
+  g_object_ref (task);
+  coop_loop_register_task (loop, task, &task->link);
+  task_queue_step (task);
+  return task;
+}
+
+/**
+ * coop_task_new:
+ * @loop: the loop to run on
+ * @func: (scope notified) (closure user_data) (destroy notify): the body of
+ *   the task, a C function
+ * @user_data: data for @func
+ * @notify: (nullable): frees @user_data once the task is done
+ *
+ * Creates a task that runs @func on its own stack, with the loop's default
+ * stack size.  It starts on a later dispatch of the loop's ready queue,
+ * never inside this call.
+ *
+ * Returns: (transfer full): the task
+ */
+CoopTask *
+coop_task_new (CoopLoop       *loop,
+               CoopTaskFunc    func,
+               gpointer        user_data,
+               GDestroyNotify  notify)
+{
+  return coop_task_new_full (loop, NULL, 0, func, user_data, notify);
+}
+
+/**
+ * coop_task_get_current:
+ *
+ * Returns: (transfer none) (nullable): the task running on this thread, or
+ *   %NULL outside a task
+ */
+CoopTask *
+coop_task_get_current (void)
+{
+  return current_task;
+}
+
+/**
+ * coop_task_cancel:
+ * @task: a task
+ * @message: (nullable): why, for the `G_IO_ERROR_CANCELLED` error
+ *
+ * Asks @task to stop: the await it is paused in, or its next one, returns
+ * %FALSE with `G_IO_ERROR_CANCELLED`, after the awaited future was
+ * cancelled in turn.  A task cancelled before it started never runs its
+ * function.
+ *
+ * Returns: %TRUE if @task was not done yet
+ */
+gboolean
+coop_task_cancel (CoopTask   *task,
+                  const char *message)
+{
+  g_return_val_if_fail (COOP_IS_TASK (task), FALSE);
+
+  return coop_future_cancel (COOP_FUTURE (task), message);
+}
+
+/**
+ * coop_task_is_cancelling:
+ * @task: a task
+ *
+ * Returns: whether a cancellation was requested and not yet delivered to
+ *   the task at an await
+ */
+gboolean
+coop_task_is_cancelling (CoopTask *task)
+{
+  g_return_val_if_fail (COOP_IS_TASK (task), FALSE);
+
+  return task->cancel_requested;
+}
+
+/**
+ * coop_task_set_name:
+ * @task: a task
+ * @name: (nullable): the new name
+ *
+ * Names @task, for messages (a stack overflow, an error never retrieved)
+ * and debugging.
+ */
+void
+coop_task_set_name (CoopTask   *task,
+                    const char *name)
+{
+  g_return_if_fail (COOP_IS_TASK (task));
+
+  if (g_strcmp0 (task->name, name) == 0)
+    return;
+  g_free (task->name);
+  task->name = g_strdup (name);
+  g_object_notify_by_pspec (G_OBJECT (task), properties[PROP_NAME]);
+}
+
+/**
+ * coop_task_get_name:
+ * @task: a task
+ *
+ * Returns: (nullable): the name of @task
+ */
+const char *
+coop_task_get_name (CoopTask *task)
+{
+  g_return_val_if_fail (COOP_IS_TASK (task), NULL);
+
+  return task->name;
+}
+
+/**
+ * coop_task_get_awaiting:
+ * @task: a task
+ *
+ * Returns: (transfer none) (nullable): the future @task is paused on, if any
+ */
+CoopFuture *
+coop_task_get_awaiting (CoopTask *task)
+{
+  g_return_val_if_fail (COOP_IS_TASK (task), NULL);
+
+  return task->awaiting;
+}
+
+/* Delivers a pending cancellation: clears it and reports the error. */
+static gboolean
+deliver_cancellation (CoopTask  *task,
+                      GError   **error)
+{
+  task->cancel_requested = FALSE;
+  g_propagate_error (error, coop_cancelled_error_new (task->cancel_message));
+  return FALSE;
+}
+
+/**
+ * coop_await:
+ * @future: the future to wait for
+ * @error: return location for the future's error
+ *
+ * Pauses the calling task until @future is done and reports its outcome,
+ * like `await` in asyncio; the loop runs everything else meanwhile.  If
+ * @future is already done this returns at once, without a switch.  Read the
+ * result with the getters of [class@Coop.Future] afterwards.
+ *
+ * Only C tasks can await: called anywhere else this fails with
+ * %COOP_ERROR_NOT_IN_TASK.  A future of another loop fails with
+ * %COOP_ERROR_WRONG_LOOP, and a task awaiting itself with
+ * %COOP_ERROR_INVALID_STATE.  If the task is cancelled, this returns %FALSE
+ * with `G_IO_ERROR_CANCELLED`.
+ *
+ * Returns: %TRUE if @future finished with a result; %FALSE with @error set
+ *   otherwise
+ */
+gboolean
+coop_await (CoopFuture  *future,
+            GError     **error)
+{
+  CoopTask *task = current_task;
+
+  g_return_val_if_fail (COOP_IS_FUTURE (future), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (G_UNLIKELY (task == NULL))
+    {
+      g_set_error_literal (error, COOP_ERROR, COOP_ERROR_NOT_IN_TASK,
+                           "coop_await() can only be called from inside a C task");
+      return FALSE;
+    }
+  if (G_UNLIKELY (coop_future_get_loop (future) != task->loop))
+    {
+      g_set_error_literal (error, COOP_ERROR, COOP_ERROR_WRONG_LOOP,
+                           "The awaited future belongs to another loop");
+      return FALSE;
+    }
+  if (G_UNLIKELY (future == COOP_FUTURE (task)))
+    {
+      g_set_error_literal (error, COOP_ERROR, COOP_ERROR_INVALID_STATE,
+                           "A task cannot await itself");
+      return FALSE;
+    }
+  if (G_UNLIKELY (task->cancel_requested))
+    return deliver_cancellation (task, error);
+
+  if (!coop_future_is_done (future))
+    {
+      task->awaiting = g_object_ref (future);
+      coop_future_add_waiter (future, &task->waiter);
+      coop_fiber_suspend ();
+      coop_future_remove_waiter (future, &task->waiter);
+      g_clear_object (&task->awaiting);
+
+      if (G_UNLIKELY (task->cancel_requested))
+        return deliver_cancellation (task, error);
+    }
+
+  return coop_future_propagate (future, error);
+}
+
+/**
+ * coop_yield:
+ * @error: return location for an error
+ *
+ * Lets the loop run everything else that is ready, then resumes the calling
+ * task (asyncio's `await asyncio.sleep(0)`).
+ *
+ * Returns: %TRUE, or %FALSE with @error set outside a task
+ *   (%COOP_ERROR_NOT_IN_TASK) or if the task was cancelled
+ */
+gboolean
+coop_yield (GError **error)
+{
+  CoopTask *task = current_task;
+
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (G_UNLIKELY (task == NULL))
+    {
+      g_set_error_literal (error, COOP_ERROR, COOP_ERROR_NOT_IN_TASK,
+                           "coop_yield() can only be called from inside a C task");
+      return FALSE;
+    }
+  if (G_UNLIKELY (task->cancel_requested))
+    return deliver_cancellation (task, error);
+
+  task_queue_step (task);
+  coop_fiber_suspend ();
+
+  if (G_UNLIKELY (task->cancel_requested))
+    return deliver_cancellation (task, error);
+  return TRUE;
+}
+
+gboolean
+coop_task_abandon (CoopTask *task)
+{
+  g_autofree char *message = NULL;
+
+  if (task->done)
+    return FALSE;
+
+  g_object_ref (task);
+  if (task->awaiting != NULL)
+    {
+      coop_future_remove_waiter (task->awaiting, &task->waiter);
+      g_clear_object (&task->awaiting);
+    }
+  /* Its frames are discarded, not unwound: the function never returns. */
+  coop_fiber_clear (&task->fiber);
+
+  message = g_strdup_printf ("Task '%s' was destroyed while still pending (its loop was closed)",
+                             task_fiber_name (task));
+  coop_loop_report_exception (task->loop, message, COOP_FUTURE (task), NULL);
+
+  coop_future_release (COOP_FUTURE (task));
+  coop_future_set_cancelled (COOP_FUTURE (task), "The loop was closed");
+  task_complete (task);
+  g_object_unref (task);
+  return TRUE;
+}

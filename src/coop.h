@@ -1,0 +1,14 @@
+/* coop.h: the one public header of Coop.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#define COOP_INSIDE
+#include "coop-types.h"
+#include "coop-error.h"
+#include "coop-loop.h"
+#include "coop-future.h"
+#include "coop-task.h"
+#include "coop-combinators.h"
+#undef COOP_INSIDE

@@ -1,0 +1,343 @@
+/* test-combinators.c: sleep, gather, wait, wait_for, shield.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "coop-test.h"
+
+static void
+test_sleep (CoopFixture *f, gconstpointer data)
+{
+  gint64 start = coop_loop_time (f->loop);
+  g_autoptr(CoopFuture) nap = coop_sleep (f->loop, 20000);
+  g_autoptr(CoopFuture) cancelled = coop_sleep (f->loop, 10 * G_USEC_PER_SEC);
+
+  g_assert_false (coop_future_is_done (nap));
+  g_assert_true (coop_loop_run_until_complete (f->loop, nap, NULL));
+  g_assert_cmpint (coop_loop_time (f->loop) - start, >=, 20000);
+  g_assert_null (coop_future_get_value (nap, NULL));
+
+  /* Cancelling a sleep removes its timer: nothing stays queued. */
+  g_assert_true (coop_future_cancel (cancelled, NULL));
+  g_assert_true (coop_future_is_cancelled (cancelled));
+  coop_test_drain ();
+  g_assert_false (coop_test_iterate ());
+}
+
+static void
+set_int_cb (gpointer data)
+{
+  coop_future_set_int64 (data, 1);
+}
+
+static void
+fail_cb (gpointer data)
+{
+  coop_future_take_error (data, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE, "broken"));
+}
+
+/* gather: fails fast with the first error; the others carry on. */
+static void
+test_gather_fail_fast (CoopFixture *f, gconstpointer data)
+{
+  CoopFuture *futures[3];
+  g_autoptr(CoopFuture) gather = NULL;
+  g_autoptr(GError) error = NULL;
+  int i;
+
+  for (i = 0; i < 3; i++)
+    futures[i] = coop_future_new (f->loop);
+  gather = coop_gather (f->loop, futures, 3, FALSE);
+  coop_handle_unref (coop_loop_call_later (f->loop, 1000, fail_cb, futures[1], NULL));
+  coop_handle_unref (coop_loop_call_later (f->loop, 30000, set_int_cb, futures[0], NULL));
+
+  g_assert_false (coop_loop_run_until_complete (f->loop, gather, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE);
+  g_assert_false (coop_future_is_done (futures[0]));   /* still running */
+  g_assert_false (coop_future_is_done (futures[2]));
+
+  coop_test_wait_until (coop_future_is_done (futures[0]));
+  /* A later failure is not reported as lost: gather read it. */
+  fail_cb (futures[2]);
+  for (i = 0; i < 3; i++)
+    g_object_unref (futures[i]);
+}
+
+/* gather with wait_all: waits for every future, whatever its outcome, and
+ * returns them in order. */
+static void
+test_gather_wait_all (CoopFixture *f, gconstpointer data)
+{
+  CoopFuture *futures[3];
+  g_autoptr(CoopFuture) gather = NULL;
+  g_autoptr(GError) error = NULL;
+  GPtrArray *results;
+  int i;
+
+  for (i = 0; i < 3; i++)
+    futures[i] = coop_future_new (f->loop);
+  coop_future_set_int64 (futures[2], 3);   /* one is done already */
+  gather = coop_gather (f->loop, futures, 3, TRUE);
+  coop_handle_unref (coop_loop_call_later (f->loop, 1000, fail_cb, futures[1], NULL));
+  coop_handle_unref (coop_loop_call_later (f->loop, 5000, set_int_cb, futures[0], NULL));
+
+  g_assert_true (coop_loop_run_until_complete (f->loop, gather, &error));
+  g_assert_no_error (error);
+  results = (GPtrArray *) coop_future_get_boxed (gather, NULL);
+  g_assert_cmpuint (results->len, ==, 3);
+  for (i = 0; i < 3; i++)
+    g_assert_true (g_ptr_array_index (results, i) == futures[i]);
+  g_assert_cmpint (coop_future_get_state (futures[1]), ==, COOP_FUTURE_STATE_FAILED);
+  for (i = 0; i < 3; i++)
+    g_object_unref (futures[i]);
+}
+
+static void
+answer_body (CoopTask *task, gpointer data)
+{
+  CoopLoop *loop = coop_future_get_loop (COOP_FUTURE (task));
+  g_autoptr(CoopFuture) nap = coop_sleep (loop, GPOINTER_TO_INT (data) * 1000);
+
+  if (!coop_await (nap, NULL))
+    {
+      coop_future_take_error (COOP_FUTURE (task),
+                              g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "stop"));
+      return;
+    }
+  coop_future_set_int64 (COOP_FUTURE (task), GPOINTER_TO_INT (data));
+}
+
+/* gather of tasks, from a task; cancelling the gather cancels them. */
+static void
+gather_tasks_body (CoopTask *task, gpointer data)
+{
+  CoopLoop *loop = data;
+  CoopFuture *children[4];
+  g_autoptr(CoopFuture) gather = NULL;
+  g_autoptr(GError) error = NULL;
+  GPtrArray *results;
+  int i;
+
+  for (i = 0; i < 4; i++)
+    children[i] = COOP_FUTURE (coop_task_new (loop, answer_body, GINT_TO_POINTER (4 - i), NULL));
+  gather = coop_gather (loop, children, 4, FALSE);
+  g_assert_true (coop_await (gather, &error));
+  results = (GPtrArray *) coop_future_get_boxed (gather, NULL);
+  for (i = 0; i < 4; i++)
+    g_assert_cmpint (coop_future_get_int64 (g_ptr_array_index (results, i), NULL), ==, 4 - i);
+  for (i = 0; i < 4; i++)
+    g_object_unref (children[i]);
+  g_clear_object (&gather);
+
+  for (i = 0; i < 4; i++)
+    children[i] = COOP_FUTURE (coop_task_new (loop, answer_body, GINT_TO_POINTER (10000), NULL));
+  gather = coop_gather (loop, children, 4, TRUE);
+  g_assert_true (coop_future_cancel (gather, NULL));
+  g_assert_false (coop_await (gather, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  for (i = 0; i < 4; i++)
+    {
+      g_assert_true (coop_future_is_cancelled (children[i]));
+      g_object_unref (children[i]);
+    }
+}
+
+static void
+test_gather_tasks (CoopFixture *f, gconstpointer data)
+{
+  g_autoptr(CoopTask) task = coop_task_new (f->loop, gather_tasks_body, f->loop, NULL);
+
+  g_assert_true (coop_loop_run_until_complete (f->loop, COOP_FUTURE (task), NULL));
+}
+
+static void
+test_gather_empty (CoopFixture *f, gconstpointer data)
+{
+  g_autoptr(CoopFuture) gather = coop_gather (f->loop, NULL, 0, FALSE);
+
+  g_assert_true (coop_future_is_done (gather));
+  g_assert_cmpuint (((GPtrArray *) coop_future_get_boxed (gather, NULL))->len, ==, 0);
+}
+
+static guint
+done_count (CoopFuture *wait)
+{
+  return ((GPtrArray *) coop_future_get_boxed (wait, NULL))->len;
+}
+
+static void
+test_wait_modes (CoopFixture *f, gconstpointer data)
+{
+  CoopFuture *futures[3];
+  g_autoptr(CoopFuture) first = NULL;
+  g_autoptr(CoopFuture) exception = NULL;
+  g_autoptr(CoopFuture) all = NULL;
+  g_autoptr(CoopFuture) empty = NULL;
+  int i;
+
+  for (i = 0; i < 3; i++)
+    futures[i] = coop_future_new (f->loop);
+  first = coop_wait (f->loop, futures, 3, COOP_WAIT_FIRST_COMPLETED);
+  exception = coop_wait (f->loop, futures, 3, COOP_WAIT_FIRST_EXCEPTION);
+  all = coop_wait (f->loop, futures, 3, COOP_WAIT_ALL_COMPLETED);
+
+  coop_future_set_int64 (futures[0], 1);
+  g_assert_true (coop_future_is_done (first));
+  g_assert_cmpuint (done_count (first), ==, 1);
+  g_assert_false (coop_future_is_done (exception));
+
+  coop_future_cancel (futures[2], NULL);   /* cancellation is not an exception */
+  g_assert_false (coop_future_is_done (exception));
+  fail_cb (futures[1]);
+  g_assert_true (coop_future_is_done (exception));
+  g_assert_cmpuint (done_count (exception), ==, 3);
+  g_assert_true (coop_future_is_done (all));
+  g_assert_cmpuint (done_count (all), ==, 3);
+  /* wait does not fail because a future did. */
+  g_assert_cmpint (coop_future_get_state (all), ==, COOP_FUTURE_STATE_FINISHED);
+  g_assert_nonnull (coop_future_get_error (futures[1]));
+
+  empty = coop_wait (f->loop, NULL, 0, COOP_WAIT_ALL_COMPLETED);
+  g_assert_true (coop_future_is_done (empty));
+  for (i = 0; i < 3; i++)
+    g_object_unref (futures[i]);
+}
+
+/* wait_for: the inner future in time gives its result; too late, it is
+ * cancelled and the outer one fails with G_IO_ERROR_TIMED_OUT. */
+static void
+test_wait_for (CoopFixture *f, gconstpointer data)
+{
+  g_autoptr(CoopFuture) inner = coop_future_new (f->loop);
+  g_autoptr(CoopFuture) outer = coop_wait_for (inner, 200000);
+  g_autoptr(CoopFuture) slow = coop_future_new (f->loop);
+  g_autoptr(CoopFuture) timed = coop_wait_for (slow, 5000);
+  g_autoptr(GError) error = NULL;
+
+  coop_handle_unref (coop_loop_call_later (f->loop, 1000, set_int_cb, inner, NULL));
+  g_assert_true (coop_loop_run_until_complete (f->loop, outer, &error));
+  g_assert_cmpint (coop_future_get_int64 (outer, NULL), ==, 1);
+
+  g_assert_false (coop_loop_run_until_complete (f->loop, timed, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_true (coop_future_is_cancelled (slow));
+  g_clear_error (&error);
+
+  /* Done before the call: at once. */
+  g_clear_object (&outer);
+  outer = coop_wait_for (inner, 0);
+  g_assert_true (coop_future_is_done (outer));
+
+  /* Cancelling the outer future cancels the inner one. */
+  g_clear_object (&slow);
+  g_clear_object (&timed);
+  slow = coop_future_new (f->loop);
+  timed = coop_wait_for (slow, -1);
+  coop_future_cancel (timed, NULL);
+  g_assert_true (coop_future_is_cancelled (slow));
+  g_assert_true (coop_future_is_cancelled (timed));
+}
+
+static void
+wait_for_task_body (CoopTask *task, gpointer data)
+{
+  CoopLoop *loop = data;
+  g_autoptr(CoopTask) slow = coop_task_new (loop, answer_body, GINT_TO_POINTER (10000), NULL);
+  g_autoptr(CoopFuture) limited = coop_wait_for (COOP_FUTURE (slow), 5000);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (coop_await (limited, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_true (coop_future_is_cancelled (COOP_FUTURE (slow)));
+}
+
+static void
+test_wait_for_task (CoopFixture *f, gconstpointer data)
+{
+  g_autoptr(CoopTask) task = coop_task_new (f->loop, wait_for_task_body, f->loop, NULL);
+
+  g_assert_true (coop_loop_run_until_complete (f->loop, COOP_FUTURE (task), NULL));
+}
+
+typedef struct
+{
+  CoopLoop *loop;
+  CoopTask *inner;
+} ShieldState;
+
+static void
+shielded_body (CoopTask *task, gpointer data)
+{
+  ShieldState *s = data;
+  g_autoptr(CoopFuture) shield = NULL;
+  g_autoptr(GError) error = NULL;
+
+  s->inner = coop_task_new (s->loop, answer_body, GINT_TO_POINTER (20), NULL);
+  shield = coop_shield (COOP_FUTURE (s->inner));
+  g_assert_false (coop_await (shield, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  coop_future_take_error (COOP_FUTURE (task), g_steal_pointer (&error));
+}
+
+static void
+cancel_task_cb (gpointer data)
+{
+  coop_task_cancel (data, NULL);
+}
+
+/* shield: the awaiting task is cancelled, the shielded one carries on. */
+static void
+test_shield (CoopFixture *f, gconstpointer data)
+{
+  ShieldState s = { f->loop, NULL };
+  g_autoptr(CoopTask) task = coop_task_new (f->loop, shielded_body, &s, NULL);
+
+  coop_handle_unref (coop_loop_call_later (f->loop, 1000, cancel_task_cb, task, NULL));
+  g_assert_false (coop_loop_run_until_complete (f->loop, COOP_FUTURE (task), NULL));
+  g_assert_true (coop_future_is_cancelled (COOP_FUTURE (task)));
+  g_assert_false (coop_future_is_done (COOP_FUTURE (s.inner)));
+  g_assert_true (coop_loop_run_until_complete (f->loop, COOP_FUTURE (s.inner), NULL));
+  g_assert_cmpint (coop_future_get_int64 (COOP_FUTURE (s.inner), NULL), ==, 20);
+  g_object_unref (s.inner);
+}
+
+/* Futures of another loop are refused with a clear error. */
+static void
+test_wrong_loop (CoopFixture *f, gconstpointer data)
+{
+  GMainContext *other_context = g_main_context_new ();
+  CoopLoop *other = coop_loop_new (other_context);
+  CoopFuture *foreign = coop_future_new (other);
+  g_autoptr(CoopFuture) gather = coop_gather (f->loop, &foreign, 1, FALSE);
+  g_autoptr(CoopFuture) wait = coop_wait (f->loop, &foreign, 1, COOP_WAIT_ALL_COMPLETED);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (coop_future_propagate (gather, &error));
+  g_assert_error (error, COOP_ERROR, COOP_ERROR_WRONG_LOOP);
+  g_clear_error (&error);
+  g_assert_false (coop_future_propagate (wait, &error));
+  g_assert_error (error, COOP_ERROR, COOP_ERROR_WRONG_LOOP);
+
+  g_object_unref (foreign);
+  coop_loop_close (other);
+  g_object_unref (other);
+  g_main_context_unref (other_context);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  coop_test_add ("/coop/combinators/sleep", test_sleep);
+  coop_test_add ("/coop/combinators/gather-fail-fast", test_gather_fail_fast);
+  coop_test_add ("/coop/combinators/gather-wait-all", test_gather_wait_all);
+  coop_test_add ("/coop/combinators/gather-tasks", test_gather_tasks);
+  coop_test_add ("/coop/combinators/gather-empty", test_gather_empty);
+  coop_test_add ("/coop/combinators/wait-modes", test_wait_modes);
+  coop_test_add ("/coop/combinators/wait-for", test_wait_for);
+  coop_test_add ("/coop/combinators/wait-for-task", test_wait_for_task);
+  coop_test_add ("/coop/combinators/shield", test_shield);
+  coop_test_add ("/coop/combinators/wrong-loop", test_wrong_loop);
+
+  return g_test_run ();
+}

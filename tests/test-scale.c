@@ -1,0 +1,112 @@
+/* test-scale.c: many concurrent tasks (the 'slow' suite).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "coop-test.h"
+
+#define N_TASKS 100000
+
+typedef struct
+{
+  CoopLoop *loop;
+  guint     finished;
+  guint     notified;
+} Shared;
+
+static void
+sleeper_body (CoopTask *task, gpointer data)
+{
+  Shared *shared = data;
+  g_autoptr(CoopFuture) nap = coop_sleep (shared->loop, 3 * G_USEC_PER_SEC + g_random_int_range (0, 500000));
+
+  g_assert_true (coop_await (nap, NULL));
+  shared->finished++;
+}
+
+static void
+shared_notify (gpointer data)
+{
+  ((Shared *) data)->notified++;
+}
+
+static guint
+count_maps (void)
+{
+  g_autofree char *maps = NULL;
+  guint n = 0;
+  char *p;
+
+  g_assert_true (g_file_get_contents ("/proc/self/maps", &maps, NULL, NULL));
+  for (p = maps; *p; p++)
+    n += *p == '\n';
+  return n;
+}
+
+/* 100,000 tasks sleep at the same time, all suspended on their own stacks,
+ * and all complete; the number of memory mappings stays far below
+ * vm.max_map_count (65530). */
+static void
+test_many_sleeping_tasks (CoopFixture *f, gconstpointer data)
+{
+  Shared shared = { f->loop, 0, 0 };
+  GPtrArray *tasks = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(CoopFuture) all = NULL;
+  guint maps_before = count_maps ();
+  guint maps_during, i;
+  GList *live;
+
+  for (i = 0; i < N_TASKS; i++)
+    g_ptr_array_add (tasks, coop_task_new (f->loop, sleeper_body, &shared, shared_notify));
+
+  /* Let them all start and suspend. */
+  coop_test_drain ();
+  live = coop_loop_list_tasks (f->loop);
+  g_assert_cmpuint (g_list_length (live), ==, N_TASKS);
+  g_list_free_full (live, g_object_unref);
+  maps_during = count_maps ();
+  g_test_message ("%u tasks suspended: %u mappings (before: %u)", N_TASKS, maps_during, maps_before);
+  g_assert_cmpuint (maps_during, <, 60000);
+  g_assert_cmpuint (shared.finished, ==, 0);
+
+  all = coop_gather (f->loop, (CoopFuture **) tasks->pdata, tasks->len, FALSE);
+  g_assert_true (coop_loop_run_until_complete (f->loop, all, NULL));
+  g_assert_cmpuint (shared.finished, ==, N_TASKS);
+  g_assert_cmpuint (shared.notified, ==, N_TASKS);
+  g_ptr_array_unref (tasks);
+}
+
+static void
+spawn_body (CoopTask *task, gpointer data)
+{
+  ((Shared *) data)->finished++;
+}
+
+/* 100,000 short tasks, one after the other in batches: stacks are reused. */
+static void
+test_many_short_tasks (CoopFixture *f, gconstpointer data)
+{
+  Shared shared = { f->loop, 0, 0 };
+  guint i;
+
+  for (i = 0; i < N_TASKS; i++)
+    {
+      CoopTask *task = coop_task_new (f->loop, spawn_body, &shared, NULL);
+
+      g_object_unref (task);
+      if (i % 1000 == 999)
+        coop_test_drain ();
+    }
+  coop_test_drain ();
+  g_assert_cmpuint (shared.finished, ==, N_TASKS);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  coop_test_add ("/coop/scale/many-sleeping-tasks", test_many_sleeping_tasks);
+  coop_test_add ("/coop/scale/many-short-tasks", test_many_short_tasks);
+
+  return g_test_run ();
+}
