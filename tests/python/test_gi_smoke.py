@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+# Introspection smoke test: the typelib loads and the core API is callable
+# from PyGObject.  (Full Python integration is a later piece of work.)
+import sys
+import unittest
+
+import gi
+gi.require_version("Coop", "1")
+from gi.repository import Coop, GLib, GObject  # noqa: E402
+
+
+class GiSmoke(unittest.TestCase):
+    def setUp(self):
+        self.context = GLib.MainContext.new()
+        self.context.push_thread_default()
+        self.loop = Coop.Loop.new(self.context)
+
+    def tearDown(self):
+        self.loop.close()
+        self.context.pop_thread_default()
+
+    def test_future_value(self):
+        future = Coop.Future.new(self.loop)
+        self.assertEqual(future.get_state(), Coop.FutureState.PENDING)
+        future.set_int64(2 ** 40)
+        self.assertTrue(future.is_done())
+        self.assertEqual(future.get_int64(), 2 ** 40)
+        self.assertEqual(future.props.state, Coop.FutureState.FINISHED)
+
+    def test_call_soon_and_run(self):
+        order = []
+        future = Coop.Future.new(self.loop)
+
+        def first(_data):
+            order.append(1)
+
+        def second(_data):
+            order.append(2)
+            future.set_string("done")
+
+        self.loop.call_soon(first, None)
+        self.loop.call_soon(second, None)
+        self.assertEqual(order, [])
+        self.assertTrue(self.loop.run_until_complete(future))
+        self.assertEqual(order, [1, 2])
+        self.assertEqual(future.get_string(), "done")
+
+    def test_errors_are_exceptions(self):
+        future = Coop.Future.new(self.loop)
+        future.cancel("stop")
+        with self.assertRaises(GLib.Error) as cm:
+            future.propagate()
+        self.assertTrue(cm.exception.matches(Gio_error_quark(), 19))  # G_IO_ERROR_CANCELLED
+        with self.assertRaises(GLib.Error) as cm:
+            getattr(Coop, "await")(Coop.Future.new(self.loop))
+        self.assertEqual(cm.exception.domain, "coop-error-quark")
+        self.assertEqual(cm.exception.code, Coop.Error.NOT_IN_TASK)
+
+    def test_done_signal(self):
+        future = Coop.Future.new(self.loop)
+        seen = []
+        future.connect("done", lambda f: seen.append(f.get_int64()))
+        future.set_int64(5)
+        self.assertEqual(seen, [])          # never inside set_*()
+        while self.context.iteration(False):
+            pass
+        self.assertEqual(seen, [5])
+
+    def test_binding_task_refused(self):
+        ran = []
+        task = Coop.Task.new(self.loop, lambda t, d: ran.append(1), None)
+        with self.assertRaises(GLib.Error) as cm:
+            self.loop.run_until_complete(task)
+        self.assertEqual(cm.exception.code, Coop.Error.NOT_SUPPORTED)
+        self.assertEqual(ran, [])
+
+    def test_sleep_and_wait_for(self):
+        never = Coop.Future.new(self.loop)
+        limited = Coop.wait_for(never, 1000)
+        with self.assertRaises(GLib.Error) as cm:
+            self.loop.run_until_complete(limited)
+        self.assertTrue(never.is_cancelled())
+        nap = Coop.sleep(self.loop, 1000)
+        self.assertTrue(self.loop.run_until_complete(nap))
+
+
+def Gio_error_quark():
+    from gi.repository import Gio
+    return Gio.io_error_quark()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
