@@ -45,6 +45,8 @@ typedef struct
   guint8           held_state;       /* the result recorded while held */
   guint            held : 1;
   guint            retrieved : 1;
+  guint            had_handlers : 1;  /* ::done had handlers at completion */
+  guint64          pool_slot;         /* position in the loop's pool, or NOT_POOLED */
 } CoopFuturePrivate;
 
 enum {
@@ -70,6 +72,8 @@ G_DEFINE_TYPE_WITH_PRIVATE (CoopFuture, coop_future, G_TYPE_OBJECT)
  * thread-local instead of a construct property, which would cost GValue
  * marshalling for every future. */
 static __thread CoopLoop *constructing_loop;
+
+static void future_unpool (CoopFuture *future);
 
 /* --- completion ---------------------------------------------------------------- */
 
@@ -106,8 +110,11 @@ future_complete (CoopFuture      *future,
 
   if (G_UNLIKELY (COOP_FUTURE_GET_CLASS (future)->done != NULL ||
                   g_signal_has_handler_pending (future, signals[SIGNAL_DONE], 0, TRUE)))
-    coop_loop_push_ready (priv->loop, emit_done, (CoopReadyFunc) g_object_unref,
+    {
+      priv->had_handlers = TRUE;
+      coop_loop_push_ready (priv->loop, emit_done, (CoopReadyFunc) g_object_unref,
                           g_object_ref (future));
+    }
 }
 
 void
@@ -197,7 +204,10 @@ finish_set (CoopFuture      *future,
   if (priv->held)
     priv->held_state = state;
   else
-    future_complete (future, state);
+    {
+      future_complete (future, state);
+      future_unpool (future);
+    }
 }
 
 /* --- GObject ------------------------------------------------------------------- */
@@ -213,6 +223,7 @@ coop_future_real_cancel (CoopFuture *future,
 static void
 coop_future_init (CoopFuture *future)
 {
+  PRIV (future)->pool_slot = G_MAXUINT64;
 }
 
 static void
@@ -345,6 +356,164 @@ coop_future_class_init (CoopFutureClass *klass)
                   G_TYPE_NONE, 0);
 }
 
+/* --- recycling ---------------------------------------------------------------------
+ *
+ * Creating and finalizing a GObject costs a few hundred nanoseconds (GData
+ * locks, class references, the notify queue), more than everything else an
+ * await does.  So plain futures made with coop_future_new() on the loop's
+ * thread are recycled: the loop's pool keeps one reference on each future it
+ * lent, and a future whose only reference is the pool's, with no qdata (no
+ * weak or toggle references, no binding wrapper) and nobody waiting, is
+ * reset and lent again.  Only the oldest lent future is examined, so taking
+ * one is O(1); when the ring is full the oldest is let go. */
+
+#define NOT_POOLED G_MAXUINT64
+
+CoopFuturePool *
+coop_future_pool_new (void)
+{
+  CoopFuturePool *pool = g_new0 (CoopFuturePool, 1);
+
+  pool->thread = g_thread_self ();
+  pool->mask = 64 - 1;
+  pool->ring = g_new0 (CoopFuture *, 64);
+  return pool;
+}
+
+void
+coop_future_pool_free (CoopFuturePool *pool)
+{
+  for (; pool->head < pool->tail; pool->head++)
+    {
+      CoopFuture *future = pool->ring[pool->head & pool->mask];
+
+      if (future != NULL)
+        {
+          PRIV (future)->pool_slot = NOT_POOLED;
+          g_object_unref (future);
+        }
+    }
+  g_free (pool->ring);
+  g_free (pool);
+}
+
+static void
+future_pool_grow (CoopFuturePool *pool)
+{
+  guint new_mask = pool->mask * 2 + 1;
+  CoopFuture **ring = g_new0 (CoopFuture *, new_mask + 1);
+  guint64 pos;
+
+  for (pos = pool->head; pos < pool->tail; pos++)
+    ring[pos & new_mask] = pool->ring[pos & pool->mask];
+  g_free (pool->ring);
+  pool->ring = ring;
+  pool->mask = new_mask;
+}
+
+static inline gboolean
+future_reclaimable (CoopFuture *future)
+{
+  GObject *object = G_OBJECT (future);
+
+  return g_atomic_int_get (&object->ref_count) == 1 &&
+         ((gsize) object->qdata & ~(gsize) 0x3) == 0 &&
+         PRIV (future)->waiters_head == NULL;
+}
+
+/* Brings a future nobody holds any more back to a fresh pending state.
+ * Only light results get here (see future_unpool()). */
+static void
+future_reset (CoopFuture *future)
+{
+  CoopFuturePrivate *priv = PRIV (future);
+
+  /* Handlers of ::done were seen at completion; a future dropped while
+   * pending may have some we could not see. */
+  if (priv->had_handlers || priv->state == COOP_FUTURE_STATE_PENDING)
+    g_signal_handlers_destroy (future);
+  if (G_IS_VALUE (&priv->value))
+    g_value_unset (&priv->value);
+  g_clear_error (&priv->error);
+  priv->state = COOP_FUTURE_STATE_PENDING;
+  priv->held_state = COOP_FUTURE_STATE_PENDING;
+  priv->held = FALSE;
+  priv->retrieved = FALSE;
+  priv->had_handlers = FALSE;
+}
+
+static CoopFuture *
+future_pool_take (CoopFuturePool *pool,
+                  CoopLoop       *loop)
+{
+  CoopFuture *future = NULL;
+
+  while (pool->head < pool->tail && pool->ring[pool->head & pool->mask] == NULL)
+    pool->head++;
+
+  if (pool->head < pool->tail)
+    {
+      CoopFuture *oldest = pool->ring[pool->head & pool->mask];
+
+      if (future_reclaimable (oldest))
+        {
+          pool->ring[pool->head++ & pool->mask] = NULL;
+          future_reset (oldest);
+          future = oldest;                 /* the pool's reference moves on */
+        }
+      else if (pool->tail - pool->head > pool->mask && pool->mask + 1 >= COOP_FUTURE_POOL_MAX)
+        {
+          /* Full: let the oldest go; it is still held elsewhere. */
+          pool->ring[pool->head++ & pool->mask] = NULL;
+          PRIV (oldest)->pool_slot = NOT_POOLED;
+          g_object_unref (oldest);
+        }
+    }
+
+  if (future == NULL)
+    future = coop_future_new_internal (COOP_TYPE_FUTURE, loop);   /* the pool's reference */
+  if (pool->tail - pool->head > pool->mask)
+    future_pool_grow (pool);
+
+  PRIV (future)->pool_slot = pool->tail;
+  pool->ring[pool->tail++ & pool->mask] = future;
+  return g_object_ref (future);
+}
+
+/* Results that hold resources (an object, a boxed value, a pointer with a
+ * destroy notify) or an error that must be reported if nobody reads it are
+ * not kept in the pool: the pool lets go of the future as soon as it
+ * completes, so it is finalized, and its result released, as soon as the
+ * last user drops it. */
+static gboolean
+future_result_is_light (CoopFuturePrivate *priv)
+{
+  GType type;
+
+  if (priv->state == COOP_FUTURE_STATE_FAILED || priv->pointer_notify != NULL)
+    return FALSE;
+  if (!G_IS_VALUE (&priv->value))
+    return TRUE;
+  type = G_TYPE_FUNDAMENTAL (G_VALUE_TYPE (&priv->value));
+  return type != G_TYPE_OBJECT && type != G_TYPE_BOXED && type != G_TYPE_VARIANT &&
+         type != G_TYPE_PARAM && type != G_TYPE_INTERFACE;
+}
+
+static void
+future_unpool (CoopFuture *future)
+{
+  CoopFuturePrivate *priv = PRIV (future);
+  CoopFuturePool *pool;
+
+  if (G_LIKELY (priv->pool_slot == NOT_POOLED) || future_result_is_light (priv))
+    return;
+  pool = coop_loop_get_future_pool (priv->loop);
+  g_assert (pool != NULL && pool->ring[priv->pool_slot & pool->mask] == future);
+  pool->ring[priv->pool_slot & pool->mask] = NULL;
+  priv->pool_slot = NOT_POOLED;
+  g_object_unref (future);
+}
+
 /* --- public API -------------------------------------------------------------------- */
 
 /**
@@ -353,13 +522,25 @@ coop_future_class_init (CoopFutureClass *klass)
  *
  * Creates a pending future.
  *
+ * Futures made on the loop's thread come from the loop's pool: once nobody
+ * holds a future any more (no references, weak references or qdata), the
+ * loop may hand it out again, reset to a fresh pending state, instead of
+ * paying for a new GObject.  Results that hold resources (objects, boxed
+ * values, pointers with a destroy notify) and errors are released, or
+ * reported if never read, as soon as the last reference goes, as usual.
+ *
  * Returns: (transfer full): a new future
  */
 CoopFuture *
 coop_future_new (CoopLoop *loop)
 {
+  CoopFuturePool *pool;
+
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
 
+  pool = coop_loop_get_future_pool (loop);
+  if (G_LIKELY (pool != NULL && pool->thread == g_thread_self ()))
+    return future_pool_take (pool, loop);
   return coop_future_new_internal (COOP_TYPE_FUTURE, loop);
 }
 

@@ -121,6 +121,7 @@ struct _CoopLoop
   LoopSource     *timer_source;
 
   GQueue          tasks;         /* live tasks, links embedded in the tasks */
+  CoopFuturePool *future_pool;   /* NULL once closed */
   CoopStackPool  *stack_pool;
 
   GArray         *run_stack;     /* RunFrame, innermost last */
@@ -713,6 +714,7 @@ coop_loop_init (CoopLoop *loop)
   g_queue_init (&loop->tasks);
   loop->run_stack = g_array_new (FALSE, FALSE, sizeof (RunFrame));
   loop->stack_pool = coop_stack_pool_new (DEFAULT_STACK_SIZE);
+  loop->future_pool = coop_future_pool_new ();
 }
 
 static void
@@ -790,6 +792,7 @@ coop_loop_finalize (GObject *object)
   loop_drain (loop);
   loop_source_destroy (&loop->ready_source);
   loop_source_destroy (&loop->timer_source);
+  g_clear_pointer (&loop->future_pool, coop_future_pool_free);
 
   if (loop->exception_notify != NULL)
     loop->exception_notify (loop->exception_data);
@@ -1095,6 +1098,12 @@ coop_loop_check_usable (CoopLoop  *loop,
       return FALSE;
     }
   return TRUE;
+}
+
+CoopFuturePool *
+coop_loop_get_future_pool (CoopLoop *loop)
+{
+  return loop->future_pool;
 }
 
 CoopStackPool *
@@ -1479,7 +1488,9 @@ coop_loop_is_running (CoopLoop *loop)
  * Closes @loop: pending callbacks and timers are cancelled (their destroy
  * notifies run), tasks still pending are abandoned (they end cancelled,
  * reported to the exception handler) and the loop's sources leave the
- * context.  Calls that schedule work on a closed loop are programming
+ * context, and the loop lets go of the futures it keeps for recycling
+ * (they hold references on the loop: a loop that is never closed stays
+ * alive).  Calls that schedule work on a closed loop are programming
  * errors.  Closing twice does nothing; closing a running loop is a
  * programming error.  Afterwards [ctor@Coop.Loop.new] makes a fresh loop
  * for the context.
@@ -1506,6 +1517,8 @@ coop_loop_close (CoopLoop *loop)
   loop_drain (loop);
   loop_source_destroy (&loop->ready_source);
   loop_source_destroy (&loop->timer_source);
+  /* The pooled futures hold references on the loop: let them go. */
+  g_clear_pointer (&loop->future_pool, coop_future_pool_free);
   g_object_unref (loop);
 }
 

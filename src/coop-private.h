@@ -70,6 +70,23 @@ void     coop_future_mark_retrieved (CoopFuture *future);
 /* How a future names itself in warnings ("task 'x'", "future 0x…"). */
 char    *coop_future_describe      (CoopFuture *future);
 
+/* Recycled plain futures, one pool per loop (see coop-future.c).  Slots
+ * are absolute positions, so a future can leave the ring from the middle
+ * (its slot becomes NULL) and the ring can grow without renumbering. */
+#define COOP_FUTURE_POOL_MAX 4096
+typedef struct
+{
+  GThread     *thread;     /* the only thread that may use the pool */
+  guint64      head;       /* position of the oldest entry */
+  guint64      tail;       /* one past the newest */
+  guint        mask;       /* capacity - 1 */
+  CoopFuture **ring;
+} CoopFuturePool;
+
+CoopFuturePool *coop_future_pool_new  (void);
+void            coop_future_pool_free (CoopFuturePool *pool);
+CoopFuturePool *coop_loop_get_future_pool (CoopLoop *loop);
+
 /* --- tasks ------------------------------------------------------------------ */
 
 CoopTask *coop_task_current_internal (void);

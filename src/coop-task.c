@@ -43,7 +43,7 @@ struct _CoopTask
   CoopWaiter      waiter;          /* on the awaited future */
   GList           link;            /* in the loop's live tasks */
   CoopLoop       *loop;            /* the future's loop, borrowed */
-  CoopFuture     *awaiting;        /* strong, while paused in coop_await() */
+  CoopFuture     *awaiting;        /* while paused in coop_await(); the caller holds it */
   CoopTaskFunc    func;
   gpointer        user_data;
   GDestroyNotify  notify;
@@ -80,14 +80,17 @@ coop_task_current_internal (void)
 
 static void task_step (gpointer data);
 
+static void task_step_discard (gpointer data);
+
+/* A queued step holds no reference: a task keeps itself alive until it is
+ * done, and task_complete() hands that reference to a step still queued. */
 static void
 task_queue_step (CoopTask *task)
 {
   if (task->step_queued)
     return;
   task->step_queued = TRUE;
-  coop_loop_push_ready (task->loop, task_step, (CoopReadyFunc) g_object_unref,
-                        g_object_ref (task));
+  coop_loop_push_ready (task->loop, task_step, task_step_discard, task);
 }
 
 static void
@@ -118,11 +121,31 @@ task_complete (CoopTask *task)
   if (notify != NULL)
     notify (user_data);
 
+  /* A step still queued (the task was abandoned meanwhile) releases the
+   * reference when it is dequeued. */
+  if (task->alive_ref && !task->step_queued)
+    {
+      task->alive_ref = FALSE;
+      g_object_unref (task);
+    }
+}
+
+/* A dequeued step of a task that is done: drop the reference it kept. */
+static void
+task_step_release (CoopTask *task)
+{
+  task->step_queued = FALSE;
   if (task->alive_ref)
     {
       task->alive_ref = FALSE;
       g_object_unref (task);
     }
+}
+
+static void
+task_step_discard (gpointer data)
+{
+  task_step_release (data);
 }
 
 static const char *
@@ -158,12 +181,12 @@ task_step (gpointer data)
   CoopTask *task = data;
   CoopTask *previous;
 
-  task->step_queued = FALSE;
-  if (task->done)
+  if (G_UNLIKELY (task->done))
     {
-      g_object_unref (task);
+      task_step_release (task);
       return;
     }
+  task->step_queued = FALSE;
 
   if (!task->started)
     {
@@ -173,7 +196,6 @@ task_step (gpointer data)
           /* Cancelled before it started: the function never runs. */
           coop_future_take_error (COOP_FUTURE (task), coop_cancelled_error_new (task->cancel_message));
           task_complete (task);
-          g_object_unref (task);
           return;
         }
       if (!is_static_code ((gpointer) task->func))
@@ -184,7 +206,6 @@ task_step (gpointer data)
                                                        "callback cannot run on a fiber (use the binding's own "
                                                        "coroutines and await Coop futures there)"));
           task_complete (task);
-          g_object_unref (task);
           return;
         }
       coop_fiber_init (&task->fiber, coop_loop_get_stack_pool (task->loop),
@@ -199,8 +220,6 @@ task_step (gpointer data)
 
   if (task->fiber.finished && !task->done)
     task_complete (task);
-
-  g_object_unref (task);
 }
 
 /* --- GObject -------------------------------------------------------------------- */
@@ -557,11 +576,12 @@ coop_await (CoopFuture  *future,
 
   if (!coop_future_is_done (future))
     {
-      task->awaiting = g_object_ref (future);
+      /* No reference: the caller holds one for the duration of the call. */
+      task->awaiting = future;
       coop_future_add_waiter (future, &task->waiter);
       coop_fiber_suspend ();
       coop_future_remove_waiter (future, &task->waiter);
-      g_clear_object (&task->awaiting);
+      task->awaiting = NULL;
 
       if (G_UNLIKELY (task->cancel_requested))
         return deliver_cancellation (task, error);
@@ -616,7 +636,7 @@ coop_task_abandon (CoopTask *task)
   if (task->awaiting != NULL)
     {
       coop_future_remove_waiter (task->awaiting, &task->waiter);
-      g_clear_object (&task->awaiting);
+      task->awaiting = NULL;
     }
   /* Its frames are discarded, not unwound: the function never returns. */
   coop_fiber_clear (&task->fiber);

@@ -292,6 +292,81 @@ test_default_loop (CoopFixture *f, gconstpointer data)
   g_assert_true (coop_loop_get_default () == f->loop);
 }
 
+static void
+count_done (CoopFuture *future, gpointer data)
+{
+  (*(int *) data)++;
+}
+
+/* Plain futures are recycled once nobody holds them; a recycled future is
+ * a fresh one: pending, no value, no handlers of its previous life. */
+static void
+test_recycling (CoopFixture *f, gconstpointer data)
+{
+  CoopFuture *first, *second;
+  int emissions = 0;
+
+  first = coop_future_new (f->loop);
+  g_signal_connect (first, "done", G_CALLBACK (count_done), &emissions);
+  coop_future_set_int64 (first, 1);
+  coop_test_drain ();
+  g_assert_cmpint (emissions, ==, 1);
+  g_object_unref (first);
+
+  second = coop_future_new (f->loop);
+  g_test_message ("recycled: %s", second == first ? "yes" : "no");
+  g_assert_true (second == first);   /* the pool gave it back */
+  g_assert_cmpint (coop_future_get_state (second), ==, COOP_FUTURE_STATE_PENDING);
+  g_assert_null (coop_future_get_value (second, NULL));
+  coop_future_set_string (second, "again");
+  coop_test_drain ();
+  g_assert_cmpint (emissions, ==, 1);  /* the old handler is gone */
+  g_assert_cmpstr (coop_future_get_string (second, NULL), ==, "again");
+  g_object_unref (second);
+}
+
+static void
+weak_notify (gpointer data, GObject *where)
+{
+  (*(int *) data)++;
+}
+
+/* A future someone watches with a weak reference is never recycled: it is
+ * finalized as usual. */
+static void
+test_no_recycling_when_watched (CoopFixture *f, gconstpointer data)
+{
+  CoopFuture *future = coop_future_new (f->loop);
+  CoopFuture *next;
+  int finalized = 0;
+
+  g_object_weak_ref (G_OBJECT (future), weak_notify, &finalized);
+  coop_future_set_int64 (future, 1);
+  g_object_unref (future);
+  next = coop_future_new (f->loop);
+  g_assert_true (next != future);
+  g_object_unref (next);
+  coop_loop_close (f->loop);   /* lets the pool go */
+  g_assert_cmpint (finalized, ==, 1);
+}
+
+/* Results holding resources are released as soon as the last user lets
+ * go, pooled or not; so are unread errors reported. */
+static void
+test_heavy_results_released (CoopFixture *f, gconstpointer data)
+{
+  g_autoptr(GObject) object = g_object_new (G_TYPE_OBJECT, NULL);
+  GObject *weak = object;
+  CoopFuture *future = coop_future_new (f->loop);
+
+  g_object_add_weak_pointer (object, (gpointer *) &weak);
+  coop_future_set_object (future, object);
+  g_clear_object (&object);
+  g_assert_nonnull (weak);
+  g_object_unref (future);
+  g_assert_null (weak);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -305,6 +380,9 @@ main (int argc, char **argv)
   coop_test_add ("/coop/future/done-signal", test_done_signal);
   coop_test_add ("/coop/future/subclass", test_subclass);
   coop_test_add ("/coop/future/default-loop", test_default_loop);
+  coop_test_add ("/coop/future/recycling", test_recycling);
+  coop_test_add ("/coop/future/no-recycling-when-watched", test_no_recycling_when_watched);
+  coop_test_add ("/coop/future/heavy-results-released", test_heavy_results_released);
 
   return g_test_run ();
 }
