@@ -459,6 +459,54 @@ test_unretrieved_default (void)
   g_test_trap_assert_stderr ("*WARNING*CoopFuture*never retrieved*lost*");
 }
 
+typedef struct
+{
+  GApplication *app;
+  int           steps;
+} AppState;
+
+static void
+app_task (CoopTask *task, gpointer data)
+{
+  AppState *state = data;
+  CoopLoop *loop = coop_future_get_loop (COOP_FUTURE (task));
+  int i;
+
+  for (i = 0; i < 3; i++)
+    {
+      g_autoptr(CoopFuture) nap = coop_sleep (loop, 1000);
+
+      g_assert_true (coop_await (nap, NULL));
+      state->steps++;
+    }
+  g_application_release (state->app);
+}
+
+static void
+app_activate (GApplication *app, gpointer data)
+{
+  AppState *state = data;
+
+  /* No set-up: the default loop runs inside the application's main loop. */
+  g_application_hold (app);
+  g_object_unref (coop_task_new (coop_loop_get_default (), app_task, state, NULL));
+}
+
+/* A GApplication gets Coop running inside its own main loop with no extra
+ * call: coop_loop_get_default() is the loop of the context it iterates. */
+static void
+test_inside_gapplication (void)
+{
+  GApplication *app = g_application_new ("org.gnome.Coop.Test", G_APPLICATION_NON_UNIQUE);
+  AppState state = { app, 0 };
+  char *argv[] = { (char *) "test", NULL };
+
+  g_signal_connect (app, "activate", G_CALLBACK (app_activate), &state);
+  g_assert_cmpint (g_application_run (app, 1, argv), ==, 0);
+  g_assert_cmpint (state.steps, ==, 3);
+  g_object_unref (app);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -478,6 +526,7 @@ main (int argc, char **argv)
   g_test_add_func ("/coop/loop/close", test_close);
   coop_test_add ("/coop/loop/unretrieved-error", test_unretrieved_error);
   g_test_add_func ("/coop/loop/unretrieved-default", test_unretrieved_default);
+  g_test_add_func ("/coop/loop/inside-gapplication", test_inside_gapplication);
 
   return g_test_run ();
 }

@@ -191,6 +191,52 @@ test_close_running (CoopFixture *f, gconstpointer data)
   coop_loop_run_forever (f->loop);
 }
 
+/* The same misuse, each in a child process, where the critical is fatal:
+ * the process reports it clearly and does not crash on the way. */
+static const char *critical_cases[][2] = {
+  { "closed-call-soon", "*CRITICAL*coop_loop_call_soon*closed*" },
+  { "null-future", "*CRITICAL*coop_future_set_int64*COOP_IS_FUTURE*" },
+  { "run-forever-closed", "*CRITICAL*run_forever*closed*" },
+  { "boxed-not-boxed", "*CRITICAL*G_TYPE_IS_BOXED*" },
+};
+
+static void
+test_critical_in_subprocess (gconstpointer data)
+{
+  guint which = GPOINTER_TO_UINT (data);
+
+  if (g_test_subprocess ())
+    {
+      GMainContext *context = g_main_context_new ();
+      CoopLoop *loop = coop_loop_new (context);
+      CoopFuture *future = coop_future_new (loop);
+
+      switch (which)
+        {
+        case 0:
+          coop_loop_close (loop);
+          coop_loop_call_soon (loop, (CoopCallback) count_free, NULL, NULL);
+          break;
+        case 1:
+          coop_future_set_int64 (NULL, 1);
+          break;
+        case 2:
+          coop_loop_close (loop);
+          coop_loop_run_forever (loop);
+          break;
+        case 3:
+        default:
+          coop_future_set_boxed (future, G_TYPE_INT, NULL);
+          break;
+        }
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr (critical_cases[which][1]);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -203,6 +249,12 @@ main (int argc, char **argv)
   coop_test_add ("/coop/misuse/await", test_await_misuse);
   coop_test_add ("/coop/misuse/bad-arguments", test_bad_arguments);
   coop_test_add ("/coop/misuse/close-running", test_close_running);
+  for (guint i = 0; i < G_N_ELEMENTS (critical_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/coop/misuse/critical/%s", critical_cases[i][0]);
+
+      g_test_add_data_func (path, GUINT_TO_POINTER (i), test_critical_in_subprocess);
+    }
 
   return g_test_run ();
 }
