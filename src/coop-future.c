@@ -1000,6 +1000,12 @@ transform_result (CoopFuture  *future,
   if (value == NULL)
     return FALSE;
   g_value_init (out, type);
+  /* The common case, without the transform machinery. */
+  if (G_LIKELY (G_IS_VALUE (value) && G_VALUE_TYPE (value) == type))
+    {
+      *out = *value;
+      return TRUE;
+    }
   if (!G_IS_VALUE (value) ||
       !g_value_type_transformable (G_VALUE_TYPE (value), type) ||
       !g_value_transform (value, out))
