@@ -20,7 +20,8 @@ typedef struct _CoopFiber     CoopFiber;
 
 /* Saved machine context.  For the asm backends this is only the stack
  * pointer (everything else is pushed on the stack by the switch); for the
- * ucontext backend it points at a heap-allocated ucontext_t. */
+ * ucontext backend it points at a ucontext_t that also lives on the
+ * context's own stack.  Either way no backend allocates. */
 typedef struct
 {
   gpointer sp;
@@ -39,8 +40,11 @@ struct _CoopFiber
   gsize             stack_size;     /* requested size, 0 = pool default */
   CoopFiber        *prev_current;   /* the fiber that was current when this one was resumed */
   gpointer          asan_fake_stack;
+  gconstpointer     asan_caller_bottom; /* stack of whoever resumed it (AddressSanitizer builds) */
+  gsize             asan_caller_size;
   guint             started : 1;
   guint             finished : 1;
+  guint             running : 1;    /* between resume and the matching suspend/finish */
 };
 
 /* Stack pool: one per loop (one thread).  Not thread-safe. */
@@ -52,6 +56,13 @@ void           coop_stack_pool_set_default_size (CoopStackPool *pool,
 /* Number of stacks currently handed out / cached. For tests and benchmarks. */
 guint          coop_stack_pool_get_n_in_use     (CoopStackPool *pool);
 guint          coop_stack_pool_get_n_free       (CoopStackPool *pool);
+
+/* A stack handed out by a pool: lowest usable byte, usable size (from the
+ * low end up to the 16-byte aligned top) and whether a PROT_NONE guard page
+ * lies below it (otherwise a canary does).  For tests and diagnostics. */
+gpointer       coop_stack_get_low               (CoopStack     *stack);
+gsize          coop_stack_get_size              (CoopStack     *stack);
+gboolean       coop_stack_is_guarded            (CoopStack     *stack);
 
 /* Fibers are embedded in their owner (no allocation of their own).  The
  * stack is taken from the pool at the first resume and returned as soon

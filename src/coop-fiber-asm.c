@@ -1,0 +1,95 @@
+/* coop-fiber-asm.c: the hand-written context switch backend (x86_64 and
+ * aarch64).  The switch itself is in arch/coop-switch-<cpu>.S; this file
+ * builds the initial frame a new context starts from.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "coop-fiber-private.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* Defined in the .S files.  They are only ever jumped to by the switch,
+ * never called from C, hence the odd prototype. */
+#if defined(__x86_64__)
+extern void coop_fiber_trampoline_x86_64 (void);
+#elif defined(__aarch64__)
+extern void coop_fiber_trampoline_aarch64 (void);
+#else
+# error "The asm fiber backend supports x86_64 and aarch64 only; configure with -Dfiber_backend=ucontext"
+#endif
+
+/* A new context is a stack that looks as if it had called
+ * coop_fiber_context_switch() from the trampoline: the first switch into
+ * it pops the fake frame and returns into the trampoline, which calls
+ * entry(arg).  The floating-point control state is copied from the
+ * creating thread, as getcontext()/makecontext() do for ucontext. */
+void
+coop_fiber_context_make (CoopFiberContext *ctx,
+                         gpointer          stack_low,
+                         gsize             stack_size,
+                         void            (*entry) (gpointer),
+                         gpointer          arg)
+{
+  uintptr_t top = ((uintptr_t) stack_low + stack_size) & ~(uintptr_t) 15;
+  uint64_t *sp;
+
+#if defined(__x86_64__)
+  uint32_t mxcsr;
+  uint16_t fpcw;
+  uint64_t fpstate;
+
+  __asm__ volatile ("stmxcsr %0" : "=m" (mxcsr));
+  __asm__ volatile ("fnstcw %0" : "=m" (fpcw));
+  fpstate = (uint64_t) mxcsr | ((uint64_t) fpcw << 32);
+
+  /* The trampoline runs with rsp = top - 16, 16-byte aligned, so its
+   * `call *%r13` enters entry with rsp + 8 aligned.  The 16 bytes above
+   * are never read; zero them so a stray unwinder finds nothing. */
+  sp = (uint64_t *) top;
+  *--sp = 0;
+  *--sp = 0;
+  *--sp = (uint64_t) (uintptr_t) coop_fiber_trampoline_x86_64; /* return address */
+  *--sp = 0;                                  /* rbp: ends frame-pointer chains */
+  *--sp = 0;                                  /* rbx */
+  *--sp = (uint64_t) (uintptr_t) arg;         /* r12 */
+  *--sp = (uint64_t) (uintptr_t) entry;       /* r13 */
+  *--sp = 0;                                  /* r14 */
+  *--sp = 0;                                  /* r15 */
+  *--sp = fpstate;                            /* MXCSR, x87 control word */
+#elif defined(__aarch64__)
+  uint64_t fpcr;
+
+  __asm__ volatile ("mrs %0, fpcr" : "=r" (fpcr));
+
+  /* 176-byte frame (see the .S file); after it is popped sp = top,
+   * which is 16-byte aligned as AAPCS64 requires at all times. */
+  sp = (uint64_t *) (top - 176);
+  memset (sp, 0, 176);
+  sp[0] = (uint64_t) (uintptr_t) arg;                           /* x19 */
+  sp[1] = (uint64_t) (uintptr_t) entry;                         /* x20 */
+  sp[10] = 0;                                                   /* x29 */
+  sp[11] = (uint64_t) (uintptr_t) coop_fiber_trampoline_aarch64; /* x30 */
+  sp[20] = fpcr;
+#endif
+
+  ctx->sp = sp;
+}
+
+/* Nothing to free: the whole context lives on its stack. */
+void
+coop_fiber_context_free (CoopFiberContext *ctx)
+{
+  ctx->sp = NULL;
+}
+
+const char *
+coop_fiber_backend_name (void)
+{
+#if defined(__x86_64__)
+  return "x86_64";
+#else
+  return "aarch64";
+#endif
+}

@@ -1,0 +1,1189 @@
+/* coop-fiber.c: fibers and the stack pool they run on.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Memory layout
+ * -------------
+ * Stacks of the pool's default size come from slabs: one anonymous
+ * MAP_NORESERVE mapping holding 8, 16, 32, then 64 stacks.  A mapping
+ * costs one VMA however many stacks it holds, and a page of it costs RSS
+ * only once touched, so a suspended fiber that made a few calls costs
+ * about one page.  vm.max_map_count (65530 by default) is the limit that
+ * matters at 100,000 fibers: a PROT_NONE guard page splits a mapping, so
+ * every guarded stack costs two VMAs.  Hence two kinds of slab:
+ *
+ *  guarded: slot i = [guard page][usable stack ....]   (top page-aligned)
+ *
+ *  canary:  slot i = [page P_i][usable stack ....]
+ *           with the stack's top shifted up into the next slot's first
+ *           page, and the next stack's canary in the last bytes of that
+ *           same page:
+ *
+ *      P_i                        P_i + page         P_{i+1}                  P_{i+1} + page
+ *      | top of stack i-1 |canary i| stack i ...      | top of stack i |canary i+1| stack i+1 ...
+ *
+ *           The page holding a stack's top frames, which it touches
+ *           anyway, also holds its upper neighbour's canary, so canaries
+ *           cost no extra resident page when neighbouring stacks are in
+ *           use.  The mapping has one extra page at the end for the top of
+ *           the last stack.
+ *
+ * Guarded slabs are made while a process-wide budget of guarded stacks
+ * lasts (COOP_STACK_GUARD_BUDGET, default 16,384, i.e. ~32,768 VMAs), then
+ * canary slabs.  A guard page hit is caught by a SIGSEGV/SIGBUS handler on
+ * an alternate signal stack; a damaged canary is caught every time its
+ * fiber switches out.  Either way the process says which task overflowed
+ * and aborts.  Stacks of any other size are mapped one by one with their
+ * own guard page (or a canary once the budget is spent).
+ *
+ * Free stacks sit on a "hot" list (most recently released first, pages
+ * still resident) and a "cold" list (pages given back with
+ * MADV_DONTNEED).  Past a bounded number of hot stacks, the oldest ones
+ * are trimmed in batches, sorted by address so that neighbouring stacks
+ * go back in one madvise() call.  A slab whose stacks are all free is
+ * unmapped once enough other free stacks remain.
+ *
+ * Fibers
+ * ------
+ * coop_fiber_resume() and coop_fiber_suspend() are the hot path: no
+ * system call, no allocation, no lock, two thread-local reads and two
+ * writes per round trip, plus a canary check (one cache line) on canary
+ * stacks.  AddressSanitizer is told about every switch; valgrind about
+ * every stack handed out.
+ */
+
+#include "config.h"
+
+#include "coop-fiber-private.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifdef HAVE_VALGRIND_H
+# include <valgrind/valgrind.h>
+#else
+# define VALGRIND_STACK_REGISTER(start, end) 0
+# define VALGRIND_STACK_DEREGISTER(id) ((void) (id))
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+# define COOP_ASAN 1
+#elif defined(__has_feature)
+# if __has_feature(address_sanitizer)
+#  define COOP_ASAN 1
+# endif
+#endif
+
+#ifdef COOP_ASAN
+# include <sanitizer/asan_interface.h>
+# include <sanitizer/common_interface_defs.h>
+# define coop_asan_start_switch(save, bottom, size) \
+  __sanitizer_start_switch_fiber ((save), (bottom), (size))
+# define coop_asan_finish_switch(save, bottom_old, size_old) \
+  __sanitizer_finish_switch_fiber ((save), (bottom_old), (size_old))
+/* Only from the lowest poisoned byte up: unpoisoning a whole 256 KiB
+ * stack writes 32 KiB of shadow, which for 100,000 stacks is 3 GiB of
+ * RSS; finding that byte only reads the (mostly zero-page) shadow. */
+# define coop_asan_unpoison(addr, size) \
+  G_STMT_START { \
+    guint8 *_lo = (guint8 *) __asan_region_is_poisoned ((addr), (size)); \
+    if (_lo != NULL) \
+      __asan_unpoison_memory_region (_lo, (gsize) ((guint8 *) (addr) + (size) - _lo)); \
+  } G_STMT_END
+#else
+# define coop_asan_start_switch(save, bottom, size) ((void) 0)
+# define coop_asan_finish_switch(save, bottom_old, size_old) ((void) 0)
+# define coop_asan_unpoison(addr, size) ((void) 0)
+#endif
+
+#ifndef MAP_NORESERVE
+# define MAP_NORESERVE 0
+#endif
+#ifndef MAP_STACK
+# define MAP_STACK 0
+#endif
+
+/* initial-exec: a thread-local access is then one %fs-relative load, with
+ * no __tls_get_addr call, which matters on the resume/suspend path.  The
+ * few bytes used here fit easily in the static TLS surplus glibc keeps for
+ * libraries loaded with dlopen() (as GObject introspection does). */
+#define COOP_TLS __thread __attribute__ ((tls_model ("initial-exec")))
+
+#define COOP_STACK_DEFAULT_SIZE   (256 * 1024)
+/* Room for a few frames plus a signal frame (up to ~3.5 KiB with AVX-512
+ * state) when an ordinary signal arrives while a fiber runs. */
+#define COOP_STACK_MIN_SIZE       (16 * 1024)
+#define COOP_SLAB_MIN_STACKS      8
+#define COOP_SLAB_MAX_STACKS      64
+#define COOP_CANARY_WORDS         8
+#define COOP_CANARY_BYTES         (COOP_CANARY_WORDS * sizeof (guint64))
+#define COOP_CANARY_MAGIC         G_GUINT64_CONSTANT (0xc00bf1be5ac0ffee)
+/* Free stacks kept with their pages resident, and how many more may pile
+ * up before a trim, so madvise() runs once per batch, not per fiber. */
+#define COOP_POOL_HOT_MAX         16
+#define COOP_POOL_TRIM_BATCH      48
+/* An empty slab is unmapped only if at least this many free stacks remain
+ * without it, so a loop hovering around a slab boundary does not map and
+ * unmap in a cycle. */
+#define COOP_POOL_SPARE_STACKS    128
+#define COOP_POOL_SINGLES_MAX     4
+#define COOP_GUARD_BUDGET_DEFAULT 16384
+#define COOP_ALTSTACK_SIZE        (64 * 1024)
+
+typedef struct _CoopStackSlab CoopStackSlab;
+
+typedef enum
+{
+  COOP_STACK_NOWHERE,
+  COOP_STACK_HOT,
+  COOP_STACK_COLD,
+  COOP_STACK_SINGLES,
+} CoopStackWhere;
+
+struct _CoopStack
+{
+  CoopStack     *prev;          /* links in the pool's hot/cold/singles list */
+  CoopStack     *next;
+  CoopStackSlab *slab;          /* NULL for a stack mapped on its own */
+  guint8        *low;           /* lowest usable byte */
+  guint8        *top;           /* one past the highest usable byte, 16-aligned */
+  guint64       *canary;        /* just below low; NULL when guarded */
+  guint8        *guard;         /* PROT_NONE page just below low, or NULL */
+  CoopFiber     *owner;
+  guint          valgrind_id;
+  guint16        index;         /* slot in the slab */
+  guint8         where;         /* CoopStackWhere */
+  guint8         in_use;
+};
+
+struct _CoopStackSlab
+{
+  CoopStackSlab *prev;
+  CoopStackSlab *next;
+  guint8        *map;
+  gsize          map_size;
+  gsize          slot;          /* distance between two stacks */
+  guint          n_stacks;
+  guint          n_in_use;
+  gboolean       guarded;
+  gboolean       retired;       /* not the pool's default size any more:
+                                 * unmapped when its last stack returns */
+  CoopStack      stacks[];
+};
+
+typedef struct
+{
+  CoopStack *head;
+  CoopStack *tail;
+  guint      length;
+} CoopStackList;
+
+struct _CoopStackPool
+{
+  gsize          default_size;  /* usable size asked of slab stacks, page-rounded */
+  CoopStackSlab *slabs;
+  CoopStackList  hot;
+  CoopStackList  cold;
+  CoopStackList  singles;
+  guint          n_in_use;
+  guint          n_slab_stacks; /* in non-retired slabs; drives slab growth */
+  gboolean       zombie;        /* freed while stacks were in use */
+};
+
+static gsize coop_page_size;
+static gint  coop_guard_budget;     /* guarded stacks that may still be made */
+
+static COOP_TLS CoopFiber *coop_current_fiber;
+static COOP_TLS gboolean   coop_thread_ready;
+
+/* --- process-wide state -------------------------------------------------- */
+
+static void
+coop_fiber_global_init (void)
+{
+  static gsize initialized = 0;
+
+  if (g_once_init_enter (&initialized))
+    {
+      const char *env = g_getenv ("COOP_STACK_GUARD_BUDGET");
+      guint64 budget = COOP_GUARD_BUDGET_DEFAULT;
+
+      coop_page_size = (gsize) sysconf (_SC_PAGESIZE);
+
+      if (env != NULL && *env != '\0')
+        {
+          char *end = NULL;
+          guint64 value = g_ascii_strtoull (env, &end, 10);
+
+          if (end != NULL && *end == '\0')
+            budget = MIN (value, (guint64) G_MAXINT);
+          else
+            g_warning ("Ignoring COOP_STACK_GUARD_BUDGET=%s: not a number", env);
+        }
+      g_atomic_int_set (&coop_guard_budget, (gint) budget);
+
+      g_once_init_leave (&initialized, 1);
+    }
+}
+
+static gboolean
+coop_guard_budget_take (guint n)
+{
+  gint old;
+
+  do
+    {
+      old = g_atomic_int_get (&coop_guard_budget);
+      if (old < (gint) n)
+        return FALSE;
+    }
+  while (!g_atomic_int_compare_and_exchange (&coop_guard_budget, old, old - (gint) n));
+
+  return TRUE;
+}
+
+static void
+coop_guard_budget_give (guint n)
+{
+  g_atomic_int_add (&coop_guard_budget, (gint) n);
+}
+
+static gsize
+coop_stack_round_size (gsize size)
+{
+  size = MAX (size, COOP_STACK_MIN_SIZE);
+  return (size + coop_page_size - 1) & ~(coop_page_size - 1);
+}
+
+/* --- overflow reports ---------------------------------------------------- */
+
+static gsize
+coop_append (char       *buf,
+             gsize       len,
+             gsize       cap,
+             const char *str)
+{
+  while (*str != '\0' && len < cap)
+    buf[len++] = *str++;
+  return len;
+}
+
+/* Async-signal-safe: called from the SIGSEGV handler, so only write(2)
+ * and abort(); the name comes from name_func, which promises the same. */
+G_GNUC_NORETURN static void
+coop_fiber_die_overflow (CoopFiber  *fiber,
+                         const char *how)
+{
+  const char *name = NULL;
+  char buf[384];
+  gsize len = 0;
+  ssize_t r;
+
+  if (fiber->name_func != NULL)
+    name = fiber->name_func (fiber->name_data);
+
+  if (name != NULL)
+    {
+      len = coop_append (buf, len, sizeof buf - 64, "Coop: stack overflow in task '");
+      len = coop_append (buf, len, sizeof buf - 64, name);
+      len = coop_append (buf, len, sizeof buf, "' (");
+    }
+  else
+    len = coop_append (buf, len, sizeof buf, "Coop: stack overflow in an unnamed fiber (");
+  len = coop_append (buf, len, sizeof buf, how);
+  len = coop_append (buf, len, sizeof buf, ")\n");
+
+  r = write (STDERR_FILENO, buf, len);
+  (void) r;
+  abort ();
+}
+
+/* --- canaries ------------------------------------------------------------ */
+
+/* The canary value depends on where the canary is, so a stray copy of
+ * another stack's canary region does not pass for an intact one. */
+static inline guint64
+coop_canary_value (const guint64 *canary)
+{
+  return COOP_CANARY_MAGIC ^ (guint64) (guintptr) canary;
+}
+
+static void
+coop_stack_write_canary (CoopStack *stack)
+{
+  guint64 value = coop_canary_value (stack->canary);
+  guint i;
+
+  for (i = 0; i < COOP_CANARY_WORDS; i++)
+    stack->canary[i] = value;
+}
+
+/* On every suspend: unrolled into independent loads of one cache line
+ * (the canary is 64-byte aligned), no loop-carried branch. */
+static inline gboolean
+coop_stack_canary_intact (const CoopStack *stack)
+{
+  const guint64 *c = stack->canary;
+  guint64 value = coop_canary_value (c);
+  guint64 diff = 0;
+  guint i;
+
+#pragma GCC unroll 8
+  for (i = 0; i < COOP_CANARY_WORDS; i++)
+    diff |= c[i] ^ value;
+
+  return diff == 0;
+}
+
+/* Called whenever a fiber switches out for the last time or for a while. */
+static inline void
+coop_fiber_check_canary (CoopFiber *fiber)
+{
+  CoopStack *stack = fiber->stack;
+
+  if (stack->canary != NULL && G_UNLIKELY (!coop_stack_canary_intact (stack)))
+    coop_fiber_die_overflow (fiber, "canary");
+}
+
+/* --- guard page hits ----------------------------------------------------- */
+
+#ifndef COOP_ASAN
+
+static struct sigaction coop_prev_segv;
+static struct sigaction coop_prev_bus;
+
+static void
+coop_fiber_fault_handler (int        sig,
+                          siginfo_t *info,
+                          void      *uctx)
+{
+  const struct sigaction *prev;
+  const guint8 *addr = info->si_addr;
+  CoopFiber *fiber;
+  int saved_errno = errno;
+
+  /* Every fiber on the resume chain of this thread has live frames, and
+   * the fault may come from any of them (a resumer overflowing in the
+   * middle of coop_fiber_resume(), say), so check them all. */
+  for (fiber = coop_current_fiber; fiber != NULL; fiber = fiber->prev_current)
+    {
+      const CoopStack *stack = fiber->stack;
+
+      if (stack != NULL && stack->guard != NULL &&
+          addr >= stack->guard && addr < stack->guard + coop_page_size)
+        coop_fiber_die_overflow (fiber, "guard page");
+    }
+
+  /* Not ours: hand it to whoever was there before.  A real handler is
+   * called directly (so it keeps working for its own faults, as a JIT's
+   * or a GC's must); a default or ignored disposition is put back and the
+   * fault re-raised, by re-executing the faulting instruction when it was
+   * a fault, by raise() when someone sent the signal. */
+  prev = sig == SIGBUS ? &coop_prev_bus : &coop_prev_segv;
+
+  if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN)
+    {
+      if (prev->sa_flags & SA_SIGINFO)
+        prev->sa_sigaction (sig, info, uctx);
+      else
+        prev->sa_handler (sig);
+    }
+  else
+    {
+      sigaction (sig, prev, NULL);
+      if (info->si_code <= 0)
+        raise (sig);
+    }
+
+  errno = saved_errno;
+}
+
+static void
+coop_fiber_install_fault_handler (void)
+{
+  static gsize installed = 0;
+
+  if (g_once_init_enter (&installed))
+    {
+      struct sigaction sa;
+
+      memset (&sa, 0, sizeof sa);
+      sa.sa_sigaction = coop_fiber_fault_handler;
+      sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+      sigemptyset (&sa.sa_mask);
+
+      sigaction (SIGSEGV, &sa, &coop_prev_segv);
+      sigaction (SIGBUS, &sa, &coop_prev_bus);
+
+      g_once_init_leave (&installed, 1);
+    }
+}
+
+static void
+coop_altstack_free (gpointer data)
+{
+  stack_t ss;
+
+  /* Runs on the exiting thread itself, so the alternate stack can be
+   * switched off before it is unmapped. */
+  if (sigaltstack (NULL, &ss) == 0 && ss.ss_sp == (gpointer) ((guint8 *) data + coop_page_size))
+    {
+      ss.ss_flags = SS_DISABLE;
+      sigaltstack (&ss, NULL);
+    }
+  munmap (data, COOP_ALTSTACK_SIZE + coop_page_size);
+}
+
+static GPrivate coop_altstack_key = G_PRIVATE_INIT (coop_altstack_free);
+
+/* The fault handler cannot run on the stack that just overflowed. */
+static void
+coop_fiber_install_altstack (void)
+{
+  stack_t ss;
+  guint8 *map;
+
+  /* Keep one the thread already has (set up by another runtime). */
+  if (sigaltstack (NULL, &ss) == 0 && !(ss.ss_flags & SS_DISABLE))
+    return;
+
+  map = mmap (NULL, COOP_ALTSTACK_SIZE + coop_page_size, PROT_READ | PROT_WRITE,
+              MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (map == MAP_FAILED)
+    {
+      g_warning ("Coop: cannot map a signal stack (%s); stack overflows in "
+                 "guarded fiber stacks will not be reported by name",
+                 g_strerror (errno));
+      return;
+    }
+  /* Its own guard page, so a handler that overflows it faults loudly. */
+  mprotect (map, coop_page_size, PROT_NONE);
+
+  ss.ss_sp = map + coop_page_size;
+  ss.ss_size = COOP_ALTSTACK_SIZE;
+  ss.ss_flags = 0;
+  if (sigaltstack (&ss, NULL) != 0)
+    {
+      munmap (map, COOP_ALTSTACK_SIZE + coop_page_size);
+      return;
+    }
+  g_private_set (&coop_altstack_key, map);
+}
+
+#endif /* !COOP_ASAN */
+
+/* First fiber started on this thread.  Under AddressSanitizer nothing is
+ * installed: ASan's own SEGV handler reports the overflow (with the fiber
+ * stack bounds it learned from the switch annotations). */
+static void
+coop_fiber_thread_setup (void)
+{
+#ifndef COOP_ASAN
+  coop_fiber_install_fault_handler ();
+  coop_fiber_install_altstack ();
+#endif
+  coop_thread_ready = TRUE;
+}
+
+/* --- lists --------------------------------------------------------------- */
+
+static void
+coop_stack_list_push_head (CoopStackList *list,
+                           CoopStack     *stack,
+                           CoopStackWhere where)
+{
+  stack->prev = NULL;
+  stack->next = list->head;
+  if (list->head != NULL)
+    list->head->prev = stack;
+  else
+    list->tail = stack;
+  list->head = stack;
+  list->length++;
+  stack->where = where;
+}
+
+static void
+coop_stack_list_remove (CoopStackList *list,
+                        CoopStack     *stack)
+{
+  if (stack->prev != NULL)
+    stack->prev->next = stack->next;
+  else
+    list->head = stack->next;
+  if (stack->next != NULL)
+    stack->next->prev = stack->prev;
+  else
+    list->tail = stack->prev;
+  stack->prev = stack->next = NULL;
+  list->length--;
+  stack->where = COOP_STACK_NOWHERE;
+}
+
+static CoopStack *
+coop_stack_list_pop_head (CoopStackList *list)
+{
+  CoopStack *stack = list->head;
+
+  if (stack != NULL)
+    coop_stack_list_remove (list, stack);
+  return stack;
+}
+
+static CoopStackList *
+coop_stack_pool_list (CoopStackPool *pool,
+                      CoopStackWhere where)
+{
+  switch (where)
+    {
+    case COOP_STACK_HOT:
+      return &pool->hot;
+    case COOP_STACK_COLD:
+      return &pool->cold;
+    case COOP_STACK_SINGLES:
+      return &pool->singles;
+    case COOP_STACK_NOWHERE:
+    default:
+      return NULL;
+    }
+}
+
+static void
+coop_stack_unlist (CoopStackPool *pool,
+                   CoopStack     *stack)
+{
+  CoopStackList *list = coop_stack_pool_list (pool, stack->where);
+
+  if (list != NULL)
+    coop_stack_list_remove (list, stack);
+}
+
+/* --- slabs --------------------------------------------------------------- */
+
+static gpointer
+coop_map_stacks (gsize size)
+{
+  gpointer map = mmap (NULL, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                       -1, 0);
+
+  if (map == MAP_FAILED)
+    g_error ("Coop: cannot map %" G_GSIZE_FORMAT " bytes of fiber stacks: %s",
+             size, g_strerror (errno));
+
+#ifdef MADV_NOHUGEPAGE
+  /* With transparent huge pages set to "always", the first touch of a
+   * stack would fault in 2 MiB; stacks want small pages. */
+  madvise (map, size, MADV_NOHUGEPAGE);
+#endif
+
+  return map;
+}
+
+/* Maps a slab, queues its stacks on the cold list and returns the first
+ * one, not queued, for the caller to hand out. */
+static CoopStack *
+coop_stack_slab_new (CoopStackPool *pool)
+{
+  gsize page = coop_page_size;
+  gsize slot = pool->default_size + page;
+  guint n = CLAMP (pool->n_slab_stacks, COOP_SLAB_MIN_STACKS, COOP_SLAB_MAX_STACKS);
+  gboolean guarded = coop_guard_budget_take (n);
+  CoopStackSlab *slab;
+  gsize map_size;
+  guint8 *map;
+  guint i;
+
+retry:
+  map_size = n * slot + (guarded ? 0 : page);
+  map = coop_map_stacks (map_size);
+
+  if (guarded)
+    {
+      for (i = 0; i < n; i++)
+        {
+          if (mprotect (map + i * slot, page, PROT_NONE) != 0)
+            {
+              /* Most likely out of VMAs: canaries need none. */
+              munmap (map, map_size);
+              coop_guard_budget_give (n);
+              guarded = FALSE;
+              goto retry;
+            }
+        }
+    }
+
+  slab = g_malloc0 (sizeof (CoopStackSlab) + n * sizeof (CoopStack));
+  slab->map = map;
+  slab->map_size = map_size;
+  slab->slot = slot;
+  slab->n_stacks = n;
+  slab->guarded = guarded;
+
+  /* Pushed in reverse so the lowest stack is handed out first: stacks in
+   * use then tend to be neighbours, which is what lets canaries share the
+   * page of their neighbour's top frames. */
+  for (i = n; i-- > 0;)
+    {
+      CoopStack *stack = &slab->stacks[i];
+      guint8 *base = map + i * slot;
+
+      stack->slab = slab;
+      stack->index = i;
+      stack->low = base + page;
+      if (guarded)
+        {
+          stack->guard = base;
+          stack->top = base + slot;
+        }
+      else
+        {
+          stack->canary = (guint64 *) (stack->low - COOP_CANARY_BYTES);
+          stack->top = base + slot + page - COOP_CANARY_BYTES;
+        }
+      if (i > 0)
+        coop_stack_list_push_head (&pool->cold, stack, COOP_STACK_COLD);
+    }
+
+  slab->next = pool->slabs;
+  if (pool->slabs != NULL)
+    pool->slabs->prev = slab;
+  pool->slabs = slab;
+  pool->n_slab_stacks += n;
+
+  return &slab->stacks[0];
+}
+
+static void
+coop_stack_slab_free (CoopStackPool *pool,
+                      CoopStackSlab *slab)
+{
+  guint i;
+
+  for (i = 0; i < slab->n_stacks; i++)
+    coop_stack_unlist (pool, &slab->stacks[i]);
+
+  munmap (slab->map, slab->map_size);
+  if (slab->guarded)
+    coop_guard_budget_give (slab->n_stacks);
+
+  if (slab->prev != NULL)
+    slab->prev->next = slab->next;
+  else
+    pool->slabs = slab->next;
+  if (slab->next != NULL)
+    slab->next->prev = slab->prev;
+  if (!slab->retired)
+    pool->n_slab_stacks -= slab->n_stacks;
+
+  g_free (slab);
+}
+
+/* Stops handing out the slab's stacks; it goes away with its last user. */
+static void
+coop_stack_slab_retire (CoopStackPool *pool,
+                        CoopStackSlab *slab)
+{
+  guint i;
+
+  if (slab->n_in_use == 0)
+    {
+      coop_stack_slab_free (pool, slab);
+      return;
+    }
+
+  for (i = 0; i < slab->n_stacks; i++)
+    coop_stack_unlist (pool, &slab->stacks[i]);
+  if (!slab->retired)
+    pool->n_slab_stacks -= slab->n_stacks;
+  slab->retired = TRUE;
+}
+
+/* Gives back the pages of the free stacks first..last (neighbours in one
+ * slab).  In a canary slab the page at each end is shared with the
+ * neighbouring stack (its top frames or its canary), so it is given back
+ * only if that neighbour is not in use; a free neighbour's canary is
+ * rewritten when it is handed out anyway. */
+static void
+coop_stack_slab_drop_pages (CoopStackSlab *slab,
+                            guint          first,
+                            guint          last)
+{
+  guint8 *start = slab->stacks[first].low;
+  guint8 *end = slab->map + (gsize) (last + 1) * slab->slot;
+
+  if (!slab->guarded)
+    {
+      if (first == 0 || !slab->stacks[first - 1].in_use)
+        start -= coop_page_size;
+      if (last + 1 == slab->n_stacks || !slab->stacks[last + 1].in_use)
+        end += coop_page_size;
+    }
+
+  /* In a guarded slab the range spans the guard pages between the
+   * stacks; MADV_DONTNEED on PROT_NONE pages is harmless. */
+  madvise (start, end - start, MADV_DONTNEED);
+}
+
+static int
+coop_stack_compare_address (gconstpointer a,
+                            gconstpointer b)
+{
+  const CoopStack *sa = *(CoopStack * const *) a;
+  const CoopStack *sb = *(CoopStack * const *) b;
+
+  return sa->low < sb->low ? -1 : sa->low > sb->low ? 1 : 0;
+}
+
+/* Moves all but the @keep most recently released hot stacks to the cold
+ * list, giving their pages back in as few madvise() calls as possible. */
+static void
+coop_stack_pool_trim (CoopStackPool *pool,
+                      guint          keep)
+{
+  CoopStack *batch[COOP_POOL_HOT_MAX + COOP_POOL_TRIM_BATCH + 1];
+  guint n = 0, i, first;
+
+  while (pool->hot.length > keep && n < G_N_ELEMENTS (batch))
+    {
+      CoopStack *stack = pool->hot.tail;
+
+      coop_stack_list_remove (&pool->hot, stack);
+      batch[n++] = stack;
+    }
+  if (n == 0)
+    return;
+
+  qsort (batch, n, sizeof batch[0], coop_stack_compare_address);
+
+  for (first = 0, i = 1; i <= n; i++)
+    {
+      if (i < n && batch[i]->slab == batch[i - 1]->slab &&
+          batch[i]->index == batch[i - 1]->index + 1)
+        continue;
+      coop_stack_slab_drop_pages (batch[first]->slab, batch[first]->index,
+                                  batch[i - 1]->index);
+      first = i;
+    }
+
+  for (i = 0; i < n; i++)
+    coop_stack_list_push_head (&pool->cold, batch[i], COOP_STACK_COLD);
+}
+
+/* --- stacks of other sizes ----------------------------------------------- */
+
+static CoopStack *
+coop_stack_single_take (CoopStackPool *pool,
+                        gsize          size)
+{
+  CoopStack *stack;
+  guint8 *map;
+
+  for (stack = pool->singles.head; stack != NULL; stack = stack->next)
+    {
+      if ((gsize) (stack->top - stack->low) == size)
+        {
+          coop_stack_list_remove (&pool->singles, stack);
+          return stack;
+        }
+    }
+
+  map = coop_map_stacks (size + coop_page_size);
+  stack = g_new0 (CoopStack, 1);
+  stack->low = map + coop_page_size;
+  stack->top = stack->low + size;
+
+  if (coop_guard_budget_take (1))
+    {
+      if (mprotect (map, coop_page_size, PROT_NONE) == 0)
+        stack->guard = map;
+      else
+        coop_guard_budget_give (1);
+    }
+  if (stack->guard == NULL)
+    stack->canary = (guint64 *) (stack->low - COOP_CANARY_BYTES);
+
+  return stack;
+}
+
+static void
+coop_stack_single_free (CoopStack *stack)
+{
+  munmap (stack->low - coop_page_size, (gsize) (stack->top - stack->low) + coop_page_size);
+  if (stack->guard != NULL)
+    coop_guard_budget_give (1);
+  g_free (stack);
+}
+
+/* --- the pool ------------------------------------------------------------ */
+
+CoopStackPool *
+coop_stack_pool_new (gsize default_size)
+{
+  CoopStackPool *pool;
+
+  coop_fiber_global_init ();
+
+  pool = g_new0 (CoopStackPool, 1);
+  pool->default_size = coop_stack_round_size (default_size != 0 ? default_size
+                                                                : COOP_STACK_DEFAULT_SIZE);
+  return pool;
+}
+
+static void
+coop_stack_pool_release_all (CoopStackPool *pool)
+{
+  CoopStackSlab *slab, *next;
+  CoopStack *stack;
+
+  while ((stack = coop_stack_list_pop_head (&pool->singles)) != NULL)
+    coop_stack_single_free (stack);
+
+  for (slab = pool->slabs; slab != NULL; slab = next)
+    {
+      next = slab->next;
+      coop_stack_slab_retire (pool, slab);
+    }
+}
+
+void
+coop_stack_pool_free (CoopStackPool *pool)
+{
+  if (pool == NULL)
+    return;
+
+  g_return_if_fail (!pool->zombie);
+
+  coop_stack_pool_release_all (pool);
+
+  if (pool->n_in_use > 0)
+    {
+      /* Their fibers may still be cleared later: keep the pool structure
+       * (and the slabs in use) until the last one comes back. */
+      g_critical ("%s: %u fiber stacks are still in use; leaking them",
+                  G_STRFUNC, pool->n_in_use);
+      pool->zombie = TRUE;
+      return;
+    }
+
+  g_free (pool);
+}
+
+gsize
+coop_stack_pool_get_default_size (CoopStackPool *pool)
+{
+  g_return_val_if_fail (pool != NULL, 0);
+
+  return pool->default_size;
+}
+
+void
+coop_stack_pool_set_default_size (CoopStackPool *pool,
+                                  gsize          size)
+{
+  CoopStackSlab *slab, *next;
+
+  g_return_if_fail (pool != NULL);
+
+  size = coop_stack_round_size (size != 0 ? size : COOP_STACK_DEFAULT_SIZE);
+  if (size == pool->default_size)
+    return;
+
+  pool->default_size = size;
+  for (slab = pool->slabs; slab != NULL; slab = next)
+    {
+      next = slab->next;
+      coop_stack_slab_retire (pool, slab);
+    }
+}
+
+guint
+coop_stack_pool_get_n_in_use (CoopStackPool *pool)
+{
+  g_return_val_if_fail (pool != NULL, 0);
+
+  return pool->n_in_use;
+}
+
+guint
+coop_stack_pool_get_n_free (CoopStackPool *pool)
+{
+  g_return_val_if_fail (pool != NULL, 0);
+
+  return pool->hot.length + pool->cold.length + pool->singles.length;
+}
+
+static CoopStack *
+coop_stack_pool_take (CoopStackPool *pool,
+                      gsize          size,
+                      CoopFiber     *owner)
+{
+  CoopStack *stack;
+
+  size = size != 0 ? coop_stack_round_size (size) : pool->default_size;
+
+  if (size != pool->default_size)
+    stack = coop_stack_single_take (pool, size);
+  else
+    {
+      stack = coop_stack_list_pop_head (&pool->hot);
+      if (stack == NULL)
+        stack = coop_stack_list_pop_head (&pool->cold);
+      if (stack == NULL)
+        stack = coop_stack_slab_new (pool);
+      stack->slab->n_in_use++;
+    }
+
+  stack->in_use = TRUE;
+  stack->owner = owner;
+  pool->n_in_use++;
+
+  /* Rewritten at every hand-out: a neighbour's trim may have zeroed it. */
+  if (stack->canary != NULL)
+    coop_stack_write_canary (stack);
+
+  stack->valgrind_id = VALGRIND_STACK_REGISTER (stack->low, stack->top);
+
+  return stack;
+}
+
+static void
+coop_stack_pool_release (CoopStackPool *pool,
+                         CoopStack     *stack)
+{
+  CoopStackSlab *slab = stack->slab;
+
+  VALGRIND_STACK_DEREGISTER (stack->valgrind_id);
+  /* Frames abandoned on the stack (a fiber cleared while suspended, and
+   * the entry frame of every fiber) leave ASan redzones behind that the
+   * next fiber must not trip over. */
+  coop_asan_unpoison (stack->low, (gsize) (stack->top - stack->low));
+
+  stack->in_use = FALSE;
+  stack->owner = NULL;
+  pool->n_in_use--;
+
+  if (slab == NULL)
+    {
+      if (!pool->zombie && pool->singles.length < COOP_POOL_SINGLES_MAX)
+        coop_stack_list_push_head (&pool->singles, stack, COOP_STACK_SINGLES);
+      else
+        coop_stack_single_free (stack);
+    }
+  else
+    {
+      slab->n_in_use--;
+
+      if (slab->retired)
+        {
+          if (slab->n_in_use == 0)
+            coop_stack_slab_free (pool, slab);
+        }
+      else if (slab->n_in_use == 0 &&
+               pool->hot.length + pool->cold.length - (slab->n_stacks - 1) >= COOP_POOL_SPARE_STACKS)
+        {
+          coop_stack_slab_free (pool, slab);
+        }
+      else
+        {
+          coop_stack_list_push_head (&pool->hot, stack, COOP_STACK_HOT);
+          if (pool->hot.length > COOP_POOL_HOT_MAX + COOP_POOL_TRIM_BATCH)
+            coop_stack_pool_trim (pool, COOP_POOL_HOT_MAX);
+        }
+    }
+
+  if (G_UNLIKELY (pool->zombie) && pool->n_in_use == 0)
+    g_free (pool);
+}
+
+gpointer
+coop_stack_get_low (CoopStack *stack)
+{
+  g_return_val_if_fail (stack != NULL, NULL);
+
+  return stack->low;
+}
+
+gsize
+coop_stack_get_size (CoopStack *stack)
+{
+  g_return_val_if_fail (stack != NULL, 0);
+
+  return (gsize) (stack->top - stack->low);
+}
+
+gboolean
+coop_stack_is_guarded (CoopStack *stack)
+{
+  g_return_val_if_fail (stack != NULL, FALSE);
+
+  return stack->guard != NULL;
+}
+
+/* --- fibers -------------------------------------------------------------- */
+
+void
+coop_fiber_init (CoopFiber     *fiber,
+                 CoopStackPool *pool,
+                 gsize          stack_size,
+                 CoopFiberFunc  func,
+                 gpointer       data)
+{
+  g_return_if_fail (fiber != NULL);
+  g_return_if_fail (pool != NULL);
+  g_return_if_fail (func != NULL);
+
+  memset (fiber, 0, sizeof *fiber);
+  fiber->pool = pool;
+  fiber->stack_size = stack_size;
+  fiber->func = func;
+  fiber->data = data;
+}
+
+void
+coop_fiber_set_name_func (CoopFiber        *fiber,
+                          CoopFiberNameFunc name_func,
+                          gpointer          name_data)
+{
+  g_return_if_fail (fiber != NULL);
+
+  fiber->name_func = name_func;
+  fiber->name_data = name_data;
+}
+
+/* Frees what a fiber holds once it can never run again. */
+static void
+coop_fiber_release (CoopFiber *fiber)
+{
+  if (fiber->stack != NULL)
+    {
+      coop_stack_pool_release (fiber->pool, fiber->stack);
+      fiber->stack = NULL;
+    }
+  coop_fiber_context_free (&fiber->ctx);
+  coop_fiber_context_free (&fiber->caller);
+}
+
+void
+coop_fiber_clear (CoopFiber *fiber)
+{
+  g_return_if_fail (fiber != NULL);
+
+  if (fiber->running)
+    {
+      g_critical ("%s: fiber %p is running", G_STRFUNC, (gpointer) fiber);
+      return;
+    }
+
+  /* An abandoned fiber may have overflowed since it last switched out
+   * only if something else wrote to its stack; still, never let a damaged
+   * canary go unnoticed. */
+  if (fiber->stack != NULL)
+    coop_fiber_check_canary (fiber);
+
+  coop_fiber_release (fiber);
+  if (fiber->started)
+    fiber->finished = TRUE;
+}
+
+/* The bottom frame of every fiber (called by the backend's trampoline). */
+G_GNUC_NORETURN static void
+coop_fiber_entry (gpointer data)
+{
+  CoopFiber *fiber = data;
+
+  coop_asan_finish_switch (NULL, &fiber->asan_caller_bottom, &fiber->asan_caller_size);
+
+  fiber->func (fiber->data);
+
+  fiber->finished = TRUE;
+  coop_fiber_check_canary (fiber);
+
+  /* NULL: this fiber's fake stack (ASan) dies with it. */
+  coop_asan_start_switch (NULL, fiber->asan_caller_bottom, fiber->asan_caller_size);
+  coop_fiber_context_switch (&fiber->ctx, &fiber->caller);
+
+  /* Nobody resumes a finished fiber. */
+  abort ();
+}
+
+/* Kept out of line so that coop_fiber_resume() stays a small leaf-like
+ * function on its hot path. */
+G_GNUC_NO_INLINE static void
+coop_fiber_start (CoopFiber *fiber)
+{
+  if (G_UNLIKELY (!coop_thread_ready))
+    coop_fiber_thread_setup ();
+
+  fiber->stack = coop_stack_pool_take (fiber->pool, fiber->stack_size, fiber);
+  coop_fiber_context_make (&fiber->ctx, fiber->stack->low,
+                           (gsize) (fiber->stack->top - fiber->stack->low),
+                           coop_fiber_entry, fiber);
+  fiber->started = TRUE;
+}
+
+void
+coop_fiber_resume (CoopFiber *fiber)
+{
+  CoopFiber *prev;
+#ifdef COOP_ASAN
+  void *fake_stack = NULL;
+#endif
+
+  if (G_UNLIKELY (fiber->finished || fiber->running))
+    {
+      g_critical ("%s: fiber %p is %s", G_STRFUNC, (gpointer) fiber,
+                  fiber->finished ? "finished" : "already running");
+      return;
+    }
+
+  if (G_UNLIKELY (!fiber->started))
+    coop_fiber_start (fiber);
+
+  prev = coop_current_fiber;
+  fiber->prev_current = prev;
+  fiber->running = TRUE;
+  coop_current_fiber = fiber;
+
+  coop_asan_start_switch (&fake_stack, fiber->stack->low,
+                          (gsize) (fiber->stack->top - fiber->stack->low));
+  coop_fiber_context_switch (&fiber->caller, &fiber->ctx);
+  coop_asan_finish_switch (fake_stack, NULL, NULL);
+
+  coop_current_fiber = prev;
+  fiber->running = FALSE;
+
+  if (G_UNLIKELY (fiber->finished))
+    coop_fiber_release (fiber);
+}
+
+void
+coop_fiber_suspend (void)
+{
+  CoopFiber *self = coop_current_fiber;
+
+  if (G_UNLIKELY (self == NULL))
+    {
+      g_critical ("%s: no current fiber (called on the thread's own stack)", G_STRFUNC);
+      return;
+    }
+
+  coop_fiber_check_canary (self);
+
+  coop_asan_start_switch (&self->asan_fake_stack, self->asan_caller_bottom,
+                          self->asan_caller_size);
+  coop_fiber_context_switch (&self->ctx, &self->caller);
+  /* Resumed, maybe by someone else this time: note whose stack we left. */
+  coop_asan_finish_switch (self->asan_fake_stack, &self->asan_caller_bottom,
+                           &self->asan_caller_size);
+}
+
+CoopFiber *
+coop_fiber_current (void)
+{
+  return coop_current_fiber;
+}

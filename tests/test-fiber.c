@@ -1,0 +1,979 @@
+/* test-fiber.c: fibers and the stack pool, through the private API.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "coop-fiber-private.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifdef HAVE_VALGRIND_H
+# include <valgrind/valgrind.h>
+#else
+# define RUNNING_ON_VALGRIND 0
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+# define COOP_ASAN 1
+#elif defined(__has_feature)
+# if __has_feature(address_sanitizer)
+#  define COOP_ASAN 1
+# endif
+#endif
+
+/* --- helpers ------------------------------------------------------------- */
+
+static gsize
+read_vm_rss_kib (void)
+{
+  char *contents = NULL;
+  const char *line;
+  gsize kib = 0;
+
+  g_assert_true (g_file_get_contents ("/proc/self/status", &contents, NULL, NULL));
+  line = strstr (contents, "VmRSS:");
+  g_assert_nonnull (line);
+  kib = (gsize) g_ascii_strtoull (line + strlen ("VmRSS:"), NULL, 10);
+  g_free (contents);
+  return kib;
+}
+
+static guint
+count_maps (void)
+{
+  char *contents = NULL;
+  guint n = 0;
+  const char *p;
+
+  g_assert_true (g_file_get_contents ("/proc/self/maps", &contents, NULL, NULL));
+  for (p = contents; *p != '\0'; p++)
+    if (*p == '\n')
+      n++;
+  g_free (contents);
+  return n;
+}
+
+static CoopStack *
+current_stack (void)
+{
+  CoopFiber *self = coop_fiber_current ();
+
+  g_assert_nonnull (self);
+  g_assert_nonnull (self->stack);
+  return self->stack;
+}
+
+/* --- resume/suspend order ------------------------------------------------ */
+
+typedef struct
+{
+  GString *log;
+} LogData;
+
+static void
+order_fiber (gpointer data)
+{
+  LogData *ld = data;
+
+  g_string_append (ld->log, "f1 ");
+  coop_fiber_suspend ();
+  g_string_append (ld->log, "f2 ");
+  coop_fiber_suspend ();
+  g_string_append (ld->log, "f3 ");
+}
+
+static void
+test_order (void)
+{
+  CoopStackPool *pool = coop_stack_pool_new (0);
+  LogData ld = { g_string_new ("") };
+  CoopFiber fiber;
+
+  coop_fiber_init (&fiber, pool, 0, order_fiber, &ld);
+  g_assert_false (fiber.started);
+  g_assert_null (fiber.stack);
+  g_string_append (ld.log, "m0 ");
+
+  coop_fiber_resume (&fiber);
+  g_assert_true (fiber.started);
+  g_assert_false (fiber.finished);
+  g_assert_nonnull (fiber.stack);
+  g_assert_cmpuint (coop_stack_pool_get_n_in_use (pool), ==, 1);
+  g_string_append (ld.log, "m1 ");
+
+  coop_fiber_resume (&fiber);
+  g_string_append (ld.log, "m2 ");
+
+  coop_fiber_resume (&fiber);
+  g_string_append (ld.log, "m3");
+  g_assert_true (fiber.finished);
+  g_assert_null (fiber.stack);
+  g_assert_cmpuint (coop_stack_pool_get_n_in_use (pool), ==, 0);
+
+  g_assert_cmpstr (ld.log->str, ==, "m0 f1 m1 f2 m2 f3 m3");
+
+  coop_fiber_clear (&fiber);
+  coop_stack_pool_free (pool);
+  g_string_free (ld.log, TRUE);
+}
+
+/* --- coop_fiber_current and nesting -------------------------------------- */
+
+typedef struct
+{
+  CoopFiber a;
+  CoopFiber b;
+  GString  *log;
+} Nest;
+
+static void
+nest_b (gpointer data)
+{
+  Nest *n = data;
+
+  g_assert_true (coop_fiber_current () == &n->b);
+  g_string_append (n->log, "B1 ");
+  coop_fiber_suspend ();                 /* back to A, which resumed us */
+  g_assert_true (coop_fiber_current () == &n->b);
+  g_string_append (n->log, "B2 ");       /* resumed by main this time */
+}
+
+static void
+nest_a (gpointer data)
+{
+  Nest *n = data;
+
+  g_assert_true (coop_fiber_current () == &n->a);
+  g_string_append (n->log, "A1 ");
+  coop_fiber_resume (&n->b);             /* a fiber resuming a fiber */
+  g_assert_true (coop_fiber_current () == &n->a);
+  g_assert_false (n->b.running);
+  g_string_append (n->log, "A2 ");
+  coop_fiber_suspend ();
+  g_assert_true (coop_fiber_current () == &n->a);
+  g_string_append (n->log, "A3 ");
+}
+
+static void
+test_nesting (void)
+{
+  CoopStackPool *pool = coop_stack_pool_new (0);
+  Nest n;
+
+  memset (&n, 0, sizeof n);
+  n.log = g_string_new ("");
+  coop_fiber_init (&n.a, pool, 0, nest_a, &n);
+  coop_fiber_init (&n.b, pool, 0, nest_b, &n);
+
+  g_assert_null (coop_fiber_current ());
+  coop_fiber_resume (&n.a);
+  g_assert_null (coop_fiber_current ());
+  g_string_append (n.log, "M1 ");
+  g_assert_cmpuint (coop_stack_pool_get_n_in_use (pool), ==, 2);
+
+  coop_fiber_resume (&n.b);
+  g_assert_null (coop_fiber_current ());
+  g_assert_true (n.b.finished);
+  g_string_append (n.log, "M2 ");
+
+  coop_fiber_resume (&n.a);
+  g_assert_true (n.a.finished);
+  g_string_append (n.log, "M3");
+
+  g_assert_cmpstr (n.log->str, ==, "A1 B1 A2 M1 B2 M2 A3 M3");
+  g_assert_cmpuint (coop_stack_pool_get_n_in_use (pool), ==, 0);
+
+  coop_fiber_clear (&n.a);
+  coop_fiber_clear (&n.b);
+  coop_stack_pool_free (pool);
+  g_string_free (n.log, TRUE);
+}
+
+/* --- misuse -------------------------------------------------------------- */
+
+static void
+self_resume_fiber (gpointer data G_GNUC_UNUSED)
+{
+  g_test_expect_message ("Coop", G_LOG_LEVEL_CRITICAL, "*already running*");
+  coop_fiber_resume (coop_fiber_current ());
+  g_test_assert_expected_messages ();
+}
+
+static void
+test_misuse (void)
+{
+  CoopStackPool *pool = coop_stack_pool_new (0);
+  CoopFiber fiber;
+
+  g_test_expect_message ("Coop", G_LOG_LEVEL_CRITICAL, "*no current fiber*");
+  coop_fiber_suspend ();
+  g_test_assert_expected_messages ();
+
+  coop_fiber_init (&fiber, pool, 0, self_resume_fiber, NULL);
+  coop_fiber_resume (&fiber);
+  g_assert_true (fiber.finished);
+
+  g_test_expect_message ("Coop", G_LOG_LEVEL_CRITICAL, "*finished*");
+  coop_fiber_resume (&fiber);
+  g_test_assert_expected_messages ();
+
+  coop_fiber_clear (&fiber);
+  coop_stack_pool_free (pool);
+}
+
+/* --- stack reuse --------------------------------------------------------- */
+
+static void
+record_stack_fiber (gpointer data)
+{
+  CoopStack **out = data;
+
+  *out = current_stack ();
+}
+
+static void
+record_and_suspend_fiber (gpointer data)
+{
+  CoopStack **out = data;
+
+  *out = current_stack ();
+  coop_fiber_suspend ();
+  g_assert_not_reached ();
+}
+
+static void
+test_stack_reuse (void)
+{
+  CoopStackPool *pool = coop_stack_pool_new (0);
+  CoopStack *first = NULL, *second = NULL, *third = NULL;
+  CoopFiber fiber;
+
+  coop_fiber_init (&fiber, pool, 0, record_stack_fiber, &first);
+  coop_fiber_resume (&fiber);
+  g_assert_true (fiber.finished);
+  g_assert_nonnull (first);
+  /* Returned by resume itself, as soon as the fiber finished. */
+  g_assert_null (fiber.stack);
+  g_assert_cmpuint (coop_stack_pool_get_n_in_use (pool), ==, 0);
+  g_assert_cmpuint (coop_stack_pool_get_n_free (pool), >=, 1);
+  coop_fiber_clear (&fiber);
+
+  coop_fiber_init (&fiber, pool, 0, record_stack_fiber, &second);
+  coop_fiber_resume (&fiber);
+  g_assert_true (second == first);
+  coop_fiber_clear (&fiber);
+
+  /* A fiber abandoned while suspended gives its stack back on clear. */
+  coop_fiber_init (&fiber, pool, 0, record_and_suspend_fiber, &third);
+  coop_fiber_resume (&fiber);
+  g_assert_true (third == first);
+  g_assert_false (fiber.finished);
+  g_assert_cmpuint (coop_stack_pool_get_n_in_use (pool), ==, 1);
+  coop_fiber_clear (&fiber);
+  g_assert_null (fiber.stack);
+  g_assert_cmpuint (coop_stack_pool_get_n_in_use (pool), ==, 0);
+
+  third = NULL;
+  coop_fiber_init (&fiber, pool, 0, record_stack_fiber, &third);
+  coop_fiber_resume (&fiber);
+  g_assert_true (third == first);
+  coop_fiber_clear (&fiber);
+
+  coop_stack_pool_free (pool);
+}
+
+/* --- stack sizes --------------------------------------------------------- */
+
+typedef struct
+{
+  gsize    want;        /* bytes of stack the fiber will use */
+  gsize    size;        /* usable size it found */
+  gboolean ok;
+} SizeData;
+
+static guint64 __attribute__ ((noinline))
+use_stack (guintptr  limit,
+           guint     depth)
+{
+  volatile guint8 frame[512];
+  guint64 sum;
+
+  memset ((void *) frame, (int) depth, sizeof frame);
+  if ((guintptr) __builtin_frame_address (0) <= limit)
+    return frame[0];
+  sum = use_stack (limit, depth + 1);
+  return sum + frame[depth % sizeof frame];
+}
+
+static void
+size_fiber (gpointer data)
+{
+  SizeData *sd = data;
+  CoopStack *stack = current_stack ();
+  guintptr here = (guintptr) __builtin_frame_address (0);
+
+  sd->size = coop_stack_get_size (stack);
+  /* Use all but the last 4 KiB of what was asked for. */
+  use_stack (here - (sd->want - 4096), 0);
+  sd->ok = TRUE;
+}
+
+static void
+run_size_fiber (CoopStackPool *pool,
+                gsize          stack_size,
+                gsize          want,
+                SizeData      *sd)
+{
+  CoopFiber fiber;
+
+  memset (sd, 0, sizeof *sd);
+  sd->want = want;
+  coop_fiber_init (&fiber, pool, stack_size, size_fiber, sd);
+  coop_fiber_resume (&fiber);
+  g_assert_true (fiber.finished);
+  g_assert_true (sd->ok);
+  coop_fiber_clear (&fiber);
+}
+
+static void
+test_stack_sizes (void)
+{
+  CoopStackPool *pool = coop_stack_pool_new (0);
+  SizeData sd;
+
+  g_assert_cmpuint (coop_stack_pool_get_default_size (pool), ==, 256 * 1024);
+
+  run_size_fiber (pool, 0, 200 * 1024, &sd);
+  g_assert_cmpuint (sd.size, >=, 256 * 1024);
+
+  /* Other sizes, rounded up to pages, mapped on their own. */
+  run_size_fiber (pool, 1024 * 1024, 900 * 1024, &sd);
+  g_assert_cmpuint (sd.size, >=, 1024 * 1024);
+  run_size_fiber (pool, 64 * 1024 + 1, 60 * 1024, &sd);
+  g_assert_cmpuint (sd.size, >=, 64 * 1024 + 1);
+  g_assert_cmpuint (sd.size % 4096, ==, 0);
+  /* and cached for the next fiber of the same size */
+  g_assert_cmpuint (coop_stack_pool_get_n_free (pool), >=, 3);
+  run_size_fiber (pool, 1024 * 1024, 900 * 1024, &sd);
+
+  /* A new default size applies to the next fibers; the old slab goes. */
+  coop_stack_pool_set_default_size (pool, 512 * 1024);
+  g_assert_cmpuint (coop_stack_pool_get_default_size (pool), ==, 512 * 1024);
+  run_size_fiber (pool, 0, 480 * 1024, &sd);
+  g_assert_cmpuint (sd.size, >=, 512 * 1024);
+
+  coop_stack_pool_free (pool);
+
+  /* A pool whose default is not a page multiple. */
+  pool = coop_stack_pool_new (100 * 1000);
+  g_assert_cmpuint (coop_stack_pool_get_default_size (pool) % 4096, ==, 0);
+  g_assert_cmpuint (coop_stack_pool_get_default_size (pool), >=, 100 * 1000);
+  run_size_fiber (pool, 0, 90 * 1000, &sd);
+  coop_stack_pool_free (pool);
+}
+
+/* --- freeing a pool with stacks in use ----------------------------------- */
+
+static void
+suspend_once_fiber (gpointer data G_GNUC_UNUSED)
+{
+  coop_fiber_suspend ();
+}
+
+static void
+test_pool_free_in_use (void)
+{
+  CoopStackPool *pool = coop_stack_pool_new (0);
+  CoopFiber fiber, custom;
+
+  coop_fiber_init (&fiber, pool, 0, suspend_once_fiber, NULL);
+  coop_fiber_init (&custom, pool, 128 * 1024, suspend_once_fiber, NULL);
+  coop_fiber_resume (&fiber);
+  coop_fiber_resume (&custom);
+
+  g_test_expect_message ("Coop", G_LOG_LEVEL_CRITICAL, "*still in use*");
+  coop_stack_pool_free (pool);
+  g_test_assert_expected_messages ();
+
+  /* Leaked, not crashed: the fibers can still run and be cleared. */
+  coop_fiber_resume (&fiber);
+  g_assert_true (fiber.finished);
+  coop_fiber_clear (&custom);
+  coop_fiber_clear (&fiber);
+}
+
+/* --- 100,000 suspended fibers -------------------------------------------- */
+
+static guint64 __attribute__ ((noinline))
+small_call (guint64 *counter)
+{
+  volatile guint8 scratch[64];
+
+  memset ((void *) scratch, 1, sizeof scratch);
+  return ++*counter + scratch[3];
+}
+
+static void
+many_fiber (gpointer data)
+{
+  guint64 *counter = data;
+
+  small_call (counter);
+  coop_fiber_suspend ();
+  small_call (counter);
+}
+
+static void
+test_many (void)
+{
+  guint n = RUNNING_ON_VALGRIND ? 2000 : 100000;
+  CoopStackPool *pool = coop_stack_pool_new (0);
+  CoopFiber *fibers = g_new0 (CoopFiber, n);
+  guint maps_before, maps_peak, maps_after;
+  gsize rss_before, rss_peak, rss_after;
+  guint64 counter = 0;
+  guint i, n_guarded = 0;
+  gint64 start;
+#ifdef COOP_ASAN
+  gboolean measure_rss = FALSE;
+#else
+  gboolean measure_rss = !RUNNING_ON_VALGRIND;
+#endif
+
+  for (i = 0; i < n; i++)
+    coop_fiber_init (&fibers[i], pool, 0, many_fiber, &counter);
+  maps_before = count_maps ();
+  rss_before = read_vm_rss_kib ();
+
+  start = g_get_monotonic_time ();
+  for (i = 0; i < n; i++)
+    coop_fiber_resume (&fibers[i]);
+  g_test_message ("started %u fibers in %.1f ms", n,
+                  (g_get_monotonic_time () - start) / 1000.0);
+  g_assert_cmpuint (counter, ==, n);
+  g_assert_cmpuint (coop_stack_pool_get_n_in_use (pool), ==, n);
+
+  maps_peak = count_maps ();
+  rss_peak = read_vm_rss_kib ();
+  for (i = 0; i < n; i++)
+    if (coop_stack_is_guarded (fibers[i].stack))
+      n_guarded++;
+
+  g_test_message ("%u suspended fibers: %u guarded stacks, /proc/self/maps %u -> %u lines, "
+                  "RSS %" G_GSIZE_FORMAT " -> %" G_GSIZE_FORMAT " KiB (%.2f KiB per fiber)",
+                  n, n_guarded, maps_before, maps_peak, rss_before, rss_peak,
+                  (double) (rss_peak - rss_before) / n);
+
+  /* Well below vm.max_map_count = 65530, with the default guard budget
+   * (a budget set from outside may legitimately go up to the limit). */
+  if (g_getenv ("COOP_STACK_GUARD_BUDGET") == NULL)
+    g_assert_cmpuint (maps_peak, <, 40000);
+  /* One page per suspended fiber, give or take; not the two a separate
+   * canary or guard page would cost.  (Sanitizers and valgrind add their
+   * own shadow memory.) */
+  if (measure_rss)
+    g_assert_cmpfloat ((double) (rss_peak - rss_before) / n, <, 6.0);
+
+  for (i = 0; i < n; i++)
+    {
+      coop_fiber_resume (&fibers[i]);
+      g_assert_true (fibers[i].finished);
+    }
+  g_assert_cmpuint (counter, ==, 2 * (guint64) n);
+  g_assert_cmpuint (coop_stack_pool_get_n_in_use (pool), ==, 0);
+
+  /* After the burst, the pool keeps a few stacks and gives the rest of
+   * the memory back. */
+  rss_after = read_vm_rss_kib ();
+  maps_after = count_maps ();
+  g_test_message ("after the burst: %u free stacks, RSS %" G_GSIZE_FORMAT " KiB, maps %u",
+                  coop_stack_pool_get_n_free (pool), rss_after, maps_after);
+  if (measure_rss)
+    g_assert_cmpuint (rss_after - MIN (rss_after, rss_before), <, (rss_peak - rss_before) / 4);
+  g_assert_cmpuint (coop_stack_pool_get_n_free (pool), <, 1000);
+
+  for (i = 0; i < n; i++)
+    coop_fiber_clear (&fibers[i]);
+  coop_stack_pool_free (pool);
+  g_free (fibers);
+
+  /* The sanitizers' allocators map a few regions of their own. */
+  g_assert_cmpuint (count_maps (), <=, maps_before + (measure_rss ? 4 : 64));
+}
+
+/* --- stack release bookkeeping after a burst ----------------------------- */
+
+static void
+test_trim_keeps_neighbours (void)
+{
+  /* Release every other fiber of a slab-sized run, then the rest, and
+   * check the survivors' canaries were never zeroed by a neighbour's trim
+   * (a damaged canary would abort at their suspend/finish). */
+  CoopStackPool *pool = coop_stack_pool_new (32 * 1024);
+  guint n = 600, i, pass;
+  CoopFiber *fibers = g_new0 (CoopFiber, n);
+  guint64 counter = 0;
+
+  for (pass = 0; pass < 2; pass++)
+    {
+      for (i = 0; i < n; i++)
+        {
+          coop_fiber_init (&fibers[i], pool, 0, many_fiber, &counter);
+          coop_fiber_resume (&fibers[i]);
+        }
+      for (i = pass; i < n; i += 2)
+        coop_fiber_resume (&fibers[i]);
+      for (i = 1 - pass; i < n; i += 2)
+        coop_fiber_resume (&fibers[i]);
+      for (i = 0; i < n; i++)
+        {
+          g_assert_true (fibers[i].finished);
+          coop_fiber_clear (&fibers[i]);
+        }
+      g_assert_cmpuint (coop_stack_pool_get_n_in_use (pool), ==, 0);
+    }
+
+  coop_stack_pool_free (pool);
+  g_free (fibers);
+}
+
+/* --- threads: one pool each ---------------------------------------------- */
+
+typedef struct
+{
+  CoopFiber fibers[200];
+  guint     steps;
+} ThreadData;
+
+static void
+thread_fiber (gpointer data)
+{
+  ThreadData *td = data;
+  guint i;
+
+  for (i = 0; i < 50; i++)
+    {
+      g_assert_nonnull (coop_fiber_current ());
+      td->steps++;
+      coop_fiber_suspend ();
+    }
+}
+
+static gpointer
+thread_func (gpointer data)
+{
+  ThreadData *td = data;
+  CoopStackPool *pool = coop_stack_pool_new (64 * 1024);
+  guint i, round;
+
+  g_assert_null (coop_fiber_current ());
+  for (i = 0; i < G_N_ELEMENTS (td->fibers); i++)
+    coop_fiber_init (&td->fibers[i], pool, 0, thread_fiber, td);
+  for (round = 0; round <= 50; round++)
+    for (i = 0; i < G_N_ELEMENTS (td->fibers); i++)
+      coop_fiber_resume (&td->fibers[i]);
+  for (i = 0; i < G_N_ELEMENTS (td->fibers); i++)
+    {
+      g_assert_true (td->fibers[i].finished);
+      coop_fiber_clear (&td->fibers[i]);
+    }
+  g_assert_null (coop_fiber_current ());
+  coop_stack_pool_free (pool);
+  return NULL;
+}
+
+static void
+test_threads (void)
+{
+  ThreadData *td = g_new0 (ThreadData, 3);
+  GThread *threads[3];
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (threads); i++)
+    threads[i] = g_thread_new ("fibers", thread_func, &td[i]);
+  for (i = 0; i < G_N_ELEMENTS (threads); i++)
+    {
+      g_thread_join (threads[i]);
+      g_assert_cmpuint (td[i].steps, ==, 200 * 50);
+    }
+  g_free (td);
+}
+
+/* --- guard budget -------------------------------------------------------- */
+
+static void
+test_guard_budget (void)
+{
+  if (g_test_subprocess ())
+    {
+      CoopStackPool *pool;
+      CoopFiber fibers[200];
+      guint i, n_guarded = 0;
+
+      /* Read once, at the first pool of the process: this one. */
+      g_setenv ("COOP_STACK_GUARD_BUDGET", "100", TRUE);
+      pool = coop_stack_pool_new (0);
+      for (i = 0; i < G_N_ELEMENTS (fibers); i++)
+        {
+          coop_fiber_init (&fibers[i], pool, 0, suspend_once_fiber, NULL);
+          coop_fiber_resume (&fibers[i]);
+          if (coop_stack_is_guarded (fibers[i].stack))
+            n_guarded++;
+        }
+      /* Slabs of 8, 8, 16, 32 fit in the budget; the next 64 do not. */
+      g_assert_cmpuint (n_guarded, ==, 64);
+      g_assert_true (coop_stack_is_guarded (fibers[0].stack));
+      g_assert_false (coop_stack_is_guarded (fibers[199].stack));
+      for (i = 0; i < G_N_ELEMENTS (fibers); i++)
+        coop_fiber_clear (&fibers[i]);
+      coop_stack_pool_free (pool);
+
+      /* Freed slabs give their guard pages back to the budget. */
+      pool = coop_stack_pool_new (0);
+      coop_fiber_init (&fibers[0], pool, 0, suspend_once_fiber, NULL);
+      coop_fiber_resume (&fibers[0]);
+      g_assert_true (coop_stack_is_guarded (fibers[0].stack));
+      coop_fiber_clear (&fibers[0]);
+      coop_stack_pool_free (pool);
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
+/* --- overflow detection -------------------------------------------------- */
+
+static const char *
+deep_recursion_name (gpointer data G_GNUC_UNUSED)
+{
+  return "deep-recursion";
+}
+
+static volatile guint recursion_limit = G_MAXUINT;
+
+static guint64 __attribute__ ((noinline))
+recurse_forever (guint depth)
+{
+  volatile guint8 frame[256];
+
+  memset ((void *) frame, (int) depth, sizeof frame);
+  if (depth >= recursion_limit)
+    return frame[0];
+  return recurse_forever (depth + 1) + frame[depth % sizeof frame];
+}
+
+/* Recurses down to a few KiB above @low, then writes one contiguous
+ * block running 512 bytes past it: every byte just below the stack (where
+ * the canary is) gets overwritten whatever the compiler's frame layout
+ * (ASan, for one, leaves its redzones between frames unwritten). */
+static guint64 __attribute__ ((noinline))
+overflow_past (guintptr low,
+               guint    depth)
+{
+  volatile guint8 frame[256];
+  guintptr here = (guintptr) __builtin_frame_address (0);
+  volatile guint8 *block;
+  gsize size, i;
+
+  memset ((void *) frame, 0x5a, sizeof frame);
+  if (here > low + 4096)
+    return overflow_past (low, depth + 1) + frame[depth % sizeof frame];
+
+  /* No call from here on (memset might be a lazily bound PLT entry, and
+   * the dynamic linker's resolver would need more stack than is left). */
+  size = here - low + 512;
+  block = g_alloca (size);
+  for (i = 0; i < size; i++)
+    block[i] = 0x5a;
+  return block[0] + frame[0];
+}
+
+static void
+guard_overflow_fiber (gpointer data)
+{
+  gboolean *guarded = data;
+
+  *guarded = coop_stack_is_guarded (current_stack ());
+  if (!*guarded)
+    {
+      fprintf (stderr, "expected a guarded stack\n");
+      exit (3);
+    }
+  recurse_forever (0);
+}
+
+static void
+run_guard_overflow (gsize stack_size)
+{
+  CoopStackPool *pool;
+  CoopFiber fiber;
+  gboolean guarded = FALSE;
+
+  g_setenv ("COOP_STACK_GUARD_BUDGET", "16384", TRUE);
+  pool = coop_stack_pool_new (0);
+  coop_fiber_init (&fiber, pool, stack_size, guard_overflow_fiber, &guarded);
+  coop_fiber_set_name_func (&fiber, deep_recursion_name, NULL);
+  coop_fiber_resume (&fiber);
+  g_assert_not_reached ();
+}
+
+static void
+check_guard_overflow_output (void)
+{
+  g_test_trap_assert_failed ();
+#ifdef COOP_ASAN
+  /* No handler of ours under ASan: its own report names the overflow. */
+  g_test_trap_assert_stderr ("*AddressSanitizer: stack-overflow*");
+#else
+  g_test_trap_assert_stderr ("*Coop: stack overflow in task 'deep-recursion' (guard page)*");
+#endif
+}
+
+static void
+test_overflow_guard_page (void)
+{
+  if (g_test_subprocess ())
+    {
+      run_guard_overflow (0);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  check_guard_overflow_output ();
+}
+
+static void
+test_overflow_guard_page_custom_size (void)
+{
+  if (g_test_subprocess ())
+    {
+      run_guard_overflow (96 * 1024);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  check_guard_overflow_output ();
+}
+
+typedef enum
+{
+  OVERFLOW_THEN_FINISH,
+  OVERFLOW_THEN_SUSPEND,
+} CanaryMode;
+
+static void
+canary_overflow_fiber (gpointer data)
+{
+  CanaryMode *mode = data;
+  CoopStack *stack = current_stack ();
+  guintptr low = (guintptr) coop_stack_get_low (stack);
+
+  if (coop_stack_is_guarded (stack))
+    {
+      fprintf (stderr, "expected a canary stack\n");
+      exit (3);
+    }
+  /* A harmless run first, high on the stack, so that whatever it calls
+   * (sanitizer runtime hooks) is bound before the run that goes deep:
+   * lazy PLT binding needs kilobytes of stack. */
+  overflow_past ((guintptr) __builtin_frame_address (0) - 16 * 1024, 0);
+
+  /* Overflow past the low end by a few hundred bytes (the canary lies
+   * just below it), then come back: frames written below a stack's end
+   * are exactly what the canary is for. */
+  overflow_past (low, 0);
+  if (*mode == OVERFLOW_THEN_SUSPEND)
+    coop_fiber_suspend ();
+}
+
+static void
+run_canary_overflow (CanaryMode mode)
+{
+  CoopStackPool *pool;
+  CoopFiber fiber;
+
+  g_setenv ("COOP_STACK_GUARD_BUDGET", "0", TRUE);
+  pool = coop_stack_pool_new (0);
+  coop_fiber_init (&fiber, pool, 0, canary_overflow_fiber, &mode);
+  coop_fiber_set_name_func (&fiber, deep_recursion_name, NULL);
+  coop_fiber_resume (&fiber);
+  fprintf (stderr, "overflow went unnoticed\n");
+}
+
+static void
+test_overflow_canary_finish (void)
+{
+  if (g_test_subprocess ())
+    {
+      run_canary_overflow (OVERFLOW_THEN_FINISH);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*Coop: stack overflow in task 'deep-recursion' (canary)*");
+  g_test_trap_assert_stderr_unmatched ("*unnoticed*");
+}
+
+static void
+test_overflow_canary_suspend (void)
+{
+  if (g_test_subprocess ())
+    {
+      run_canary_overflow (OVERFLOW_THEN_SUSPEND);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*Coop: stack overflow in task 'deep-recursion' (canary)*");
+  g_test_trap_assert_stderr_unmatched ("*unnoticed*");
+}
+
+#ifndef COOP_ASAN
+
+/* Faults that are not ours go to whoever handled SIGSEGV before. */
+
+static guint8 *bad_page;
+
+static void
+previous_segv_handler (int        sig G_GNUC_UNUSED,
+                       siginfo_t *info,
+                       void      *uctx G_GNUC_UNUSED)
+{
+  static const char msg[] = "previous handler called\n";
+  ssize_t r;
+
+  if (info->si_addr == bad_page)
+    {
+      r = write (STDERR_FILENO, msg, sizeof msg - 1);
+      (void) r;
+      _exit (0);
+    }
+  _exit (5);
+}
+
+static void
+touch_bad_page_fiber (gpointer data G_GNUC_UNUSED)
+{
+  *(volatile guint8 *) bad_page = 1;
+}
+
+static void
+test_segv_chain_handler (void)
+{
+  if (g_test_subprocess ())
+    {
+      struct sigaction sa;
+      CoopStackPool *pool;
+      CoopFiber fiber;
+
+      memset (&sa, 0, sizeof sa);
+      sa.sa_sigaction = previous_segv_handler;
+      sa.sa_flags = SA_SIGINFO;
+      sigaction (SIGSEGV, &sa, NULL);
+
+      bad_page = mmap (NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      pool = coop_stack_pool_new (0);
+      coop_fiber_init (&fiber, pool, 0, touch_bad_page_fiber, NULL);
+      coop_fiber_resume (&fiber);
+      g_assert_not_reached ();
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr ("*previous handler called*");
+  g_test_trap_assert_stderr_unmatched ("*stack overflow*");
+}
+
+static void
+test_segv_chain_default (void)
+{
+  if (g_test_subprocess ())
+    {
+      CoopStackPool *pool;
+      CoopFiber fiber;
+
+      bad_page = mmap (NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      pool = coop_stack_pool_new (0);
+      coop_fiber_init (&fiber, pool, 0, touch_bad_page_fiber, NULL);
+      coop_fiber_resume (&fiber);
+      g_assert_not_reached ();
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr_unmatched ("*stack overflow*");
+}
+
+#endif /* !COOP_ASAN */
+
+/* --- hot path ------------------------------------------------------------ */
+
+#define N_ROUND_TRIPS 1000000
+
+static void
+bench_fiber (gpointer data)
+{
+  gboolean *stop = data;
+
+  while (!*stop)
+    coop_fiber_suspend ();
+}
+
+static void
+test_round_trip (void)
+{
+  CoopStackPool *pool = coop_stack_pool_new (0);
+  guint n = RUNNING_ON_VALGRIND ? 10000 : N_ROUND_TRIPS;
+  gboolean stop = FALSE;
+  CoopFiber fiber;
+  gint64 start;
+  guint i;
+
+  coop_fiber_init (&fiber, pool, 0, bench_fiber, &stop);
+  coop_fiber_resume (&fiber);
+  start = g_get_monotonic_time ();
+  for (i = 0; i < n; i++)
+    coop_fiber_resume (&fiber);
+  g_test_message ("%s: %.1f ns per resume + suspend",
+                  coop_fiber_backend_name (),
+                  (g_get_monotonic_time () - start) * 1000.0 / n);
+  stop = TRUE;
+  coop_fiber_resume (&fiber);
+  g_assert_true (fiber.finished);
+  coop_fiber_clear (&fiber);
+  coop_stack_pool_free (pool);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/coop/fiber/order", test_order);
+  g_test_add_func ("/coop/fiber/nesting", test_nesting);
+  g_test_add_func ("/coop/fiber/misuse", test_misuse);
+  g_test_add_func ("/coop/fiber/stack-reuse", test_stack_reuse);
+  g_test_add_func ("/coop/fiber/stack-sizes", test_stack_sizes);
+  g_test_add_func ("/coop/fiber/pool-free-in-use", test_pool_free_in_use);
+  g_test_add_func ("/coop/fiber/many", test_many);
+  g_test_add_func ("/coop/fiber/trim-neighbours", test_trim_keeps_neighbours);
+  g_test_add_func ("/coop/fiber/threads", test_threads);
+  g_test_add_func ("/coop/fiber/guard-budget", test_guard_budget);
+  g_test_add_func ("/coop/fiber/overflow/guard-page", test_overflow_guard_page);
+  g_test_add_func ("/coop/fiber/overflow/guard-page-custom-size",
+                   test_overflow_guard_page_custom_size);
+  g_test_add_func ("/coop/fiber/overflow/canary-finish", test_overflow_canary_finish);
+  g_test_add_func ("/coop/fiber/overflow/canary-suspend", test_overflow_canary_suspend);
+#ifndef COOP_ASAN
+  g_test_add_func ("/coop/fiber/segv/chain-handler", test_segv_chain_handler);
+  g_test_add_func ("/coop/fiber/segv/chain-default", test_segv_chain_default);
+#endif
+  g_test_add_func ("/coop/fiber/round-trip", test_round_trip);
+
+  return g_test_run ();
+}
