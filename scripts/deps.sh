@@ -8,6 +8,7 @@ PACKAGES="
   libglib2.0-dev libglib-testing-0-dev
   gobject-introspection libgirepository1.0-dev
   valgrind
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 "
 
 missing=""
