@@ -14,6 +14,10 @@ static const GDBusErrorEntry coop_error_entries[] = {
   { COOP_ERROR_WRONG_LOOP, "org.gnome.Coop.Error.WrongLoop" },
   { COOP_ERROR_NO_RESULT, "org.gnome.Coop.Error.NoResult" },
   { COOP_ERROR_NOT_SUPPORTED, "org.gnome.Coop.Error.NotSupported" },
+  { COOP_ERROR_QUEUE_EMPTY, "org.gnome.Coop.Error.QueueEmpty" },
+  { COOP_ERROR_QUEUE_FULL, "org.gnome.Coop.Error.QueueFull" },
+  { COOP_ERROR_QUEUE_SHUT_DOWN, "org.gnome.Coop.Error.QueueShutDown" },
+  { COOP_ERROR_BROKEN_BARRIER, "org.gnome.Coop.Error.BrokenBarrier" },
 };
 
 /**
@@ -43,7 +47,11 @@ G_DEFINE_ENUM_TYPE (CoopError, coop_error,
   G_DEFINE_ENUM_VALUE (COOP_ERROR_LOOP_CLOSED, "loop-closed"),
   G_DEFINE_ENUM_VALUE (COOP_ERROR_WRONG_LOOP, "wrong-loop"),
   G_DEFINE_ENUM_VALUE (COOP_ERROR_NO_RESULT, "no-result"),
-  G_DEFINE_ENUM_VALUE (COOP_ERROR_NOT_SUPPORTED, "not-supported"))
+  G_DEFINE_ENUM_VALUE (COOP_ERROR_NOT_SUPPORTED, "not-supported"),
+  G_DEFINE_ENUM_VALUE (COOP_ERROR_QUEUE_EMPTY, "queue-empty"),
+  G_DEFINE_ENUM_VALUE (COOP_ERROR_QUEUE_FULL, "queue-full"),
+  G_DEFINE_ENUM_VALUE (COOP_ERROR_QUEUE_SHUT_DOWN, "queue-shut-down"),
+  G_DEFINE_ENUM_VALUE (COOP_ERROR_BROKEN_BARRIER, "broken-barrier"))
 
 G_DEFINE_ENUM_TYPE (CoopFutureState, coop_future_state,
   G_DEFINE_ENUM_VALUE (COOP_FUTURE_STATE_PENDING, "pending"),

@@ -36,6 +36,11 @@ G_BEGIN_DECLS
  * @COOP_ERROR_NO_RESULT: the result has another type than the one asked for
  * @COOP_ERROR_NOT_SUPPORTED: the operation is not possible here, such as a
  *   task whose function is a language binding's callback
+ * @COOP_ERROR_QUEUE_EMPTY: a [class@Coop.Queue] had no item to get at once
+ * @COOP_ERROR_QUEUE_FULL: a [class@Coop.Queue] had no room for an item at once
+ * @COOP_ERROR_QUEUE_SHUT_DOWN: the [class@Coop.Queue] was shut down
+ * @COOP_ERROR_BROKEN_BARRIER: the [class@Coop.Barrier] was reset or aborted
+ *   while waiting, or is broken
  *
  * Error codes of the %COOP_ERROR domain.
  */
@@ -48,6 +53,10 @@ typedef enum
   COOP_ERROR_WRONG_LOOP,
   COOP_ERROR_NO_RESULT,
   COOP_ERROR_NOT_SUPPORTED,
+  COOP_ERROR_QUEUE_EMPTY,
+  COOP_ERROR_QUEUE_FULL,
+  COOP_ERROR_QUEUE_SHUT_DOWN,
+  COOP_ERROR_BROKEN_BARRIER,
 } CoopError;
 
 COOP_AVAILABLE_IN_ALL

@@ -47,6 +47,9 @@ typedef struct
   guint            retrieved : 1;
   guint            had_handlers : 1;  /* ::done had handlers at completion */
   guint64          pool_slot;         /* position in the loop's pool, or NOT_POOLED */
+  CoopUndoFunc     undo;              /* see coop_future_set_undo() */
+  gpointer         undo_data;
+  GDestroyNotify   undo_notify;
 } CoopFuturePrivate;
 
 enum {
@@ -74,6 +77,19 @@ G_DEFINE_TYPE_WITH_PRIVATE (CoopFuture, coop_future, G_TYPE_OBJECT)
 static __thread CoopLoop *constructing_loop;
 
 static void future_unpool (CoopFuture *future);
+
+static void
+future_clear_undo (CoopFuturePrivate *priv)
+{
+  GDestroyNotify notify = priv->undo_notify;
+  gpointer data = priv->undo_data;
+
+  priv->undo = NULL;
+  priv->undo_data = NULL;
+  priv->undo_notify = NULL;
+  if (notify != NULL)
+    notify (data);
+}
 
 /* --- completion ---------------------------------------------------------------- */
 
@@ -253,6 +269,7 @@ coop_future_finalize (GObject *object)
       coop_loop_report_exception (priv->loop, message, future, priv->error);
     }
 
+  future_clear_undo (priv);
   if (priv->pointer_notify != NULL)
     priv->pointer_notify (g_value_get_pointer (&priv->value));
   if (G_IS_VALUE (&priv->value))
@@ -440,6 +457,7 @@ future_reset (CoopFuture *future)
   priv->held = FALSE;
   priv->retrieved = FALSE;
   priv->had_handlers = FALSE;
+  future_clear_undo (priv);
 }
 
 static CoopFuture *
@@ -490,7 +508,8 @@ future_result_is_light (CoopFuturePrivate *priv)
 {
   GType type;
 
-  if (priv->state == COOP_FUTURE_STATE_FAILED || priv->pointer_notify != NULL)
+  if (priv->state == COOP_FUTURE_STATE_FAILED || priv->pointer_notify != NULL ||
+      priv->undo != NULL)
     return FALSE;
   if (!G_IS_VALUE (&priv->value))
     return TRUE;
@@ -1307,6 +1326,33 @@ coop_future_remove_done_callback (CoopFuture         *future,
         }
     }
   return FALSE;
+}
+
+void
+coop_future_set_undo (CoopFuture     *future,
+                      CoopUndoFunc    func,
+                      gpointer        data,
+                      GDestroyNotify  notify)
+{
+  CoopFuturePrivate *priv = PRIV (future);
+
+  future_clear_undo (priv);
+  priv->undo = func;
+  priv->undo_data = data;
+  priv->undo_notify = notify;
+}
+
+void
+coop_future_run_undo (CoopFuture *future)
+{
+  CoopFuturePrivate *priv = PRIV (future);
+  CoopUndoFunc undo = priv->undo;
+
+  if (undo == NULL || priv->state != COOP_FUTURE_STATE_FINISHED)
+    return;
+  priv->undo = NULL;
+  undo (future, priv->undo_data);
+  future_clear_undo (priv);
 }
 
 char *

@@ -67,6 +67,22 @@ void     coop_future_set_cancelled (CoopFuture *future,
 /* The error of a FAILED/CANCELLED future, marking it retrieved. */
 const GError *coop_future_peek_error (CoopFuture *future);
 void     coop_future_mark_retrieved (CoopFuture *future);
+/* Undo: what a synchronisation primitive does when the result of a future
+ * it completed is thrown away.  A task cancelled after its lock (semaphore
+ * slot, queue item...) was granted but before it resumed gets
+ * G_IO_ERROR_CANCELLED from coop_await(); the awaited future then runs its
+ * undo function (release the lock, put the item back) so nothing is lost.
+ * Runs at most once; @notify frees @data when the undo function is run
+ * or dropped (the future recycled or finalized). */
+typedef void (*CoopUndoFunc) (CoopFuture *future,
+                              gpointer    data);
+void     coop_future_set_undo      (CoopFuture    *future,
+                                    CoopUndoFunc   func,
+                                    gpointer       data,
+                                    GDestroyNotify notify);
+/* Runs and clears the undo function of a FINISHED future, if it has one. */
+void     coop_future_run_undo      (CoopFuture   *future);
+
 /* How a future names itself in warnings ("task 'x'", "future 0x…"). */
 char    *coop_future_describe      (CoopFuture *future);
 

@@ -515,11 +515,16 @@ coop_task_get_awaiting (CoopTask *task)
   return task->awaiting;
 }
 
-/* Delivers a pending cancellation: clears it and reports the error. */
+/* Delivers a pending cancellation: clears it and reports the error.  A
+ * result the awaited future already holds is thrown away: its undo
+ * function (if a primitive set one) gives back what it granted. */
 static gboolean
-deliver_cancellation (CoopTask  *task,
-                      GError   **error)
+deliver_cancellation (CoopTask    *task,
+                      CoopFuture  *awaited,
+                      GError     **error)
 {
+  if (awaited != NULL)
+    coop_future_run_undo (awaited);
   task->cancel_requested = FALSE;
   g_propagate_error (error, coop_cancelled_error_new (task->cancel_message));
   return FALSE;
@@ -572,7 +577,7 @@ coop_await (CoopFuture  *future,
       return FALSE;
     }
   if (G_UNLIKELY (task->cancel_requested))
-    return deliver_cancellation (task, error);
+    return deliver_cancellation (task, future, error);
 
   if (!coop_future_is_done (future))
     {
@@ -584,7 +589,7 @@ coop_await (CoopFuture  *future,
       task->awaiting = NULL;
 
       if (G_UNLIKELY (task->cancel_requested))
-        return deliver_cancellation (task, error);
+        return deliver_cancellation (task, future, error);
     }
 
   return coop_future_propagate (future, error);
@@ -614,13 +619,13 @@ coop_yield (GError **error)
       return FALSE;
     }
   if (G_UNLIKELY (task->cancel_requested))
-    return deliver_cancellation (task, error);
+    return deliver_cancellation (task, NULL, error);
 
   task_queue_step (task);
   coop_fiber_suspend ();
 
   if (G_UNLIKELY (task->cancel_requested))
-    return deliver_cancellation (task, error);
+    return deliver_cancellation (task, NULL, error);
   return TRUE;
 }
 

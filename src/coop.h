@@ -11,4 +11,9 @@
 #include "coop-future.h"
 #include "coop-task.h"
 #include "coop-combinators.h"
+#include "coop-sync.h"
+#include "coop-condition.h"
+#include "coop-queue.h"
+#include "coop-task-group.h"
+#include "coop-timeout.h"
 #undef COOP_INSIDE
