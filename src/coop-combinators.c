@@ -565,3 +565,235 @@ coop_shield (CoopFuture *future)
   attach_children (self);
   return COOP_FUTURE (self);
 }
+
+/* --- as_completed ------------------------------------------------------------------- */
+
+/**
+ * CoopAsCompleted:
+ *
+ * Hands out futures in the order they complete, as asyncio's
+ * `as_completed()`.  Each call to [method@Coop.AsCompleted.next] returns a
+ * future that finishes with the next input future to be done (as an object
+ * result); it returns %NULL once every input has been handed out.
+ *
+ * ```c
+ * g_autoptr(CoopAsCompleted) it = coop_as_completed_new (loop, futures, n);
+ * CoopFuture *next;
+ *
+ * while ((next = coop_as_completed_next (it)) != NULL)
+ *   {
+ *     if (coop_await (next, NULL))
+ *       use (COOP_FUTURE (coop_future_get_object (next, NULL)));
+ *     g_object_unref (next);
+ *   }
+ * ```
+ *
+ * A `next` future that is cancelled (its task was cancelled) gives its
+ * place back: the input it would have delivered goes to the next request.
+ */
+
+struct _CoopAsCompleted
+{
+  GObject      parent_instance;
+
+  CoopLoop    *loop;
+  guint        n_children;
+  CoopFuture **children;     /* strong */
+  CoopWaiter  *waiters;      /* one per child */
+  GQueue       ready;        /* done inputs not handed out yet (borrowed from children) */
+  GQueue       requests;     /* pending next() futures (strong) */
+  guint        n_handed;     /* next() futures created */
+};
+
+G_DEFINE_FINAL_TYPE (CoopAsCompleted, coop_as_completed, G_TYPE_OBJECT)
+
+static void as_completed_serve (CoopAsCompleted *self);
+
+static void
+as_completed_undo (CoopFuture *request,
+                   gpointer    data)
+{
+  CoopAsCompleted *self = data;
+  GObject *input = coop_future_get_object (request, NULL);
+
+  /* The task that asked was cancelled before it saw the input: hand the
+   * input to the next request instead. */
+  if (input != NULL)
+    {
+      g_queue_push_head (&self->ready, input);
+      self->n_handed--;
+      as_completed_serve (self);
+    }
+}
+
+static void
+as_completed_serve (CoopAsCompleted *self)
+{
+  while (!g_queue_is_empty (&self->ready) && !g_queue_is_empty (&self->requests))
+    {
+      CoopFuture *request = g_queue_pop_head (&self->requests);
+
+      if (!coop_future_is_done (request))
+        {
+          CoopFuture *input = g_queue_pop_head (&self->ready);
+
+          coop_future_set_undo (request, as_completed_undo, g_object_ref (self), g_object_unref);
+          coop_future_set_object (request, G_OBJECT (input));
+        }
+      else
+        self->n_handed--;     /* cancelled before it was served */
+      g_object_unref (request);
+    }
+}
+
+static void
+as_completed_child_done (CoopWaiter *waiter,
+                         CoopFuture *child)
+{
+  CoopAsCompleted *self = waiter->data;
+
+  g_queue_push_tail (&self->ready, child);
+  as_completed_serve (self);
+}
+
+static void
+coop_as_completed_finalize (GObject *object)
+{
+  CoopAsCompleted *self = COOP_AS_COMPLETED (object);
+  guint i;
+
+  for (i = 0; i < self->n_children; i++)
+    {
+      coop_future_remove_waiter (self->children[i], &self->waiters[i]);
+      g_object_unref (self->children[i]);
+    }
+  g_free (self->children);
+  g_free (self->waiters);
+  g_queue_clear (&self->ready);
+  g_queue_clear_full (&self->requests, g_object_unref);
+  g_clear_object (&self->loop);
+
+  G_OBJECT_CLASS (coop_as_completed_parent_class)->finalize (object);
+}
+
+static void
+coop_as_completed_class_init (CoopAsCompletedClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = coop_as_completed_finalize;
+}
+
+static void
+coop_as_completed_init (CoopAsCompleted *self)
+{
+  g_queue_init (&self->ready);
+  g_queue_init (&self->requests);
+}
+
+/**
+ * coop_as_completed_new:
+ * @loop: a loop
+ * @futures: (array length=n_futures): the futures, all of @loop
+ * @n_futures: how many
+ *
+ * Starts watching @futures.  Futures of another loop are a programming
+ * error (critical warning; the iterator then hands out nothing).
+ *
+ * Returns: (transfer full): the iterator
+ */
+CoopAsCompleted *
+coop_as_completed_new (CoopLoop    *loop,
+                       CoopFuture **futures,
+                       guint        n_futures)
+{
+  CoopAsCompleted *self;
+  guint i;
+
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (futures != NULL || n_futures == 0, NULL);
+
+  self = g_object_new (COOP_TYPE_AS_COMPLETED, NULL);
+  self->loop = g_object_ref (loop);
+  for (i = 0; i < n_futures; i++)
+    if (!COOP_IS_FUTURE (futures[i]) || coop_future_get_loop (futures[i]) != loop)
+      {
+        g_critical ("coop_as_completed_new: element %u is not a future of this loop", i);
+        return self;
+      }
+
+  self->n_children = n_futures;
+  self->children = g_new (CoopFuture *, MAX (n_futures, 1));
+  self->waiters = g_new0 (CoopWaiter, MAX (n_futures, 1));
+  for (i = 0; i < n_futures; i++)
+    {
+      self->children[i] = g_object_ref (futures[i]);
+      self->waiters[i].func = as_completed_child_done;
+      self->waiters[i].data = self;
+      if (coop_future_is_done (futures[i]))
+        g_queue_push_tail (&self->ready, futures[i]);
+      else
+        coop_future_add_waiter (futures[i], &self->waiters[i]);
+    }
+  return self;
+}
+
+/* Requests cancelled before they were served give their place back. */
+static void
+purge_cancelled_requests (CoopAsCompleted *self)
+{
+  GList *l = self->requests.head;
+
+  while (l != NULL)
+    {
+      GList *next = l->next;
+
+      if (coop_future_is_done (l->data))
+        {
+          g_object_unref (l->data);
+          g_queue_delete_link (&self->requests, l);
+          self->n_handed--;
+        }
+      l = next;
+    }
+}
+
+/**
+ * coop_as_completed_next:
+ * @self: an iterator
+ *
+ * Asks for the next input future to complete.
+ *
+ * Returns: (transfer full) (nullable): a future that finishes with that
+ *   input as its object result, or %NULL once every input has been asked
+ *   for
+ */
+CoopFuture *
+coop_as_completed_next (CoopAsCompleted *self)
+{
+  CoopFuture *request;
+
+  g_return_val_if_fail (COOP_IS_AS_COMPLETED (self), NULL);
+
+  purge_cancelled_requests (self);
+  if (self->n_handed >= self->n_children)
+    return NULL;
+  self->n_handed++;
+  request = coop_future_new (self->loop);
+  g_queue_push_tail (&self->requests, g_object_ref (request));
+  as_completed_serve (self);
+  return request;
+}
+
+/**
+ * coop_as_completed_get_n_left:
+ * @self: an iterator
+ *
+ * Returns: how many inputs have not been asked for yet
+ */
+guint
+coop_as_completed_get_n_left (CoopAsCompleted *self)
+{
+  g_return_val_if_fail (COOP_IS_AS_COMPLETED (self), 0);
+
+  purge_cancelled_requests (self);
+  return self->n_children - self->n_handed;
+}

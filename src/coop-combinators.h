@@ -31,4 +31,17 @@ CoopFuture *coop_wait_for (CoopFuture   *future,
 COOP_AVAILABLE_IN_ALL
 CoopFuture *coop_shield   (CoopFuture   *future);
 
+#define COOP_TYPE_AS_COMPLETED (coop_as_completed_get_type ())
+COOP_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (CoopAsCompleted, coop_as_completed, COOP, AS_COMPLETED, GObject)
+
+COOP_AVAILABLE_IN_ALL
+CoopAsCompleted *coop_as_completed_new       (CoopLoop        *loop,
+                                              CoopFuture     **futures,
+                                              guint            n_futures);
+COOP_AVAILABLE_IN_ALL
+CoopFuture      *coop_as_completed_next      (CoopAsCompleted *self);
+COOP_AVAILABLE_IN_ALL
+guint            coop_as_completed_get_n_left (CoopAsCompleted *self);
+
 G_END_DECLS

@@ -107,6 +107,9 @@ CoopFuturePool *coop_loop_get_future_pool (CoopLoop *loop);
 
 CoopTask *coop_task_current_internal (void);
 gboolean  coop_task_abandon          (CoopTask *task);
+guint     coop_task_get_n_cancels    (CoopTask *task);
+guint     coop_task_uncancel         (CoopTask *task);
+CoopLoop *coop_task_get_loop_internal (CoopTask *task);
 
 /* Frequently used errors. */
 GError   *coop_cancelled_error_new   (const char *message);

@@ -31,6 +31,9 @@ gboolean       coop_task_group_add        (CoopTaskGroup *group,
 COOP_AVAILABLE_IN_ALL
 void           coop_task_group_close      (CoopTaskGroup *group);
 COOP_AVAILABLE_IN_ALL
+gboolean       coop_task_group_join       (CoopTaskGroup *group,
+                                           GError       **error);
+COOP_AVAILABLE_IN_ALL
 GPtrArray     *coop_task_group_get_failed (CoopTaskGroup *group);
 COOP_AVAILABLE_IN_ALL
 guint          coop_task_group_get_n_pending (CoopTaskGroup *group);

@@ -54,6 +54,7 @@ struct _CoopTask
   guint           started : 1;
   guint           done : 1;             /* function returned or task abandoned */
   guint           cancel_requested : 1; /* to deliver at the next await */
+  guint           n_cancels;            /* requests not yet withdrawn (asyncio's cancelling()) */
   guint           step_queued : 1;
   guint           alive_ref : 1;        /* holds a reference on itself */
 };
@@ -233,6 +234,7 @@ coop_task_real_cancel (CoopFuture *future,
   if (task->done)
     return FALSE;
 
+  task->n_cancels++;
   if (!task->cancel_requested)
     {
       task->cancel_requested = TRUE;
@@ -627,6 +629,30 @@ coop_yield (GError **error)
   if (G_UNLIKELY (task->cancel_requested))
     return deliver_cancellation (task, NULL, error);
   return TRUE;
+}
+
+CoopLoop *
+coop_task_get_loop_internal (CoopTask *task)
+{
+  return task->loop;
+}
+
+guint
+coop_task_get_n_cancels (CoopTask *task)
+{
+  return task->n_cancels;
+}
+
+/* Withdraws one cancellation request (asyncio's Task.uncancel()); once none
+ * is left, a cancellation not yet delivered is dropped. */
+guint
+coop_task_uncancel (CoopTask *task)
+{
+  if (task->n_cancels > 0)
+    task->n_cancels--;
+  if (task->n_cancels == 0)
+    task->cancel_requested = FALSE;
+  return task->n_cancels;
 }
 
 gboolean

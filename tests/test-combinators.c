@@ -323,6 +323,90 @@ test_wrong_loop (CoopFixture *f, gconstpointer data)
   g_main_context_unref (other_context);
 }
 
+static void
+set_value_cb (gpointer data)
+{
+  coop_future_set_int64 (data, 9);
+}
+
+typedef struct
+{
+  CoopLoop   *loop;
+  CoopFuture *inputs[4];
+  GString    *order;
+} AsCompletedState;
+
+static void
+as_completed_body (CoopTask *task, gpointer data)
+{
+  AsCompletedState *s = data;
+  g_autoptr(CoopAsCompleted) it = coop_as_completed_new (s->loop, s->inputs, 4);
+  CoopFuture *next;
+
+  g_assert_cmpuint (coop_as_completed_get_n_left (it), ==, 4);
+  while ((next = coop_as_completed_next (it)) != NULL)
+    {
+      CoopFuture *done;
+      int i;
+
+      g_assert_true (coop_await (next, NULL));
+      done = COOP_FUTURE (coop_future_get_object (next, NULL));
+      g_assert_true (coop_future_is_done (done));
+      for (i = 0; i < 4; i++)
+        if (s->inputs[i] == done)
+          g_string_append_printf (s->order, "%d", i);
+      g_object_unref (next);
+    }
+  g_assert_cmpuint (coop_as_completed_get_n_left (it), ==, 0);
+}
+
+/* as_completed hands the futures out in the order they complete. */
+static void
+test_as_completed (CoopFixture *f, gconstpointer data)
+{
+  AsCompletedState s = { f->loop, { NULL, }, g_string_new (NULL) };
+  g_autoptr(CoopTask) task = NULL;
+  static const int delays_ms[4] = { 30, 10, -1, 20 };
+  int i;
+
+  for (i = 0; i < 4; i++)
+    {
+      s.inputs[i] = coop_future_new (f->loop);
+      if (delays_ms[i] < 0)
+        coop_future_set_int64 (s.inputs[i], 0);   /* done before it starts */
+      else
+        coop_handle_unref (coop_loop_call_later (f->loop, delays_ms[i] * 1000, set_value_cb, s.inputs[i], NULL));
+    }
+  task = coop_task_new (f->loop, as_completed_body, &s, NULL);
+  g_assert_true (coop_loop_run_until_complete (f->loop, COOP_FUTURE (task), NULL));
+  g_assert_cmpstr (s.order->str, ==, "2130");
+  for (i = 0; i < 4; i++)
+    g_object_unref (s.inputs[i]);
+  g_string_free (s.order, TRUE);
+}
+
+/* A cancelled request gives its input to the next one. */
+static void
+test_as_completed_cancelled_request (CoopFixture *f, gconstpointer data)
+{
+  CoopFuture *input = coop_future_new (f->loop);
+  g_autoptr(CoopAsCompleted) it = coop_as_completed_new (f->loop, &input, 1);
+  CoopFuture *first = coop_as_completed_next (it);
+  CoopFuture *second;
+
+  g_assert_null (coop_as_completed_next (it));
+  coop_future_cancel (first, NULL);
+  g_assert_cmpuint (coop_as_completed_get_n_left (it), ==, 1);
+  second = coop_as_completed_next (it);
+  g_assert_nonnull (second);
+  coop_future_set_int64 (input, 1);
+  g_assert_true (coop_future_is_done (second));
+  g_assert_true (coop_future_get_object (second, NULL) == G_OBJECT (input));
+  g_object_unref (first);
+  g_object_unref (second);
+  g_object_unref (input);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -338,6 +422,8 @@ main (int argc, char **argv)
   coop_test_add ("/coop/combinators/wait-for-task", test_wait_for_task);
   coop_test_add ("/coop/combinators/shield", test_shield);
   coop_test_add ("/coop/combinators/wrong-loop", test_wrong_loop);
+  coop_test_add ("/coop/combinators/as-completed", test_as_completed);
+  coop_test_add ("/coop/combinators/as-completed-cancelled-request", test_as_completed_cancelled_request);
 
   return g_test_run ();
 }
