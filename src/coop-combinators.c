@@ -199,6 +199,20 @@ finish_with_array (CoopComposite *self,
   g_ptr_array_unref (array);
 }
 
+/* A task cancelled after a gather, wait_for or shield finished, but before
+ * it resumed, throws the result away: give back what the children granted
+ * (a lock, a queue item). */
+static void
+composite_undo (CoopFuture *future,
+                gpointer    data)
+{
+  CoopComposite *self = COOP_COMPOSITE (future);
+  guint i;
+
+  for (i = 0; i < self->n_children; i++)
+    coop_future_run_undo (self->children[i]);
+}
+
 /* The composite takes the outcome of @child. */
 static void
 copy_outcome (CoopComposite *self,
@@ -209,6 +223,7 @@ copy_outcome (CoopComposite *self,
   switch (coop_future_get_state (child))
     {
     case COOP_FUTURE_STATE_FINISHED:
+      coop_future_set_undo (future, composite_undo, NULL, NULL);
       coop_future_set_value (future, coop_future_get_value (child, NULL));
       break;
     case COOP_FUTURE_STATE_FAILED:
@@ -247,7 +262,10 @@ gather_child_done (CoopComposite *self,
       if (self->cancelling)
         coop_future_set_cancelled (future, NULL);
       else
-        finish_with_array (self, FALSE);
+        {
+          coop_future_set_undo (future, composite_undo, NULL, NULL);
+          finish_with_array (self, FALSE);
+        }
     }
 }
 

@@ -1355,6 +1355,15 @@ coop_future_run_undo (CoopFuture *future)
   future_clear_undo (priv);
 }
 
+void
+coop_future_clear_undo (CoopFuture *future)
+{
+  CoopFuturePrivate *priv = PRIV (future);
+
+  if (priv->undo != NULL)
+    future_clear_undo (priv);
+}
+
 char *
 coop_future_describe (CoopFuture *future)
 {

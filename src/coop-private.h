@@ -82,6 +82,8 @@ void     coop_future_set_undo      (CoopFuture    *future,
                                     GDestroyNotify notify);
 /* Runs and clears the undo function of a FINISHED future, if it has one. */
 void     coop_future_run_undo      (CoopFuture   *future);
+/* Drops it without running it: the result was delivered. */
+void     coop_future_clear_undo    (CoopFuture   *future);
 
 /* How a future names itself in warnings ("task 'x'", "future 0x…"). */
 char    *coop_future_describe      (CoopFuture *future);

@@ -525,9 +525,17 @@ deliver_cancellation (CoopTask    *task,
                       CoopFuture  *awaited,
                       GError     **error)
 {
-  if (awaited != NULL)
-    coop_future_run_undo (awaited);
   task->cancel_requested = FALSE;
+  if (awaited != NULL)
+    {
+      /* As asyncio does with the future a cancelled task yields: cancel it
+       * if still pending (a queued lock request would otherwise be granted
+       * to nobody), or give back what it granted. */
+      if (!coop_future_is_done (awaited))
+        coop_future_cancel (awaited, task->cancel_message);
+      else
+        coop_future_run_undo (awaited);
+    }
   g_propagate_error (error, coop_cancelled_error_new (task->cancel_message));
   return FALSE;
 }
@@ -594,7 +602,11 @@ coop_await (CoopFuture  *future,
         return deliver_cancellation (task, future, error);
     }
 
-  return coop_future_propagate (future, error);
+  if (!coop_future_propagate (future, error))
+    return FALSE;
+  /* Delivered: whatever it granted is the task's now. */
+  coop_future_clear_undo (future);
+  return TRUE;
 }
 
 /**

@@ -280,7 +280,11 @@ self_cancel_body (CoopTask *task, gpointer data)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&error);
   g_assert_false (coop_task_is_cancelling (task));
+  /* As in asyncio, the future the cancelled await was given is cancelled. */
+  g_assert_true (coop_future_is_cancelled (nap));
   /* Delivered once: the next await works. */
+  g_clear_object (&nap);
+  nap = coop_sleep (s->loop, 0);
   g_assert_true (coop_await (nap, &error));
   s->flag = TRUE;
 }
