@@ -517,9 +517,22 @@ coop_task_get_awaiting (CoopTask *task)
   return task->awaiting;
 }
 
+/* Pauses the calling task until @future is done. */
+static void
+wait_until_done (CoopTask   *task,
+                 CoopFuture *future)
+{
+  /* No reference: the caller holds one for the duration of the call. */
+  task->awaiting = future;
+  coop_future_add_waiter (future, &task->waiter);
+  coop_fiber_suspend ();
+  coop_future_remove_waiter (future, &task->waiter);
+  task->awaiting = NULL;
+}
+
 /* Delivers a pending cancellation: clears it and reports the error.  A
- * result the awaited future already holds is thrown away: its undo
- * function (if a primitive set one) gives back what it granted. */
+ * result the awaited future holds is thrown away: its undo function (if a
+ * primitive set one) gives back what it granted. */
 static gboolean
 deliver_cancellation (CoopTask    *task,
                       CoopFuture  *awaited,
@@ -527,15 +540,7 @@ deliver_cancellation (CoopTask    *task,
 {
   task->cancel_requested = FALSE;
   if (awaited != NULL)
-    {
-      /* As asyncio does with the future a cancelled task yields: cancel it
-       * if still pending (a queued lock request would otherwise be granted
-       * to nobody), or give back what it granted. */
-      if (!coop_future_is_done (awaited))
-        coop_future_cancel (awaited, task->cancel_message);
-      else
-        coop_future_run_undo (awaited);
-    }
+    coop_future_run_undo (awaited);
   g_propagate_error (error, coop_cancelled_error_new (task->cancel_message));
   return FALSE;
 }
@@ -587,17 +592,22 @@ coop_await (CoopFuture  *future,
       return FALSE;
     }
   if (G_UNLIKELY (task->cancel_requested))
-    return deliver_cancellation (task, future, error);
+    {
+      /* As asyncio does with the future a cancelled task yields: cancel it
+       * (a queued lock request would otherwise be granted to nobody) and
+       * wait until it is done, so what it stands for has stopped. */
+      if (!coop_future_is_done (future))
+        {
+          coop_future_cancel (future, task->cancel_message);
+          if (!coop_future_is_done (future))
+            wait_until_done (task, future);
+        }
+      return deliver_cancellation (task, future, error);
+    }
 
   if (!coop_future_is_done (future))
     {
-      /* No reference: the caller holds one for the duration of the call. */
-      task->awaiting = future;
-      coop_future_add_waiter (future, &task->waiter);
-      coop_fiber_suspend ();
-      coop_future_remove_waiter (future, &task->waiter);
-      task->awaiting = NULL;
-
+      wait_until_done (task, future);
       if (G_UNLIKELY (task->cancel_requested))
         return deliver_cancellation (task, future, error);
     }

@@ -346,6 +346,35 @@ test_cancel_propagates (CoopFixture *f, gconstpointer data)
 }
 
 static void
+already_cancelled_parent_body (CoopTask *task, gpointer data)
+{
+  State *s = data;
+  g_autoptr(GError) error = NULL;
+
+  s->child = coop_task_new (s->loop, child_body, s, NULL);
+  g_assert_true (coop_yield (NULL));     /* the child starts and waits */
+  coop_task_cancel (task, NULL);
+  /* Cancelled before awaiting: the child is cancelled, and the await still
+   * returns only once the child has finished its clean-up. */
+  g_assert_false (coop_await (COOP_FUTURE (s->child), &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_true (coop_future_is_done (COOP_FUTURE (s->child)));
+  g_string_append (s->log, "parent-cancelled;");
+}
+
+static void
+test_cancel_pending_waits_for_child (CoopFixture *f, gconstpointer data)
+{
+  State s = { .loop = f->loop, .log = g_string_new (NULL) };
+  g_autoptr(CoopTask) task = coop_task_new (f->loop, already_cancelled_parent_body, &s, NULL);
+
+  g_assert_true (coop_loop_run_until_complete (f->loop, COOP_FUTURE (task), NULL));
+  g_assert_cmpstr (s.log->str, ==, "child-cancelled;child-cleaned;parent-cancelled;");
+  g_object_unref (s.child);
+  g_string_free (s.log, TRUE);
+}
+
+static void
 yield_body (CoopTask *task, gpointer data)
 {
   State *s = data;
@@ -576,6 +605,7 @@ main (int argc, char **argv)
   coop_test_add ("/coop/task/cancel-before-start", test_cancel_before_start);
   coop_test_add ("/coop/task/cancel-self", test_cancel_self);
   coop_test_add ("/coop/task/cancel-propagates", test_cancel_propagates);
+  coop_test_add ("/coop/task/cancel-pending-waits-for-child", test_cancel_pending_waits_for_child);
   coop_test_add ("/coop/task/yield", test_yield);
   coop_test_add ("/coop/task/ping-pong", test_ping_pong);
   coop_test_add ("/coop/task/list-tasks", test_list_tasks);
