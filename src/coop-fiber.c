@@ -1120,8 +1120,12 @@ coop_fiber_start (CoopFiber *fiber)
     coop_fiber_thread_setup ();
 
   fiber->stack = coop_stack_pool_take (fiber->pool, fiber->stack_size, fiber);
+  /* Slab stacks have page-aligned tops a whole number of pages apart, so
+   * the hot top frames of every fiber would compete for the same few cache
+   * sets.  Starting each one a little lower (up to 2,240 bytes, still in
+   * the top page, 16-byte aligned) spreads them out. */
   coop_fiber_context_make (&fiber->ctx, fiber->stack->low,
-                           (gsize) (fiber->stack->top - fiber->stack->low),
+                           (gsize) (fiber->stack->top - fiber->stack->low) - (fiber->stack->index % 8) * 320,
                            coop_fiber_entry, fiber);
   fiber->started = TRUE;
 }

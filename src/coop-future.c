@@ -78,6 +78,17 @@ static __thread CoopLoop *constructing_loop;
 
 static void future_unpool (CoopFuture *future);
 
+/* The loop, resolved lazily for futures built by bindings without one:
+ * "loop" is not a construct property, because GObject would then marshal
+ * its default for every future and task. */
+static inline CoopLoop *
+future_loop (CoopFuturePrivate *priv)
+{
+  if (G_UNLIKELY (priv->loop == NULL))
+    priv->loop = g_object_ref (coop_loop_get_default ());
+  return priv->loop;
+}
+
 static void
 future_clear_undo (CoopFuturePrivate *priv)
 {
@@ -128,7 +139,7 @@ future_complete (CoopFuture      *future,
                   g_signal_has_handler_pending (future, signals[SIGNAL_DONE], 0, TRUE)))
     {
       priv->had_handlers = TRUE;
-      coop_loop_push_ready (priv->loop, emit_done, (CoopReadyFunc) g_object_unref,
+      coop_loop_push_ready (future_loop (priv), emit_done, (CoopReadyFunc) g_object_unref,
                           g_object_ref (future));
     }
 }
@@ -251,8 +262,6 @@ coop_future_constructed (GObject *object)
 
   if (priv->loop == NULL && constructing_loop != NULL)
     priv->loop = g_object_ref (constructing_loop);
-  else if (priv->loop == NULL)
-    priv->loop = g_object_ref (coop_loop_get_default ());
 }
 
 static void
@@ -291,7 +300,7 @@ coop_future_get_property (GObject    *object,
   switch (prop_id)
     {
     case PROP_LOOP:
-      g_value_set_object (value, priv->loop);
+      g_value_set_object (value, future_loop (priv));
       break;
     case PROP_STATE:
       g_value_set_enum (value, priv->state);
@@ -312,8 +321,14 @@ coop_future_set_property (GObject      *object,
   switch (prop_id)
     {
     case PROP_LOOP:
-      if (priv->loop == NULL)
-        priv->loop = g_value_dup_object (value);
+      if (g_value_get_object (value) == NULL || g_value_get_object (value) == (gpointer) priv->loop)
+        break;
+      if (priv->loop != NULL)
+        {
+          g_critical ("CoopFuture:loop can only be set when the future is created");
+          break;
+        }
+      priv->loop = g_value_dup_object (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -335,13 +350,14 @@ coop_future_class_init (CoopFutureClass *klass)
   /**
    * CoopFuture:loop:
    *
-   * The loop the future belongs to: its callbacks run there.  When not
-   * given at construction, the default loop of the thread.
+   * The loop the future belongs to: its callbacks run there.  It can be
+   * given when the future is created (g_object_new()); otherwise it is the
+   * default loop of the thread that first needs it.
    */
   properties[PROP_LOOP] =
     g_param_spec_object ("loop", NULL, NULL,
                          COOP_TYPE_LOOP,
-                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
   /**
    * CoopFuture:state:
@@ -449,7 +465,8 @@ future_reset (CoopFuture *future)
    * pending may have some we could not see. */
   if (priv->had_handlers || priv->state == COOP_FUTURE_STATE_PENDING)
     g_signal_handlers_destroy (future);
-  if (G_IS_VALUE (&priv->value))
+  /* G_IS_VALUE() takes GType's lock: test the type directly. */
+  if (G_VALUE_TYPE (&priv->value) != G_TYPE_INVALID)
     g_value_unset (&priv->value);
   g_clear_error (&priv->error);
   priv->state = COOP_FUTURE_STATE_PENDING;
@@ -511,7 +528,7 @@ future_result_is_light (CoopFuturePrivate *priv)
   if (priv->state == COOP_FUTURE_STATE_FAILED || priv->pointer_notify != NULL ||
       priv->undo != NULL)
     return FALSE;
-  if (!G_IS_VALUE (&priv->value))
+  if (G_VALUE_TYPE (&priv->value) == G_TYPE_INVALID)
     return TRUE;
   type = G_TYPE_FUNDAMENTAL (G_VALUE_TYPE (&priv->value));
   return type != G_TYPE_OBJECT && type != G_TYPE_BOXED && type != G_TYPE_VARIANT &&
@@ -526,7 +543,7 @@ future_unpool (CoopFuture *future)
 
   if (G_LIKELY (priv->pool_slot == NOT_POOLED) || future_result_is_light (priv))
     return;
-  pool = coop_loop_get_future_pool (priv->loop);
+  pool = coop_loop_get_future_pool (future_loop (priv));
   g_assert (pool != NULL && pool->ring[priv->pool_slot & pool->mask] == future);
   pool->ring[priv->pool_slot & pool->mask] = NULL;
   priv->pool_slot = NOT_POOLED;
@@ -586,7 +603,7 @@ coop_future_get_loop (CoopFuture *future)
 {
   g_return_val_if_fail (COOP_IS_FUTURE (future), NULL);
 
-  return PRIV (future)->loop;
+  return future_loop (PRIV (future));
 }
 
 /**
@@ -1020,7 +1037,7 @@ transform_result (CoopFuture  *future,
     return FALSE;
   g_value_init (out, type);
   /* The common case, without the transform machinery. */
-  if (G_LIKELY (G_IS_VALUE (value) && G_VALUE_TYPE (value) == type))
+  if (G_LIKELY (G_VALUE_TYPE (value) == type))
     {
       *out = *value;
       return TRUE;
@@ -1253,7 +1270,7 @@ done_callback_fire (CoopWaiter *waiter,
 {
   DoneCallback *record = (DoneCallback *) waiter;
 
-  coop_loop_push_ready (PRIV (future)->loop, done_callback_run, done_callback_discard, record);
+  coop_loop_push_ready (future_loop (PRIV (future)), done_callback_run, done_callback_discard, record);
 }
 
 /**

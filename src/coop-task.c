@@ -171,9 +171,17 @@ task_fiber_main (gpointer data)
 static gboolean
 is_static_code (gpointer func)
 {
+#ifdef HAVE_DL_FIND_OBJECT
+  /* O(log n) in the loaded objects, unlike dladdr(), which scans the
+   * symbol table of the object containing the address. */
+  struct dl_find_object found;
+
+  return _dl_find_object (func, &found) == 0;
+#else
   Dl_info info;
 
   return dladdr (func, &info) != 0;
+#endif
 }
 
 static void
