@@ -6,7 +6,7 @@ set -eu
 PACKAGES="
   meson ninja-build pkg-config gcc
   libglib2.0-dev libglib-testing-0-dev
-  gobject-introspection libgirepository1.0-dev
+  gobject-introspection libgirepository1.0-dev python3-gi
   valgrind
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 "
