@@ -16,4 +16,8 @@
 #include "coop-queue.h"
 #include "coop-task-group.h"
 #include "coop-timeout.h"
+#include "coop-threadpool.h"
+#include "coop-gio.h"
+#include "coop-unix.h"
+#include "coop-io.h"
 #undef COOP_INSIDE
