@@ -110,6 +110,15 @@ CoopFuturePool *coop_loop_get_future_pool (CoopLoop *loop);
 CoopTask *coop_task_current_internal (void);
 gboolean  coop_task_abandon          (CoopTask *task);
 guint     coop_task_get_n_cancels    (CoopTask *task);
+/* Called on the loop's thread each time a cancellation of @task is
+ * requested while it is pending (before it is delivered at an await).
+ * @notify frees @data when the task is finalized. */
+typedef void (*CoopTaskCancelHook) (CoopTask *task,
+                                    gpointer  data);
+void      coop_task_add_cancel_hook  (CoopTask          *task,
+                                      CoopTaskCancelHook func,
+                                      gpointer           data,
+                                      GDestroyNotify     notify);
 guint     coop_task_uncancel         (CoopTask *task);
 CoopLoop *coop_task_get_loop_internal (CoopTask *task);
 

@@ -50,6 +50,7 @@ struct _CoopTask
   char           *name;
   char           *cancel_message;
   gsize           stack_size;
+  GSList         *cancel_hooks;    /* CancelHook*, run on each cancel request */
 
   guint           started : 1;
   guint           done : 1;             /* function returned or task abandoned */
@@ -68,6 +69,37 @@ enum {
 static GParamSpec *properties[N_PROPS];
 
 G_DEFINE_FINAL_TYPE (CoopTask, coop_task, COOP_TYPE_FUTURE)
+
+typedef struct
+{
+  CoopTaskCancelHook func;
+  gpointer           data;
+  GDestroyNotify     notify;
+} CancelHook;
+
+static void
+cancel_hook_free (gpointer data)
+{
+  CancelHook *hook = data;
+
+  if (hook->notify != NULL)
+    hook->notify (hook->data);
+  g_free (hook);
+}
+
+void
+coop_task_add_cancel_hook (CoopTask           *task,
+                           CoopTaskCancelHook  func,
+                           gpointer            data,
+                           GDestroyNotify      notify)
+{
+  CancelHook *hook = g_new (CancelHook, 1);
+
+  hook->func = func;
+  hook->data = data;
+  hook->notify = notify;
+  task->cancel_hooks = g_slist_append (task->cancel_hooks, hook);
+}
 
 static __thread CoopTask *current_task;
 
@@ -250,6 +282,18 @@ coop_task_real_cancel (CoopFuture *future,
       task->cancel_message = g_strdup (message);
     }
 
+  if (G_UNLIKELY (task->cancel_hooks != NULL))
+    {
+      g_object_ref (task);
+      for (GSList *l = task->cancel_hooks; l != NULL; l = l->next)
+        {
+          CancelHook *hook = l->data;
+
+          hook->func (task, hook->data);
+        }
+      g_object_unref (task);
+    }
+
   /* Paused in an await that has not been woken yet: cancel what it awaits
    * (asyncio does the same), which usually wakes it.  A child task may
    * take a while to stop; the cancellation is delivered when it has. */
@@ -279,6 +323,7 @@ coop_task_finalize (GObject *object)
   coop_fiber_clear (&task->fiber);
   if (task->notify != NULL)
     task->notify (task->user_data);
+  g_slist_free_full (task->cancel_hooks, cancel_hook_free);
   g_free (task->name);
   g_free (task->cancel_message);
 
