@@ -287,6 +287,56 @@ coop_handle_unref (CoopHandle *handle)
     }
 }
 
+/* Handles of repeating callbacks (fd readers and writers): the I/O code
+ * owns one reference and runs the callback each time the fd is ready. */
+CoopHandle *
+coop_handle_new_repeating (CoopLoop       *loop,
+                           CoopCallback    callback,
+                           gpointer        user_data,
+                           GDestroyNotify  notify)
+{
+  CoopHandle *handle = handle_new (loop, callback, user_data, notify);
+
+  handle->ref_count = 1;
+  return handle;
+}
+
+gboolean
+coop_handle_run_repeating (CoopHandle *handle)
+{
+  if (handle->cancelled || handle->done)
+    return FALSE;
+  handle->running = TRUE;
+  handle->callback (handle->user_data);
+  handle->running = FALSE;
+  if (handle->cancelled)
+    {
+      handle_release_callback (handle);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+coop_handle_is_live (CoopHandle *handle)
+{
+  return !handle->cancelled && !handle->done;
+}
+
+/* The owner drops a repeating handle: its callback will not run again. */
+void
+coop_handle_finish_repeating (CoopHandle *handle)
+{
+  if (!handle->done)
+    {
+      if (handle->running)
+        handle->cancelled = TRUE;   /* released when the callback returns */
+      else
+        handle_release_callback (handle);
+    }
+  coop_handle_unref (handle);
+}
+
 static void heap_remove (CoopLoop *loop, CoopHandle *handle);
 static void timer_source_update (CoopLoop *loop);
 
@@ -789,6 +839,7 @@ coop_loop_finalize (GObject *object)
   CoopLoop *loop = COOP_LOOP (object);
 
   registry_remove (loop);
+  coop_io_shutdown (loop);
   loop_drain (loop);
   loop_source_destroy (&loop->ready_source);
   loop_source_destroy (&loop->timer_source);
@@ -1048,6 +1099,7 @@ coop_loop_set_priority (CoopLoop *loop,
     g_source_set_priority ((GSource *) loop->ready_source, priority);
   if (loop->timer_source != NULL)
     g_source_set_priority ((GSource *) loop->timer_source, priority);
+  coop_io_set_priority (loop, priority);
   g_object_notify_by_pspec (G_OBJECT (loop), properties[PROP_PRIORITY]);
 }
 
@@ -1514,6 +1566,7 @@ coop_loop_close (CoopLoop *loop)
   g_mutex_unlock (&loop->ts_lock);
 
   registry_remove (loop);
+  coop_io_shutdown (loop);
   loop_drain (loop);
   loop_source_destroy (&loop->ready_source);
   loop_source_destroy (&loop->timer_source);

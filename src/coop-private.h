@@ -35,6 +35,20 @@ void      coop_loop_unregister_task (CoopLoop *loop,
 /* Schedules a timer for an internal user; the handle is owned by the
  * caller (one reference).  The same as coop_loop_call_at. */
 
+/* Repeating handles (fd readers/writers, see coop-io.c). */
+CoopHandle *coop_handle_new_repeating    (CoopLoop       *loop,
+                                          CoopCallback    callback,
+                                          gpointer        user_data,
+                                          GDestroyNotify  notify);
+gboolean    coop_handle_run_repeating    (CoopHandle     *handle);
+gboolean    coop_handle_is_live          (CoopHandle     *handle);
+void        coop_handle_finish_repeating (CoopHandle     *handle);
+
+/* The I/O source, attached on first use (coop-io.c). */
+void        coop_io_shutdown             (CoopLoop       *loop);
+void        coop_io_set_priority         (CoopLoop       *loop,
+                                          int             priority);
+
 /* --- futures: internal continuations ---------------------------------------
  * Waiters are embedded in their owner (a task, a combinator) and called
  * synchronously when the future completes.  They must only queue work or
