@@ -20,4 +20,5 @@
 #include "coop-gio.h"
 #include "coop-unix.h"
 #include "coop-io.h"
+#include "coop-stream.h"
 #undef COOP_INSIDE
