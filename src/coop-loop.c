@@ -436,6 +436,14 @@ coop_loop_push_ready (CoopLoop      *loop,
 {
   ReadyEntry *entry;
 
+  /* Nothing runs on a closed loop: what would have been queued is
+   * released at once (it may hold references on the loop itself). */
+  if (G_UNLIKELY (loop->closed))
+    {
+      if (discard != NULL)
+        discard (data);
+      return;
+    }
   if (G_UNLIKELY (loop->ready_len > loop->ready_mask))
     ready_grow (loop);
   entry = &loop->ready[(loop->ready_head + loop->ready_len) & loop->ready_mask];
@@ -1386,6 +1394,9 @@ loop_run (CoopLoop    *loop,
       return FALSE;
     }
 
+  /* GIO continues async operations on the thread-default context: make it
+   * the loop's while the loop runs. */
+  g_main_context_push_thread_default (loop->context);
   frame.main_loop = g_main_loop_new (loop->context, FALSE);
   frame.stopped = FALSE;
   g_array_append_val (loop->run_stack, frame);
@@ -1412,6 +1423,7 @@ loop_run (CoopLoop    *loop,
   stopped = g_array_index (loop->run_stack, RunFrame, loop->run_stack->len - 1).stopped;
   g_array_set_size (loop->run_stack, loop->run_stack->len - 1);
   g_main_loop_unref (frame.main_loop);
+  g_main_context_pop_thread_default (loop->context);
   g_main_context_release (loop->context);
 
   (void) stopped;
