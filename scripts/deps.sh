@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="
-  meson ninja-build pkg-config gcc
+  meson ninja-build pkg-config gcc libc6-dev
   libglib2.0-dev libglib-testing-0-dev
   gobject-introspection libgirepository1.0-dev python3-gi
   valgrind

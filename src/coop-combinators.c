@@ -64,16 +64,6 @@ cancel_timer (CoopComposite *self)
     }
 }
 
-/* Marks the error of a child that completes after the composite as read,
- * as asyncio's gather does, so it is not reported as lost. */
-static void
-retrieve_late (CoopWaiter *waiter,
-               CoopFuture *future)
-{
-  coop_future_mark_retrieved (future);
-  g_free (waiter);
-}
-
 static void
 composite_done (CoopWaiter *waiter,
                 CoopFuture *future)
@@ -85,15 +75,18 @@ composite_done (CoopWaiter *waiter,
   cancel_timer (self);
   detach_children (self);
 
+  /* Children that fail after the composite completed are read by it, as
+   * asyncio's gather does, so they are not reported as lost. */
   if (self->kind == KIND_GATHER || self->kind == KIND_SHIELD)
     for (i = 0; i < self->n_children; i++)
       if (!coop_future_is_done (self->children[i]))
-        {
-          CoopWaiter *late = g_new0 (CoopWaiter, 1);
+        coop_future_mark_retrieved (self->children[i]);
 
-          late->func = retrieve_late;
-          coop_future_add_waiter (self->children[i], late);
-        }
+  /* A gather that ends cancelled gives back what its finished children
+   * were granted (a lock, a queue item): nobody will see it. */
+  if (self->kind == KIND_GATHER && coop_future_is_cancelled (future))
+    for (i = 0; i < self->n_children; i++)
+      coop_future_run_undo (self->children[i]);
 }
 
 static gboolean
@@ -426,6 +419,12 @@ coop_sleep (CoopLoop *loop,
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
 
   self = composite_new (loop, KIND_SLEEP, NULL, 0);
+  if (coop_loop_is_closed (loop))
+    {
+      coop_future_take_error (COOP_FUTURE (self),
+                              g_error_new_literal (COOP_ERROR, COOP_ERROR_LOOP_CLOSED, "The loop is closed"));
+      return COOP_FUTURE (self);
+    }
   self->timer = coop_loop_call_later (loop, delay_usec, sleep_fire,
                                       g_object_ref (self), g_object_unref);
   return COOP_FUTURE (self);
@@ -556,7 +555,7 @@ coop_wait_for (CoopFuture *future,
   loop = coop_future_get_loop (future);
   self = composite_new (loop, KIND_WAIT_FOR, &future, 1);
   attach_children (self);
-  if (!coop_future_is_done (COOP_FUTURE (self)) && timeout_usec >= 0)
+  if (!coop_future_is_done (COOP_FUTURE (self)) && timeout_usec >= 0 && !coop_loop_is_closed (loop))
     self->timer = coop_loop_call_later (loop, timeout_usec, wait_for_timeout,
                                         g_object_ref (self), g_object_unref);
   return COOP_FUTURE (self);

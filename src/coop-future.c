@@ -461,10 +461,9 @@ future_reset (CoopFuture *future)
 {
   CoopFuturePrivate *priv = PRIV (future);
 
-  /* Handlers of ::done were seen at completion; a future dropped while
-   * pending may have some we could not see. */
-  if (priv->had_handlers || priv->state == COOP_FUTURE_STATE_PENDING)
-    g_signal_handlers_destroy (future);
+  /* Handlers connected in its previous life (even after it completed,
+   * where nobody saw them) must not hear about the next one. */
+  g_signal_handlers_destroy (future);
   /* G_IS_VALUE() takes GType's lock: test the type directly. */
   if (G_VALUE_TYPE (&priv->value) != G_TYPE_INVALID)
     g_value_unset (&priv->value);
@@ -784,12 +783,13 @@ coop_future_set_object (CoopFuture *future,
 }
 
 /**
- * coop_future_set_boxed:
+ * coop_future_set_boxed: (skip)
  * @future: a pending future
  * @boxed_type: a boxed #GType
  * @value: (nullable): the result, copied with the boxed type's copy function
  *
- * Finishes @future with a boxed value.
+ * Finishes @future with a boxed value.  Bindings use
+ * [method@Coop.Future.set_value].
  */
 void
 coop_future_set_boxed (CoopFuture    *future,
@@ -1310,7 +1310,7 @@ coop_future_add_done_callback (CoopFuture         *future,
 }
 
 /**
- * coop_future_remove_done_callback:
+ * coop_future_remove_done_callback: (skip)
  * @future: a future
  * @callback: (scope call): the callback given to
  *   [method@Coop.Future.add_done_callback]

@@ -714,7 +714,14 @@ timer_source_dispatch (GSource     *source,
   timer_source_update (loop);
 
   for (i = 0; i < expired->len; i++)
-    run_handle (g_ptr_array_index (expired, i));
+    {
+      CoopHandle *handle = g_ptr_array_index (expired, i);
+
+      if (G_UNLIKELY (loop->closed))
+        discard_handle (handle);   /* closed by an earlier one: release, don't run */
+      else
+        run_handle (handle);
+    }
   g_ptr_array_set_size (expired, 0);
   if (loop->expired == NULL)
     loop->expired = expired;
@@ -1128,7 +1135,7 @@ coop_loop_get_stack_size (CoopLoop *loop)
 /**
  * coop_loop_set_stack_size:
  * @loop: a loop
- * @stack_size: a size in bytes, at least 16 KiB
+ * @stack_size: a size in bytes, from 16 KiB to 1 GiB
  *
  * Sets the stack size of tasks created from now on that do not ask for their
  * own (see [ctor@Coop.Task.new_full]).  Stack memory is reserved, not
@@ -1140,6 +1147,7 @@ coop_loop_set_stack_size (CoopLoop *loop,
 {
   g_return_if_fail (COOP_IS_LOOP (loop));
   g_return_if_fail (stack_size >= 16 * 1024);
+  g_return_if_fail (stack_size <= COOP_STACK_SIZE_MAX);
 
   if (coop_stack_pool_get_default_size (loop->stack_pool) == stack_size)
     return;
@@ -1164,6 +1172,16 @@ CoopFuturePool *
 coop_loop_get_future_pool (CoopLoop *loop)
 {
   return loop->future_pool;
+}
+
+gint64
+coop_time_after (gint64 delay_usec)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  if (delay_usec <= 0)
+    return now;
+  return delay_usec > G_MAXINT64 - now ? G_MAXINT64 : now + delay_usec;
 }
 
 CoopStackPool *
@@ -1298,8 +1316,7 @@ coop_loop_call_later (CoopLoop       *loop,
 {
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
 
-  return coop_loop_call_at (loop, g_get_monotonic_time () + MAX (delay_usec, 0),
-                            callback, user_data, notify);
+  return coop_loop_call_at (loop, coop_time_after (delay_usec), callback, user_data, notify);
 }
 
 /**
@@ -1309,7 +1326,8 @@ coop_loop_call_later (CoopLoop       *loop,
  *   function to call
  * @user_data: data for @callback
  * @notify: (nullable): called with @user_data once @callback has run, or
- *   at once if the loop is closed
+ *   at once if the loop is closed (the callback is then dropped silently:
+ *   a thread cannot know that the loop is about to close)
  *
  * Like [method@Coop.Loop.call_soon], but may be called from any thread.
  * The loop's context is woken up; a burst of calls made before the loop
@@ -1337,8 +1355,9 @@ coop_loop_call_soon_threadsafe (CoopLoop       *loop,
   g_mutex_lock (&loop->ts_lock);
   if (G_UNLIKELY (g_atomic_int_get (&loop->closed)))
     {
+      /* Another thread cannot know that the loop is about to close: not a
+       * programming error, the callback is just dropped. */
       g_mutex_unlock (&loop->ts_lock);
-      g_critical ("coop_loop_call_soon_threadsafe: the loop is closed");
       discard_threadsafe_item (item);
       return;
     }
@@ -1569,6 +1588,12 @@ coop_loop_close (CoopLoop *loop)
   if (loop->run_stack->len > 0)
     {
       g_critical ("coop_loop_close: the loop is running; stop it first");
+      return;
+    }
+  if (coop_task_current_internal () != NULL &&
+      coop_future_get_loop (COOP_FUTURE (coop_task_current_internal ())) == loop)
+    {
+      g_critical ("coop_loop_close: cannot close a loop from inside one of its tasks");
       return;
     }
 

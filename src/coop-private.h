@@ -13,6 +13,10 @@
 
 G_BEGIN_DECLS
 
+/* Stack sizes beyond this are refused (a task's stack is reserved, not
+ * committed, but address space is not infinite either). */
+#define COOP_STACK_SIZE_MAX ((gsize) 1024 * 1024 * 1024)
+
 /* --- the ready queue ------------------------------------------------------ */
 
 /* One entry of the ready queue: three words, stored by value in a ring, so
@@ -27,6 +31,8 @@ void      coop_loop_push_ready   (CoopLoop      *loop,
 gboolean  coop_loop_check_usable (CoopLoop      *loop,
                                   GError       **error);
 CoopStackPool *coop_loop_get_stack_pool (CoopLoop *loop);
+/* now + delay, saturating (a huge delay means "never", not "at once"). */
+gint64    coop_time_after (gint64 delay_usec);
 void      coop_loop_register_task   (CoopLoop *loop,
                                      CoopTask *task,
                                      GList    *link);

@@ -1336,8 +1336,8 @@ coop_barrier_class_init (CoopBarrierClass *klass)
  *
  * Creates a barrier for @parties waiters.
  *
- * Returns: (transfer full) (nullable): a new barrier, or %NULL if @parties
- *   is 0 (a programming error)
+ * Returns: (transfer full): a new barrier (%NULL only after a critical
+ *   warning, if @parties is 0)
  */
 CoopBarrier *
 coop_barrier_new (CoopLoop *loop,

@@ -40,13 +40,14 @@ typedef struct
   CoopWaiter     waiter;
   CoopTaskGroup *group;
   CoopFuture    *member;      /* strong */
+  GList          link;        /* in group->members */
 } Member;
 
 struct _CoopTaskGroup
 {
   CoopFuture  parent_instance;
 
-  GPtrArray  *members;        /* Member*, in the order they joined */
+  GQueue      members;        /* Member, pending ones only */
   GPtrArray  *failed;         /* CoopFuture*, strong */
   GError     *first_error;
   guint       n_pending;
@@ -63,15 +64,19 @@ cancel_pending_members (CoopTaskGroup *group,
 {
   guint i;
 
-  g_object_ref (group);
-  for (i = 0; i < group->members->len; i++)
-    {
-      Member *m = g_ptr_array_index (group->members, i);
+  GPtrArray *pending = g_ptr_array_new_with_free_func (g_object_unref);
+  GList *l;
 
-      if (!coop_future_is_done (m->member))
-        coop_future_cancel (m->member, message);
-    }
+  /* Cancelling may complete members (and drop them from the list) at
+   * once: work on a snapshot. */
+  for (l = group->members.head; l != NULL; l = l->next)
+    g_ptr_array_add (pending, g_object_ref (((Member *) l->data)->member));
+  g_object_ref (group);
+  for (i = 0; i < pending->len; i++)
+    if (!coop_future_is_done (g_ptr_array_index (pending, i)))
+      coop_future_cancel (g_ptr_array_index (pending, i), message);
   g_object_unref (group);
+  g_ptr_array_unref (pending);
 }
 
 static void
@@ -94,12 +99,25 @@ maybe_complete (CoopTaskGroup *group)
 }
 
 static void
+member_free (Member *m)
+{
+  coop_future_remove_waiter (m->member, &m->waiter);
+  g_object_unref (m->member);
+  g_free (m);
+}
+
+static void
 member_done (CoopWaiter *waiter,
              CoopFuture *member)
 {
   Member *m = (Member *) waiter;
   CoopTaskGroup *group = m->group;
 
+  /* Done members leave (a long-lived group spawning many short tasks must
+   * not grow); failed ones stay readable through get_failed(). */
+  g_queue_unlink (&group->members, &m->link);
+  g_object_ref (member);
+  member_free (m);
   group->n_pending--;
   if (coop_future_get_state (member) == COOP_FUTURE_STATE_FAILED)
     {
@@ -113,17 +131,8 @@ member_done (CoopWaiter *waiter,
           cancel_pending_members (group, "A sibling task failed");
         }
     }
+  g_object_unref (member);
   maybe_complete (group);
-}
-
-static void
-member_free (gpointer data)
-{
-  Member *m = data;
-
-  coop_future_remove_waiter (m->member, &m->waiter);
-  g_object_unref (m->member);
-  g_free (m);
 }
 
 static gboolean
@@ -145,19 +154,18 @@ coop_task_group_dispose (GObject *object)
 
   /* No member outlives its group: whatever is still running is cancelled
    * (after detaching, so that nothing completes the group as it goes). */
-  if (group->members != NULL && group->n_pending > 0)
+  if (group->n_pending > 0)
     {
-      guint i;
+      GList *link;
 
-      for (i = 0; i < group->members->len; i++)
+      while ((link = g_queue_pop_head_link (&group->members)) != NULL)
         {
-          Member *m = g_ptr_array_index (group->members, i);
+          Member *m = link->data;
+          CoopFuture *member = g_object_ref (m->member);
 
-          if (!coop_future_is_done (m->member))
-            {
-              coop_future_remove_waiter (m->member, &m->waiter);
-              coop_future_cancel (m->member, "The task group was destroyed");
-            }
+          member_free (m);
+          coop_future_cancel (member, "The task group was destroyed");
+          g_object_unref (member);
         }
       group->n_pending = 0;
     }
@@ -170,7 +178,7 @@ coop_task_group_finalize (GObject *object)
 {
   CoopTaskGroup *group = COOP_TASK_GROUP (object);
 
-  g_clear_pointer (&group->members, g_ptr_array_unref);
+  g_assert (group->members.length == 0);
   g_clear_pointer (&group->failed, g_ptr_array_unref);
   g_clear_error (&group->first_error);
 
@@ -188,7 +196,7 @@ coop_task_group_class_init (CoopTaskGroupClass *klass)
 static void
 coop_task_group_init (CoopTaskGroup *group)
 {
-  group->members = g_ptr_array_new_with_free_func (member_free);
+  g_queue_init (&group->members);
   group->failed = g_ptr_array_new_with_free_func (g_object_unref);
 }
 
@@ -212,10 +220,12 @@ static gboolean
 check_open (CoopTaskGroup  *group,
             GError        **error)
 {
-  if (coop_future_is_done (COOP_FUTURE (group)) || group->closed)
+  /* As asyncio and trio: members may spawn siblings until the group is
+   * done, even while it is being joined. */
+  if (coop_future_is_done (COOP_FUTURE (group)))
     {
       g_set_error_literal (error, COOP_ERROR, COOP_ERROR_INVALID_STATE,
-                           "The task group is closed");
+                           "The task group is finished");
       return FALSE;
     }
   return TRUE;
@@ -230,7 +240,8 @@ adopt (CoopTaskGroup *group,
   m->waiter.func = member_done;
   m->group = group;
   m->member = g_object_ref (member);
-  g_ptr_array_add (group->members, m);
+  m->link.data = m;
+  g_queue_push_tail_link (&group->members, &m->link);
 
   if (coop_future_is_done (member))
     {
@@ -253,13 +264,18 @@ adopt (CoopTaskGroup *group,
  * @user_data: data for @func
  * @notify: (nullable): frees @user_data once the task is done
  *
- * Creates a task in @group (see [ctor@Coop.Task.new_full]).  If a member
- * already failed or the group is being cancelled, the task is cancelled at
- * once (its function never runs).  Spawning into a closed group is a
- * programming error.
+ * Creates a task in @group (see [ctor@Coop.Task.new_full]).  Members may
+ * spawn more members until the group is done, even while it is being
+ * joined.  If a member already failed or the group is being cancelled, the
+ * task is cancelled at once (its function never runs).  Spawning into a
+ * finished group is a programming error.
  *
- * Returns: (transfer none) (nullable): the task, owned by the group, or
- *   %NULL if the group is closed
+ * The group holds the task while it runs, and lets go of it once it is done
+ * (a failed one stays in [method@Coop.TaskGroup.get_failed]): take a
+ * reference to use the task after it finished.
+ *
+ * Returns: (transfer none) (nullable): the task, or %NULL if the group is
+ *   finished
  */
 CoopTask *
 coop_task_group_spawn (CoopTaskGroup  *group,
@@ -285,7 +301,7 @@ coop_task_group_spawn (CoopTaskGroup  *group,
   task = coop_task_new_full (coop_future_get_loop (COOP_FUTURE (group)), name, 0,
                              func, user_data, notify);
   adopt (group, COOP_FUTURE (task));
-  g_object_unref (task);   /* the group holds it */
+  g_object_unref (task);   /* the group holds it while it runs */
   return task;
 }
 
@@ -298,7 +314,8 @@ coop_task_group_spawn (CoopTaskGroup  *group,
  * Makes @future a member of @group, as if it had been spawned there.
  *
  * Returns: %TRUE, or %FALSE with %COOP_ERROR_INVALID_STATE if the group is
- *   closed or %COOP_ERROR_WRONG_LOOP if @future belongs to another loop
+ *   finished (or @future is the group itself) or %COOP_ERROR_WRONG_LOOP if
+ *   @future belongs to another loop
  */
 gboolean
 coop_task_group_add (CoopTaskGroup  *group,
@@ -313,6 +330,12 @@ coop_task_group_add (CoopTaskGroup  *group,
     {
       g_set_error_literal (error, COOP_ERROR, COOP_ERROR_WRONG_LOOP,
                            "The future belongs to another loop");
+      return FALSE;
+    }
+  if (future == COOP_FUTURE (group))
+    {
+      g_set_error_literal (error, COOP_ERROR, COOP_ERROR_INVALID_STATE,
+                           "A task group cannot be a member of itself");
       return FALSE;
     }
   if (!check_open (group, error))

@@ -397,8 +397,8 @@ coop_task_class_init (CoopTaskClass *klass)
  * coop_task_new_full:
  * @loop: the loop to run on
  * @name: (nullable): a name for messages and debugging
- * @stack_size: the stack size in bytes, or 0 for the loop's default
- *   ([property@Coop.Loop:stack-size])
+ * @stack_size: the stack size in bytes (16 KiB to 1 GiB), or 0 for the
+ *   loop's default ([property@Coop.Loop:stack-size])
  * @func: (scope notified) (closure user_data) (destroy notify): the body of
  *   the task, a C function
  * @user_data: data for @func
@@ -422,6 +422,7 @@ coop_task_new_full (CoopLoop       *loop,
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
   g_return_val_if_fail (func != NULL, NULL);
   g_return_val_if_fail (stack_size == 0 || stack_size >= 16 * 1024, NULL);
+  g_return_val_if_fail (stack_size <= COOP_STACK_SIZE_MAX, NULL);
 
   task = coop_future_new_internal (COOP_TYPE_TASK, loop);
   task->loop = loop;
@@ -608,8 +609,9 @@ deliver_cancellation (CoopTask    *task,
  * @future is already done this returns at once, without a switch.  Read the
  * result with the getters of [class@Coop.Future] afterwards.
  *
- * Only C tasks can await: called anywhere else this fails with
- * %COOP_ERROR_NOT_IN_TASK.  A future of another loop fails with
+ * Only C tasks can await (this is for C code; Python and JavaScript await
+ * futures in their own languages' coroutines): called anywhere else this
+ * fails with %COOP_ERROR_NOT_IN_TASK.  A future of another loop fails with
  * %COOP_ERROR_WRONG_LOOP, and a task awaiting itself with
  * %COOP_ERROR_INVALID_STATE.  If the task is cancelled, this returns %FALSE
  * with `G_IO_ERROR_CANCELLED`.

@@ -56,7 +56,7 @@ struct _CoopTimeout
 G_DEFINE_BOXED_TYPE (CoopTimeout, coop_timeout, coop_timeout_ref, coop_timeout_unref)
 
 /**
- * coop_timeout_ref:
+ * coop_timeout_ref: (skip)
  * @timeout: a timeout scope
  *
  * Returns: (transfer full): @timeout
@@ -81,7 +81,7 @@ clear_timer (CoopTimeout *timeout)
 }
 
 /**
- * coop_timeout_unref:
+ * coop_timeout_unref: (skip)
  * @timeout: (transfer full): a timeout scope
  *
  * Releases a reference.  Dropping the last one of a scope that was not
@@ -121,9 +121,9 @@ schedule (CoopTimeout *timeout)
   clear_timer (timeout);
   if (timeout->when < 0)
     return;
-  timeout->timer = coop_loop_call_at (loop, timeout->when, timeout_fire,
-                                      coop_timeout_ref (timeout),
-                                      (GDestroyNotify) coop_timeout_unref);
+  /* Borrowed: the last unref cancels the timer, so a scope that is dropped
+   * takes its deadline with it. */
+  timeout->timer = coop_loop_call_at (loop, timeout->when, timeout_fire, timeout, NULL);
 }
 
 /**
@@ -181,8 +181,7 @@ CoopTimeout *
 coop_timeout_enter (gint64   delay_usec,
                     GError **error)
 {
-  return coop_timeout_enter_at (delay_usec < 0 ? -1 : g_get_monotonic_time () + delay_usec,
-                                error);
+  return coop_timeout_enter_at (delay_usec < 0 ? -1 : coop_time_after (delay_usec), error);
 }
 
 /**
@@ -232,7 +231,7 @@ coop_timeout_exit (CoopTimeout  *timeout,
 }
 
 /**
- * coop_timeout_reschedule:
+ * coop_timeout_reschedule: (skip)
  * @timeout: a timeout scope that has not expired
  * @when_usec: the new deadline, in microseconds of the monotonic clock, or
  *   a negative value to remove the deadline
@@ -253,7 +252,7 @@ coop_timeout_reschedule (CoopTimeout *timeout,
 }
 
 /**
- * coop_timeout_get_when:
+ * coop_timeout_get_when: (skip)
  * @timeout: a timeout scope
  *
  * Returns: the deadline in microseconds of the monotonic clock, or -1 if
@@ -268,7 +267,7 @@ coop_timeout_get_when (CoopTimeout *timeout)
 }
 
 /**
- * coop_timeout_expired:
+ * coop_timeout_expired: (skip)
  * @timeout: a timeout scope
  *
  * Returns: whether the deadline passed while the block was running

@@ -407,6 +407,50 @@ test_as_completed_cancelled_request (CoopFixture *f, gconstpointer data)
   g_object_unref (input);
 }
 
+typedef struct
+{
+  CoopLoop *loop;
+  CoopLock *free_lock;
+  CoopLock *held_lock;
+} GatherLocks;
+
+static void
+gather_locks_body (CoopTask *task, gpointer data)
+{
+  GatherLocks *g = data;
+  CoopFuture *requests[2];
+  g_autoptr(CoopFuture) both = NULL;
+  g_autoptr(GError) error = NULL;
+
+  requests[0] = coop_lock_acquire (g->free_lock);    /* granted at once */
+  requests[1] = coop_lock_acquire (g->held_lock);    /* waits */
+  both = coop_gather (g->loop, requests, 2, FALSE);
+  g_assert_false (coop_await (both, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_object_unref (requests[0]);
+  g_object_unref (requests[1]);
+}
+
+/* A task cancelled while gathering lock requests: the lock that had been
+ * granted is given back, not held forever. */
+static void
+test_gather_cancel_gives_back (CoopFixture *f, gconstpointer data)
+{
+  GatherLocks g = { f->loop, coop_lock_new (f->loop), coop_lock_new (f->loop) };
+  g_autoptr(CoopTask) task = NULL;
+
+  g_assert_true (coop_lock_try_acquire (g.held_lock));
+  task = coop_task_new (f->loop, gather_locks_body, &g, NULL);
+  coop_test_wait_until (coop_lock_is_locked (g.free_lock));
+  coop_task_cancel (task, NULL);
+  coop_loop_run_until_complete (f->loop, COOP_FUTURE (task), NULL);
+  g_assert_false (coop_lock_is_locked (g.free_lock));
+  coop_lock_release (g.held_lock);
+  g_assert_false (coop_lock_is_locked (g.held_lock));
+  g_object_unref (g.free_lock);
+  g_object_unref (g.held_lock);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -423,6 +467,7 @@ main (int argc, char **argv)
   coop_test_add ("/coop/combinators/shield", test_shield);
   coop_test_add ("/coop/combinators/wrong-loop", test_wrong_loop);
   coop_test_add ("/coop/combinators/as-completed", test_as_completed);
+  coop_test_add ("/coop/combinators/gather-cancel-gives-back", test_gather_cancel_gives_back);
   coop_test_add ("/coop/combinators/as-completed-cancelled-request", test_as_completed_cancelled_request);
 
   return g_test_run ();

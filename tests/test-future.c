@@ -325,6 +325,26 @@ test_recycling (CoopFixture *f, gconstpointer data)
   g_object_unref (second);
 }
 
+/* A handler connected after completion (so never seen firing) must not
+ * hear about the future's next life either. */
+static void
+test_recycling_late_handler (CoopFixture *f, gconstpointer data)
+{
+  CoopFuture *first, *second;
+  int emissions = 0;
+
+  first = coop_future_new (f->loop);
+  coop_future_set_int64 (first, 1);
+  g_signal_connect (first, "done", G_CALLBACK (count_done), &emissions);
+  g_object_unref (first);
+  second = coop_future_new (f->loop);
+  g_assert_true (second == first);
+  coop_future_set_int64 (second, 2);
+  coop_test_drain ();
+  g_assert_cmpint (emissions, ==, 0);
+  g_object_unref (second);
+}
+
 static void
 weak_notify (gpointer data, GObject *where)
 {
@@ -381,6 +401,7 @@ main (int argc, char **argv)
   coop_test_add ("/coop/future/subclass", test_subclass);
   coop_test_add ("/coop/future/default-loop", test_default_loop);
   coop_test_add ("/coop/future/recycling", test_recycling);
+  coop_test_add ("/coop/future/recycling-late-handler", test_recycling_late_handler);
   coop_test_add ("/coop/future/no-recycling-when-watched", test_no_recycling_when_watched);
   coop_test_add ("/coop/future/heavy-results-released", test_heavy_results_released);
 

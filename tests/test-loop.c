@@ -152,6 +152,8 @@ test_handle_cancel (CoopFixture *f, gconstpointer data)
   CoopHandle *handle = coop_loop_call_soon (f->loop, count_cb, &count, count_notify);
 
   g_assert_false (coop_handle_is_cancelled (handle));
+  g_assert_true (coop_handle_ref (handle) == handle);
+  coop_handle_unref (handle);
   coop_handle_cancel (handle);
   g_assert_true (coop_handle_is_cancelled (handle));
   g_assert_cmpint (count, ==, 1000);
@@ -437,6 +439,15 @@ test_unretrieved_error (CoopFixture *f, gconstpointer data)
   coop_future_cancel (future, NULL);
   g_object_unref (future);
   g_assert_cmpuint (messages->len, ==, 1);
+
+  /* Reported directly. */
+  {
+    g_autoptr(GError) e = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_FAILED, "direct");
+
+    coop_loop_report_exception (f->loop, "reported by hand", NULL, e);
+    g_assert_cmpuint (messages->len, ==, 2);
+    g_assert_cmpstr (g_ptr_array_index (messages, 1), ==, "reported by hand");
+  }
 
   coop_loop_set_exception_handler (f->loop, NULL, NULL, NULL);
 }

@@ -83,9 +83,11 @@ test_closed_loop (void)
   g_test_expect_message ("Coop", G_LOG_LEVEL_CRITICAL, "*closed*");
   g_assert_null (coop_loop_call_later (loop, 10, (CoopCallback) count_free, &count, NULL));
   g_test_assert_expected_messages ();
-  g_test_expect_message ("Coop", G_LOG_LEVEL_CRITICAL, "*closed*");
-  coop_loop_call_soon_threadsafe (loop, (CoopCallback) count_free, &count, NULL);
-  g_test_assert_expected_messages ();
+  /* From another thread a closing loop cannot be foreseen: dropped
+   * silently, the notify runs at once. */
+  freed = 0;
+  coop_loop_call_soon_threadsafe (loop, (CoopCallback) count_free, &count, count_free);
+  g_assert_cmpint (freed, ==, 1);
   g_test_expect_message ("Coop", G_LOG_LEVEL_CRITICAL, "*closed*");
   coop_loop_run_forever (loop);
   g_test_assert_expected_messages ();
@@ -237,6 +239,54 @@ test_critical_in_subprocess (gconstpointer data)
   g_test_trap_assert_stderr (critical_cases[which][1]);
 }
 
+/* Sizes and delays at the edges: refused or saturated, never a crash or a
+ * wrap-around. */
+static void
+test_extreme_values (CoopFixture *f, gconstpointer data)
+{
+  g_autoptr(CoopFuture) far = coop_sleep (f->loop, G_MAXINT64);
+  g_autoptr(CoopFuture) never = coop_future_new (f->loop);
+  g_autoptr(CoopFuture) limited = coop_wait_for (never, G_MAXINT64);
+
+  g_test_expect_message ("Coop", G_LOG_LEVEL_CRITICAL, "*COOP_STACK_SIZE_MAX*");
+  g_assert_null (coop_task_new_full (f->loop, "big", G_MAXSIZE, (CoopTaskFunc) count_free, NULL, NULL));
+  g_test_assert_expected_messages ();
+  g_test_expect_message ("Coop", G_LOG_LEVEL_CRITICAL, "*COOP_STACK_SIZE_MAX*");
+  coop_loop_set_stack_size (f->loop, G_MAXSIZE);
+  g_test_assert_expected_messages ();
+
+  /* A huge delay means "never", not "at once" (no signed overflow). */
+  for (int i = 0; i < 5; i++)
+    coop_test_iterate ();
+  g_assert_false (coop_future_is_done (far));
+  g_assert_false (coop_future_is_done (limited));
+  coop_future_cancel (far, NULL);
+  coop_future_cancel (limited, NULL);
+}
+
+static void
+close_from_task_body (CoopTask *task, gpointer data)
+{
+  CoopLoop *loop = data;
+
+  g_test_expect_message ("Coop", G_LOG_LEVEL_CRITICAL, "*inside one of its tasks*");
+  coop_loop_close (loop);
+  g_test_assert_expected_messages ();
+  g_assert_false (coop_loop_is_closed (loop));
+  coop_future_set_boolean (COOP_FUTURE (task), TRUE);
+}
+
+/* A loop cannot be closed from inside one of its own tasks. */
+static void
+test_close_from_task (CoopFixture *f, gconstpointer data)
+{
+  g_autoptr(CoopTask) task = coop_task_new (f->loop, close_from_task_body, f->loop, NULL);
+
+  /* Driven the way an application's own main loop would. */
+  coop_test_wait_until (coop_future_is_done (COOP_FUTURE (task)));
+  g_assert_true (coop_future_get_boolean (COOP_FUTURE (task), NULL));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -249,6 +299,8 @@ main (int argc, char **argv)
   coop_test_add ("/coop/misuse/await", test_await_misuse);
   coop_test_add ("/coop/misuse/bad-arguments", test_bad_arguments);
   coop_test_add ("/coop/misuse/close-running", test_close_running);
+  coop_test_add ("/coop/misuse/extreme-values", test_extreme_values);
+  coop_test_add ("/coop/misuse/close-from-task", test_close_from_task);
   for (guint i = 0; i < G_N_ELEMENTS (critical_cases); i++)
     {
       g_autofree char *path = g_strdup_printf ("/coop/misuse/critical/%s", critical_cases[i][0]);

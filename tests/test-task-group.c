@@ -62,8 +62,9 @@ all_ok_body (CoopTask *task, gpointer data)
   g_autoptr(GPtrArray) failed = NULL;
   int i;
 
+  /* References: the group lets go of members once they are done. */
   for (i = 0; i < 3; i++)
-    members[i] = coop_task_group_spawn (group, jobs[i].name, job_body, &jobs[i], NULL);
+    members[i] = g_object_ref (coop_task_group_spawn (group, jobs[i].name, job_body, &jobs[i], NULL));
   g_assert_cmpuint (coop_task_group_get_n_pending (group), ==, 3);
   g_assert_true (coop_task_group_join (group, &error));
   g_assert_no_error (error);
@@ -72,6 +73,7 @@ all_ok_body (CoopTask *task, gpointer data)
     {
       g_assert_true (coop_future_is_done (COOP_FUTURE (members[i])));
       g_assert_cmpint (coop_future_get_int64 (COOP_FUTURE (members[i]), NULL), ==, jobs[i].ms);
+      g_object_unref (members[i]);
     }
   failed = coop_task_group_get_failed (group);
   g_assert_cmpuint (failed->len, ==, 0);
@@ -101,7 +103,7 @@ failure_body (CoopTask *task, gpointer data)
   int i;
 
   for (i = 0; i < 3; i++)
-    members[i] = coop_task_group_spawn (group, jobs[i].name, job_body, &jobs[i], NULL);
+    members[i] = g_object_ref (coop_task_group_spawn (group, jobs[i].name, job_body, &jobs[i], NULL));
   g_assert_false (coop_task_group_join (group, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
   g_assert_cmpstr (error->message, ==, "bad failed");
@@ -114,10 +116,12 @@ failure_body (CoopTask *task, gpointer data)
   g_assert_cmpuint (failed->len, ==, 1);
   g_assert_true (g_ptr_array_index (failed, 0) == members[1]);
 
-  /* Closed: spawning is refused. */
-  g_test_expect_message ("Coop", G_LOG_LEVEL_CRITICAL, "*closed*");
+  /* Finished: spawning is refused. */
+  g_test_expect_message ("Coop", G_LOG_LEVEL_CRITICAL, "*finished*");
   g_assert_null (coop_task_group_spawn (group, "late", job_body, &jobs[0], NULL));
   g_test_assert_expected_messages ();
+  for (i = 0; i < 3; i++)
+    g_object_unref (members[i]);
 }
 
 /* The first failure cancels the siblings; the group fails with it. */
@@ -215,6 +219,9 @@ test_add_and_close (CoopFixture *f, gconstpointer data)
   CoopFuture *foreign = coop_future_new (other);
 
   g_assert_true (coop_task_group_add (group, plain, &error));
+  g_assert_false (coop_task_group_add (group, COOP_FUTURE (group), &error));
+  g_assert_error (error, COOP_ERROR, COOP_ERROR_INVALID_STATE);
+  g_clear_error (&error);
   g_assert_false (coop_task_group_add (group, foreign, &error));
   g_assert_error (error, COOP_ERROR, COOP_ERROR_WRONG_LOOP);
   g_clear_error (&error);
@@ -246,7 +253,7 @@ test_cancel_group (CoopFixture *f, gconstpointer data)
   Shared shared = { f->loop, g_string_new (NULL), 0 };
   g_autoptr(CoopTaskGroup) group = coop_task_group_new (f->loop);
   Job job = { &shared, 1000, "m" };
-  CoopTask *member = coop_task_group_spawn (group, "m", job_body, &job, NULL);
+  g_autoptr(CoopTask) member = g_object_ref (coop_task_group_spawn (group, "m", job_body, &job, NULL));
 
   coop_test_drain ();
   g_assert_true (coop_future_cancel (COOP_FUTURE (group), NULL));
@@ -273,6 +280,72 @@ test_destroyed_group (CoopFixture *f, gconstpointer data)
   g_string_free (shared.log, TRUE);
 }
 
+typedef struct
+{
+  Shared        *shared;
+  CoopTaskGroup *group;
+  guint          spawned;
+} Spawner;
+
+static void
+leaf_body (CoopTask *task, gpointer data)
+{
+  ((Spawner *) data)->shared->cleaned++;
+}
+
+static void
+spawner_body (CoopTask *task, gpointer data)
+{
+  Spawner *sp = data;
+  g_autoptr(CoopFuture) nap = coop_sleep (sp->shared->loop, 2000);
+
+  /* The parent is already joining: members may still spawn siblings. */
+  g_assert_true (coop_await (nap, NULL));
+  for (guint i = 0; i < 100; i++)
+    g_assert_nonnull (coop_task_group_spawn (sp->group, "leaf", leaf_body, sp, NULL));
+  sp->spawned = 100;
+}
+
+static void
+spawn_while_joining_body (CoopTask *task, gpointer data)
+{
+  Spawner *sp = data;
+  g_autoptr(GError) error = NULL;
+
+  coop_task_group_spawn (sp->group, "spawner", spawner_body, sp, NULL);
+  g_assert_true (coop_task_group_join (sp->group, &error));
+  g_assert_cmpuint (sp->spawned, ==, 100);
+  g_assert_cmpint (sp->shared->cleaned, ==, 100);
+}
+
+/* Spawning from a member while the group is joined; finished members are
+ * let go, so a long-lived group does not grow. */
+static void
+test_spawn_while_joining (CoopFixture *f, gconstpointer data)
+{
+  Shared shared = { f->loop, g_string_new (NULL), 0 };
+  g_autoptr(CoopTaskGroup) group = coop_task_group_new (f->loop);
+  Spawner sp = { &shared, group, 0 };
+  g_autoptr(CoopTask) task = coop_task_new (f->loop, spawn_while_joining_body, &sp, NULL);
+  GWeakRef leaf_ref;
+  CoopTask *leaf;
+
+  g_assert_true (coop_loop_run_until_complete (f->loop, COOP_FUTURE (task), NULL));
+
+  /* A member that finished is no longer held by the group. */
+  g_clear_object (&group);
+  group = coop_task_group_new (f->loop);
+  sp.group = group;
+  leaf = coop_task_group_spawn (group, "leaf", leaf_body, &sp, NULL);
+  g_weak_ref_init (&leaf_ref, leaf);
+  coop_test_wait_until (coop_task_group_get_n_pending (group) == 0);
+  coop_test_drain ();
+  leaf = g_weak_ref_get (&leaf_ref);
+  g_assert_null (leaf);
+  g_weak_ref_clear (&leaf_ref);
+  g_string_free (shared.log, TRUE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -285,6 +358,7 @@ main (int argc, char **argv)
   coop_test_add ("/coop/task-group/add-and-close", test_add_and_close);
   coop_test_add ("/coop/task-group/cancel-group", test_cancel_group);
   coop_test_add ("/coop/task-group/destroyed-group", test_destroyed_group);
+  coop_test_add ("/coop/task-group/spawn-while-joining", test_spawn_while_joining);
 
   return g_test_run ();
 }

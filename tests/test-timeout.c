@@ -233,6 +233,35 @@ test_no_await (CoopFixture *f, gconstpointer data)
 }
 
 static void
+dropped_body (CoopTask *task, gpointer data)
+{
+  Ctx *ctx = data;
+  g_autoptr(GError) error = NULL;
+  gint64 when = g_get_monotonic_time () + 2000;
+  CoopTimeout *scope = coop_timeout_enter_at (when, NULL);
+  CoopTimeout *extra = coop_timeout_ref (scope);
+
+  g_assert_cmpint (coop_timeout_get_when (scope), ==, when);
+  coop_timeout_unref (extra);
+  /* Dropped without exit: its deadline goes with it. */
+  coop_timeout_unref (scope);
+  g_assert_true (nap (ctx, 10, &error));
+  g_string_append (ctx->log, "ok;");
+}
+
+/* Dropping a scope removes its deadline: the task is not cancelled later. */
+static void
+test_dropped_scope (CoopFixture *f, gconstpointer data)
+{
+  Ctx ctx = { f->loop, g_string_new (NULL) };
+  g_autoptr(CoopTask) task = coop_task_new (f->loop, dropped_body, &ctx, NULL);
+
+  g_assert_true (coop_loop_run_until_complete (f->loop, COOP_FUTURE (task), NULL));
+  g_assert_cmpstr (ctx.log->str, ==, "ok;");
+  g_string_free (ctx.log, TRUE);
+}
+
+static void
 test_outside_task (CoopFixture *f, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
@@ -252,6 +281,7 @@ main (int argc, char **argv)
   coop_test_add ("/coop/timeout/nested", test_nested);
   coop_test_add ("/coop/timeout/no-await", test_no_await);
   coop_test_add ("/coop/timeout/outside-task", test_outside_task);
+  coop_test_add ("/coop/timeout/dropped-scope", test_dropped_scope);
 
   return g_test_run ();
 }
