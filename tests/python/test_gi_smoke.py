@@ -84,6 +84,65 @@ class GiSmoke(unittest.TestCase):
         self.assertTrue(self.loop.run_until_complete(nap))
 
 
+class GiSync(unittest.TestCase):
+    """The synchronisation types through introspection (their futures are
+    driven with the loop here; awaiting them from asyncio is separate)."""
+
+    def setUp(self):
+        self.context = GLib.MainContext.new()
+        self.context.push_thread_default()
+        self.loop = Coop.Loop.new(self.context)
+
+    def tearDown(self):
+        self.loop.close()
+        self.context.pop_thread_default()
+
+    def test_lock_fifo(self):
+        lock = Coop.Lock.new(self.loop)
+        first = lock.acquire()
+        second = lock.acquire()
+        self.assertTrue(first.is_done())
+        self.assertFalse(second.is_done())
+        self.assertTrue(lock.is_locked())
+        lock.release()
+        self.assertTrue(second.is_done())
+        lock.release()
+        self.assertFalse(lock.is_locked())
+
+    def test_queue(self):
+        queue = Coop.Queue.new(self.loop, 2, Coop.QueueOrder.FIFO)
+        queue.put_nowait("a", 0)
+        queue.put_nowait("b", 0)
+        with self.assertRaises(GLib.Error) as cm:
+            queue.put_nowait("c", 0)
+        self.assertEqual(cm.exception.code, Coop.Error.QUEUE_FULL)
+        got = queue.get()
+        self.assertTrue(self.loop.run_until_complete(got))
+        self.assertEqual(got.get_string(), "a")
+        self.assertEqual(queue.get_size(), 1)
+
+    def test_event_and_group(self):
+        event = Coop.Event.new(self.loop)
+        waiting = event.wait()
+        self.assertFalse(waiting.is_done())
+        event.set()
+        self.assertTrue(waiting.is_done())
+        group = Coop.TaskGroup.new(self.loop)
+        member = Coop.Future.new(self.loop)
+        self.assertTrue(group.add(member))
+        group.close()
+        member.set_int64(1)
+        self.assertTrue(group.is_done())
+
+    def test_as_completed(self):
+        futures = [Coop.Future.new(self.loop) for _ in range(3)]
+        it = Coop.AsCompleted.new(self.loop, futures)
+        nxt = it.next()
+        futures[2].set_int64(2)
+        self.assertTrue(self.loop.run_until_complete(nxt))
+        self.assertEqual(nxt.get_object(), futures[2])
+
+
 def Gio_error_quark():
     from gi.repository import Gio
     return Gio.io_error_quark()
