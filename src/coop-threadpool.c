@@ -20,10 +20,11 @@
  * pool) cannot be finalized while a job is queued or running.
  *
  * If the loop was closed before the job came back, nothing can run on its
- * thread any more: the worker then releases the job itself (the future
- * stays pending, as every other future of a closed loop) and runs the
- * destroy notify there, exactly as coop_loop_call_soon_threadsafe() runs
- * the notify of an item it refuses.
+ * thread any more: coop_loop_call_soon_threadsafe() drops the item and
+ * runs its notify, job_free(), at once on the worker, which so releases
+ * the job itself (the future stays pending, as every other future of a
+ * closed loop).  If the loop is closed with the item queued, closing
+ * discards it and job_free() runs on the loop's thread.
  *
  * The future is a private subclass whose cancel vfunc resolves it at once
  * and trips the job's GCancellable.  It holds no pointer to the job, so a
@@ -217,13 +218,10 @@ job_run (gpointer data,
       job->error = error;
     }
 
-  /* Back to the loop's thread, unless nothing runs there any more.  The
-   * check and the call are not atomic: a loop closed in between makes
-   * coop_loop_call_soon_threadsafe() complain and release the job here. */
-  if (!coop_loop_is_closed (job->loop))
-    coop_loop_call_soon_threadsafe (job->loop, job_complete, job, job_free);
-  else
-    job_free (job);
+  /* Back to the loop's thread.  On a closed loop the item is dropped and
+   * job_free() runs here, at once (checked under the loop's lock, so there
+   * is no window between a check and the call). */
+  coop_loop_call_soon_threadsafe (job->loop, job_complete, job, job_free);
 
   current_executor = NULL;
 }
