@@ -1,4 +1,4 @@
-/* coop-gio.h
+/* coop-gio.h: bridges to GIO's asynchronous world.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -11,5 +11,39 @@
 #include "coop-task.h"
 
 G_BEGIN_DECLS
+
+#define COOP_TYPE_ASYNC_FUTURE (coop_async_future_get_type ())
+COOP_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (CoopAsyncFuture, coop_async_future, COOP, ASYNC_FUTURE, CoopFuture)
+
+/* Awaiting GIO's _async/_finish pairs. */
+COOP_AVAILABLE_IN_ALL
+CoopAsyncFuture *coop_async_future_new             (CoopLoop        *loop);
+COOP_AVAILABLE_IN_ALL
+GCancellable    *coop_async_future_get_cancellable (CoopAsyncFuture *future);
+COOP_AVAILABLE_IN_ALL
+GAsyncResult    *coop_async_future_get_result      (CoopAsyncFuture *future);
+COOP_AVAILABLE_IN_ALL
+void             coop_async_future_callback        (GObject         *source_object,
+                                                    GAsyncResult    *result,
+                                                    gpointer         future);
+
+/* A future (a task) behind a GTask-based _async/_finish API. */
+COOP_AVAILABLE_IN_ALL
+void             coop_future_return_to_gtask       (CoopFuture      *future,
+                                                    GTask           *gtask);
+COOP_AVAILABLE_IN_ALL
+CoopTask        *coop_task_new_for_gtask           (CoopLoop        *loop,
+                                                    GTask           *gtask,
+                                                    CoopTaskFunc     func,
+                                                    gpointer         user_data,
+                                                    GDestroyNotify   notify);
+
+/* GCancellable and task cancellation. */
+COOP_AVAILABLE_IN_ALL
+void             coop_task_bind_cancellable        (CoopTask        *task,
+                                                    GCancellable    *cancellable);
+COOP_AVAILABLE_IN_ALL
+GCancellable    *coop_task_get_cancellable         (CoopTask        *task);
 
 G_END_DECLS

@@ -354,6 +354,9 @@ coop_loop_set_max_threads (CoopLoop *loop,
  * coop_loop_get_max_threads:
  * @loop: a loop
  *
+ * Returns the size of the thread pool of [method@Coop.Loop.run_in_thread],
+ * the default if it was never set.
+ *
  * Returns: the most functions of [method@Coop.Loop.run_in_thread] that run
  *   at the same time (see [method@Coop.Loop.set_max_threads])
  */
