@@ -548,12 +548,28 @@ ready_source_check (GSource *source)
   return loop->ready_len > 0 || g_atomic_int_get (&loop->ts_pending);
 }
 
+/* GIO delivers callbacks to the thread-default context of an _async call:
+ * while the loop runs callbacks and tasks, that must be the loop's own,
+ * even when some other main loop iterates it without pushing it. */
+static gboolean
+push_context_if_needed (CoopLoop *loop)
+{
+  GMainContext *current = g_main_context_get_thread_default ();
+
+  if (current == loop->context || (current == NULL && loop->context == g_main_context_default ()))
+    return FALSE;
+  g_main_context_push_thread_default (loop->context);
+  return TRUE;
+}
+
 static gboolean
 ready_source_dispatch (GSource     *source,
                        GSourceFunc  callback,
                        gpointer     user_data)
 {
   CoopLoop *loop = ((LoopSource *) source)->loop;
+  GMainContext *context = loop->context;
+  gboolean pushed;
   guint n;
 
   if (g_atomic_int_get (&loop->ts_pending))
@@ -561,6 +577,7 @@ ready_source_dispatch (GSource     *source,
 
   /* Exactly the entries queued before this dispatch began. */
   g_object_ref (loop);
+  pushed = push_context_if_needed (loop);
   n = loop->ready_len;
   while (n-- > 0 && loop->ready_len > 0)
     {
@@ -570,6 +587,8 @@ ready_source_dispatch (GSource     *source,
       loop->ready_len--;
       entry.func (entry.data);
     }
+  if (pushed)
+    g_main_context_pop_thread_default (context);
   g_object_unref (loop);
 
   return G_SOURCE_CONTINUE;
@@ -693,9 +712,12 @@ timer_source_dispatch (GSource     *source,
   CoopLoop *loop = ((LoopSource *) source)->loop;
   gint64 now = g_get_monotonic_time ();
   GPtrArray *expired;
+  GMainContext *context = loop->context;
+  gboolean pushed;
   guint i;
 
   g_object_ref (loop);
+  pushed = push_context_if_needed (loop);
 
   /* Take every expired timer first, then run them: a timer scheduled by
    * one of these callbacks waits for the next iteration, even if it is
@@ -728,6 +750,8 @@ timer_source_dispatch (GSource     *source,
   else
     g_ptr_array_unref (expired);
 
+  if (pushed)
+    g_main_context_pop_thread_default (context);
   g_object_unref (loop);
   return G_SOURCE_CONTINUE;
 }

@@ -146,6 +146,8 @@ task_complete (CoopTask *task)
   task->notify = NULL;
   task->user_data = NULL;
   coop_loop_unregister_task (task->loop, &task->link);
+  /* Nothing can be cancelled any more: hooks (which may hold the task) go. */
+  g_slist_free_full (g_steal_pointer (&task->cancel_hooks), cancel_hook_free);
 
   coop_future_release (future);
   if (!coop_future_is_done (future))

@@ -132,7 +132,11 @@ test_failure_cancels_siblings (CoopFixture *f, gconstpointer data)
   g_autoptr(CoopTask) task = coop_task_new (f->loop, failure_body, &shared, NULL);
 
   g_assert_true (coop_loop_run_until_complete (f->loop, COOP_FUTURE (task), NULL));
-  g_assert_cmpstr (shared.log->str, ==, "bad-fails;slow-cancelled;worse-cancelled;");
+  /* The siblings' order depends on timing (worse's timer may fire in the
+   * same dispatch as bad's). */
+  g_assert_true (g_str_has_prefix (shared.log->str, "bad-fails;"));
+  g_assert_nonnull (strstr (shared.log->str, "slow-cancelled;"));
+  g_assert_nonnull (strstr (shared.log->str, "worse-cancelled;"));
   g_assert_cmpint (shared.cleaned, ==, 2);
   g_string_free (shared.log, TRUE);
 }
