@@ -1,4 +1,4 @@
-/* coop-bench.c: Coop against plain GLib, in the same process and run.
+/* coop-bench.c: Coop against plain GLib (and CPython asyncio), in the same run.
  *
  * Every workload is measured for Coop and for the closest plain-GLib
  * equivalent, alternating the two implementations (Coop first on even
@@ -10,6 +10,10 @@
  * The memory workload runs in a freshly exec'd copy of this program for
  * every repetition, so that memory freed by an earlier measurement (and
  * kept by malloc) cannot hide the cost of a later one.
+ *
+ * The queue and lock workloads have no plain-GLib equivalent: their peer is
+ * CPython's asyncio, measured by asyncio_bench.py (run with /usr/bin/python3
+ * in a subprocess, one per repetition, alternating with Coop's repetitions).
  *
  * See bench/README.md for what each figure means.
  *
@@ -27,6 +31,15 @@
 
 #define MAX_REPS 51
 
+/* The asyncio peer of the queue and lock workloads: Debian's CPython (not
+ * whatever `python3` comes first on PATH), running asyncio_bench.py from
+ * the source tree. */
+#define PYTHON_DEFAULT "/usr/bin/python3"
+#ifndef COOP_BENCH_SRCDIR
+# error "COOP_BENCH_SRCDIR must be defined (bench/meson.build does)"
+#endif
+#define ASYNCIO_SCRIPT COOP_BENCH_SRCDIR "/asyncio_bench.py"
+
 /* --- options -------------------------------------------------------------- */
 
 static gboolean opt_quick;
@@ -35,6 +48,7 @@ static char    *opt_json;
 static char    *opt_only;
 static char    *opt_impl;
 static gboolean opt_sweep;
+static char    *opt_python = (char *) PYTHON_DEFAULT;
 static char    *opt_mem_child;     /* internal: "coop" or "glib" */
 static int      opt_mem_n;         /* internal */
 
@@ -47,11 +61,13 @@ static GOptionEntry option_entries[] = {
     "Also write the results as JSON to FILE", "FILE" },
   { "only", 'o', 0, G_OPTION_ARG_STRING, &opt_only,
     "Run only these workloads (comma-separated: spawn,pingpong,pingpong-many,"
-    "chain,chain-many,memory)", "LIST" },
+    "chain,chain-many,memory,queue,queue-bounded,queue-many,lock)", "LIST" },
   { "sweep", 0, 0, G_OPTION_ARG_NONE, &opt_sweep,
     "Instead of the table: hand-off cost against the number of pairs (1..4,000)", NULL },
   { "impl", 'i', 0, G_OPTION_ARG_STRING, &opt_impl,
-    "Run only one implementation: coop or glib (for profiling; no ratios)", "IMPL" },
+    "Run only one implementation: coop, glib or asyncio (for profiling; no ratios)", "IMPL" },
+  { "python", 0, 0, G_OPTION_ARG_FILENAME, &opt_python,
+    "Interpreter for the asyncio peer (default " PYTHON_DEFAULT ")", "PATH" },
   { "mem-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &opt_mem_child,
     "internal", NULL },
   { "mem-n", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &opt_mem_n, "internal", NULL },
@@ -743,6 +759,337 @@ run_mem_child (const char *which,
   return sample;
 }
 
+/* --- 5. queue hand-off: producers and consumers through a CoopQueue ---------- */
+
+typedef struct
+{
+  Counter   *counter;
+  CoopQueue *queue;
+  guint      n_items;    /* this producer puts / this consumer gets */
+  gint64     first;      /* producer: the first value it puts */
+  gint64     sum;        /* consumer: the sum of what it got */
+} QueueSide;
+
+static void
+task_finished (Counter *c)
+{
+  if (++c->done == c->target)
+    coop_loop_stop (c->loop);
+}
+
+/* Puts first, first + 1, ... as int64 GValues (one GValue, reused: the
+ * queue copies it), awaiting each put. */
+static void
+producer_body (CoopTask *task,
+               gpointer  data)
+{
+  QueueSide *side = data;
+  GValue value = G_VALUE_INIT;
+  guint i;
+
+  g_value_init (&value, G_TYPE_INT64);
+  for (i = 0; i < side->n_items; i++)
+    {
+      CoopFuture *put;
+      GError *error = NULL;
+
+      g_value_set_int64 (&value, side->first + i);
+      put = coop_queue_put (side->queue, &value, 0);
+      if (!coop_await (put, &error))
+        g_error ("producer: put failed: %s", error->message);
+      g_object_unref (put);
+    }
+  g_value_unset (&value);
+  task_finished (side->counter);
+}
+
+static void
+consumer_body (CoopTask *task,
+               gpointer  data)
+{
+  QueueSide *side = data;
+  gint64 sum = 0;
+  guint i;
+
+  for (i = 0; i < side->n_items; i++)
+    {
+      CoopFuture *item = coop_queue_get (side->queue);
+      GError *error = NULL;
+
+      if (!coop_await (item, &error))
+        g_error ("consumer: get failed: %s", error->message);
+      sum += coop_future_get_int64 (item, NULL);
+      g_object_unref (item);
+    }
+  side->sum = sum;
+  task_finished (side->counter);
+}
+
+/* @n items (0 .. n - 1) from @n_sides producers to @n_sides consumers
+ * through a FIFO queue of @maxsize (0: no limit).  The consumers are
+ * created first, so they are already waiting when the producers start
+ * (asyncio_bench.py does the same).  Returns ns per item. */
+static double
+coop_queue_run (guint maxsize,
+                guint n_sides,
+                guint n)
+{
+  Env env;
+  Counter c = { 0, };
+  CoopQueue *queue;
+  QueueSide *producers = g_new0 (QueueSide, n_sides);
+  QueueSide *consumers = g_new0 (QueueSide, n_sides);
+  guint per_side = n / n_sides;
+  gint64 t0, t1, sum = 0, expected;
+  guint i;
+
+  g_assert (per_side * n_sides == n);
+  env_begin (&env, TRUE);
+  queue = coop_queue_new (env.loop, maxsize, COOP_QUEUE_FIFO);
+  c.loop = env.loop;
+  c.target = 2 * n_sides;
+
+  t0 = now_ns ();
+  for (i = 0; i < n_sides; i++)
+    {
+      consumers[i] = (QueueSide) { &c, queue, per_side, 0, 0 };
+      g_object_unref (coop_task_new (env.loop, consumer_body, &consumers[i], NULL));
+    }
+  for (i = 0; i < n_sides; i++)
+    {
+      producers[i] = (QueueSide) { &c, queue, per_side, (gint64) i * per_side, 0 };
+      g_object_unref (coop_task_new (env.loop, producer_body, &producers[i], NULL));
+    }
+  coop_loop_run_forever (env.loop);
+  t1 = now_ns ();
+
+  g_assert_cmpuint (c.done, ==, 2 * n_sides);
+  for (i = 0; i < n_sides; i++)
+    sum += consumers[i].sum;
+  expected = (gint64) n * (n - 1) / 2;
+  if (sum != expected)
+    g_error ("queue: the consumers got a sum of %" G_GINT64_FORMAT ", expected %" G_GINT64_FORMAT,
+             sum, expected);
+  g_assert_cmpuint (coop_queue_get_size (queue), ==, 0);
+
+  g_object_unref (queue);
+  env_end (&env);
+  g_free (producers);
+  g_free (consumers);
+  last_ops = n;
+  return (t1 - t0) / (double) n;
+}
+
+static double coop_queue_unbounded (guint n) { return coop_queue_run (0, 1, n); }
+static double coop_queue_bounded (guint n)   { return coop_queue_run (1, 1, n); }
+static double coop_queue_many (guint n)      { return coop_queue_run (100, 4, n); }
+
+/* --- 6. uncontended lock: one task acquires and releases -------------------- */
+
+typedef struct
+{
+  Counter  *counter;
+  CoopLock *lock;
+  guint     n;
+  gboolean  future_path;
+  guint     held;
+} LockRun;
+
+static void
+lock_body (CoopTask *task,
+           gpointer  data)
+{
+  LockRun *run = data;
+  CoopLock *lock = run->lock;
+  guint i;
+
+  for (i = 0; i < run->n; i++)
+    {
+      GError *error = NULL;
+
+      if (run->future_path)
+        {
+          CoopFuture *acquired = coop_lock_acquire (lock);
+
+          if (!coop_await (acquired, &error))
+            g_error ("lock: await acquire failed: %s", error->message);
+          g_object_unref (acquired);
+        }
+      else if (!coop_lock_lock (lock, &error))
+        g_error ("lock: coop_lock_lock failed: %s", error->message);
+      run->held++;
+      coop_lock_release (lock);
+    }
+  task_finished (run->counter);
+}
+
+/* Returns ns per acquire+release pair. */
+static double
+coop_lock_run (gboolean future_path,
+               guint    n)
+{
+  Env env;
+  Counter c = { 0, };
+  LockRun run = { &c, NULL, n, future_path, 0 };
+  gint64 t0, t1;
+
+  env_begin (&env, TRUE);
+  run.lock = coop_lock_new (env.loop);
+  c.loop = env.loop;
+  c.target = 1;
+
+  t0 = now_ns ();
+  g_object_unref (coop_task_new (env.loop, lock_body, &run, NULL));
+  coop_loop_run_forever (env.loop);
+  t1 = now_ns ();
+
+  g_assert_cmpuint (run.held, ==, n);
+  g_assert_false (coop_lock_is_locked (run.lock));
+  g_object_unref (run.lock);
+  env_end (&env);
+  last_ops = n;
+  return (t1 - t0) / (double) n;
+}
+
+static double coop_lock_fast (guint n)   { return coop_lock_run (FALSE, n); }
+static double coop_lock_future (guint n) { return coop_lock_run (TRUE, n); }
+
+/* --- the asyncio peer: asyncio_bench.py in a subprocess ------------------------ */
+
+static char *asyncio_na;        /* why the peer can't run, or NULL */
+static char *asyncio_version;   /* "3.11.2" */
+static char *asyncio_loop;      /* "_UnixSelectorEventLoop" */
+
+/* The number after "key": in the script's JSON output (the keys we read
+ * are unique in it), or NAN. */
+static double
+json_number (const char *json,
+             const char *key)
+{
+  g_autofree char *needle = g_strdup_printf ("\"%s\":", key);
+  const char *p = json != NULL ? strstr (json, needle) : NULL;
+  char *end;
+  double v;
+
+  if (p == NULL)
+    return NAN;
+  p += strlen (needle);
+  while (*p == ' ')
+    p++;
+  v = g_ascii_strtod (p, &end);
+  return end == p ? NAN : v;
+}
+
+static char *
+json_string_value (const char *json,
+                   const char *key)
+{
+  g_autofree char *needle = g_strdup_printf ("\"%s\": \"", key);
+  const char *p = json != NULL ? strstr (json, needle) : NULL;
+  const char *end;
+
+  if (p == NULL)
+    return NULL;
+  p += strlen (needle);
+  end = strchr (p, '"');
+  return end != NULL ? g_strndup (p, end - p) : NULL;
+}
+
+/* Runs the script with @args; returns its stdout, or NULL with *failure. */
+static char *
+run_asyncio_script (const char * const *args,
+                    char              **failure)
+{
+  GPtrArray *argv = g_ptr_array_new ();
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GError) error = NULL;
+  int status;
+  gboolean ok;
+
+  g_ptr_array_add (argv, opt_python);
+  g_ptr_array_add (argv, (char *) ASYNCIO_SCRIPT);
+  for (; *args != NULL; args++)
+    g_ptr_array_add (argv, (char *) *args);
+  g_ptr_array_add (argv, NULL);
+  ok = g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                     &out, &err, &status, &error) &&
+       g_spawn_check_wait_status (status, &error);
+  g_ptr_array_unref (argv);
+  if (!ok)
+    {
+      *failure = g_strdup_printf ("%s %s failed: %s%s%s", opt_python, ASYNCIO_SCRIPT,
+                                  error->message,
+                                  err != NULL && *err ? "; stderr: " : "",
+                                  err != NULL ? g_strstrip (err) : "");
+      return NULL;
+    }
+  return g_steal_pointer (&out);
+}
+
+/* Decides once whether the peer can run, and which Python it is. */
+static void
+asyncio_probe (void)
+{
+  static const char * const info_args[] = { "--info", NULL };
+  g_autofree char *out = NULL;
+  char *failure = NULL;
+
+  if (!g_file_test (opt_python, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      asyncio_na = g_strdup_printf ("%s not found", opt_python);
+      return;
+    }
+  if (!g_file_test (ASYNCIO_SCRIPT, G_FILE_TEST_IS_REGULAR))
+    {
+      asyncio_na = g_strdup_printf ("%s not found", ASYNCIO_SCRIPT);
+      return;
+    }
+  out = run_asyncio_script (info_args, &failure);
+  if (out == NULL)
+    {
+      asyncio_na = failure;
+      return;
+    }
+  asyncio_version = json_string_value (out, "python");
+  asyncio_loop = json_string_value (out, "loop");
+  if (asyncio_version == NULL)
+    asyncio_na = g_strdup_printf ("unexpected output from %s --info", ASYNCIO_SCRIPT);
+}
+
+typedef struct
+{
+  gboolean ok;
+  double   ns;
+  double   iters_per_op;
+  char    *failure;
+} PeerSample;
+
+/* One repetition of @workload with asyncio (the script also does its own
+ * untimed warm-up with n / 10, which counts event-loop iterations). */
+static PeerSample
+run_asyncio (const char *workload,
+             guint       n)
+{
+  g_autofree char *n_str = g_strdup_printf ("%u", n);
+  const char *args[] = { "--only", workload, "--n", n_str, "--reps", "1", NULL };
+  g_autofree char *out = NULL;
+  PeerSample sample = { FALSE, NAN, NAN, NULL };
+
+  out = run_asyncio_script (args, &sample.failure);
+  if (out == NULL)
+    return sample;
+  sample.ns = json_number (out, "median");
+  sample.iters_per_op = json_number (out, "iterations_per_op");
+  if (isnan (sample.ns))
+    {
+      sample.failure = g_strdup_printf ("no median in the output of %s", ASYNCIO_SCRIPT);
+      return sample;
+    }
+  sample.ok = TRUE;
+  return sample;
+}
+
 /* --- results ------------------------------------------------------------------------- */
 
 typedef struct
@@ -753,9 +1100,11 @@ typedef struct
   double      scale;           /* displayed value = raw / scale */
   gboolean    lower_is_better;
   char       *coop_what;
-  char       *glib_what;
+  char       *glib_what;      /* what the peer does */
+  const char *peer;           /* the peer: "glib" or "asyncio" */
+  char       *peer_na;        /* the peer could not run at all: why */
   double      coop[MAX_REPS];
-  double      glib[MAX_REPS];
+  double      glib[MAX_REPS]; /* the peer's samples */
   guint       n_coop;
   guint       n_glib;
   double      coop_iters_per_op;   /* from the warm-up run; < 0 if unknown */
@@ -783,6 +1132,7 @@ result_new (const char *id,
   r->lower_is_better = lower_is_better;
   r->coop_what = coop_what;
   r->glib_what = glib_what;
+  r->peer = "glib";
   r->coop_iters_per_op = r->glib_iters_per_op = -1;
   g_ptr_array_add (results, r);
   return r;
@@ -847,31 +1197,46 @@ format_cell (const double *values,
 }
 
 static void
-print_header (void)
+print_header (const char *peer)
 {
-  g_print ("%-44s %-14s %-26s %-26s %9s\n",
-           "workload", "unit", "Coop median [min..max]", "GLib median [min..max]", "Coop/GLib");
-  g_print ("%-44s %-14s %-26s %-26s %9s\n",
+  g_autofree char *peer_head = g_strdup_printf ("%s median [min..max]", peer);
+  g_autofree char *ratio_head = g_strdup_printf ("Coop/%s", peer);
+
+  g_print ("%-46s %-15s %-26s %-26s %12s\n",
+           "workload", "unit", "Coop median [min..max]", peer_head, ratio_head);
+  g_print ("%-46s %-15s %-26s %-26s %12s\n",
            "--------", "----", "----------------------", "----------------------", "---------");
+}
+
+static char *
+format_iters (double value)
+{
+  return value >= 0 ? g_strdup_printf ("%.3g", value) : g_strdup ("-");
 }
 
 static void
 print_result (Result *r)
 {
-  g_autofree char *coop = format_cell (r->coop, r->n_coop, r->scale);
-  g_autofree char *glib = format_cell (r->glib, r->n_glib, r->scale);
+  /* No samples and no failure: that side was not run (--impl). */
+  g_autofree char *coop = r->n_coop == 0 && r->failure == NULL ? g_strdup ("-")
+                        : format_cell (r->coop, r->n_coop, r->scale);
+  g_autofree char *glib = r->peer_na != NULL ? g_strdup ("n/a")
+                        : r->n_glib == 0 && r->failure == NULL ? g_strdup ("-")
+                        : format_cell (r->glib, r->n_glib, r->scale);
   Stats sc = stats_of (r->coop, r->n_coop);
   Stats sg = stats_of (r->glib, r->n_glib);
   g_autofree char *ratio = NULL;
+  g_autofree char *coop_iters = format_iters (r->coop_iters_per_op);
+  g_autofree char *glib_iters = format_iters (r->glib_iters_per_op);
 
   if (r->n_coop > 0 && r->n_glib > 0 && sg.median != 0)
     ratio = g_strdup_printf (sc.median / sg.median >= 0.1 ? "%.2f" : "%.2g", sc.median / sg.median);
   else
-    ratio = g_strdup ("-");
-  g_print ("%-44s %-14s %-26s %-26s %9s\n", r->title, r->unit, coop, glib, ratio);
+    ratio = g_strdup (r->peer_na != NULL ? "n/a" : "-");
+  g_print ("%-46s %-15s %-26s %-26s %12s\n", r->title, r->unit, coop, glib, ratio);
   if (r->coop_iters_per_op >= 0 || r->glib_iters_per_op >= 0)
-    g_print ("%-44s %-14s %-26.3g %-26.3g\n", "     main-loop iterations per op", "",
-             r->coop_iters_per_op, r->glib_iters_per_op);
+    g_print ("%-46s %-15s %-26s %-26s\n", "     main-loop iterations per op", "",
+             coop_iters, glib_iters);
   if (r->failure != NULL)
     g_print ("    ! %s\n", r->failure);
 }
@@ -934,6 +1299,15 @@ write_json (const char *path,
   g_string_append_printf (json, "  \"cpus\": %u,\n", g_get_num_processors ());
   g_string_append_printf (json, "  \"glib\": \"%u.%u.%u\",\n",
                           glib_major_version, glib_minor_version, glib_micro_version);
+  if (asyncio_version != NULL)
+    {
+      g_autofree char *version = json_string (asyncio_version);
+      g_autofree char *python = json_string (opt_python);
+      g_autofree char *loop = json_string (asyncio_loop);
+
+      g_string_append_printf (json, "  \"asyncio\": {\"python\": %s, \"executable\": %s, \"loop\": %s},\n",
+                              version, python, loop);
+    }
   g_string_append (json, "  \"results\": [\n");
   for (i = 0; i < results->len; i++)
     {
@@ -945,18 +1319,25 @@ write_json (const char *path,
       g_autofree char *glib_what = json_string (r->glib_what);
 
       g_string_append_printf (json, "    {\"id\": \"%s\", \"title\": %s, \"unit\": \"%s\", "
-                              "\"lower_is_better\": %s,\n     \"coop_what\": %s,\n     \"glib_what\": %s,\n     ",
+                              "\"lower_is_better\": %s, \"peer\": \"%s\",\n     \"coop_what\": %s,\n     \"%s_what\": %s,\n     ",
                               r->id, title, r->unit, r->lower_is_better ? "true" : "false",
-                              coop_what, glib_what);
+                              r->peer, coop_what, r->peer, glib_what);
       json_stats (json, "coop", r->coop, r->n_coop, r->scale);
       g_string_append (json, ",\n     ");
-      json_stats (json, "glib", r->glib, r->n_glib, r->scale);
+      if (r->peer_na != NULL)
+        {
+          g_autofree char *na = json_string (r->peer_na);
+
+          g_string_append_printf (json, "\"%s\": null, \"%s_unavailable\": %s", r->peer, r->peer, na);
+        }
+      else
+        json_stats (json, r->peer, r->glib, r->n_glib, r->scale);
       if (r->n_coop > 0 && r->n_glib > 0 && sg.median != 0)
-        g_string_append_printf (json, ",\n     \"ratio_coop_over_glib\": %.4g", sc.median / sg.median);
+        g_string_append_printf (json, ",\n     \"ratio_coop_over_%s\": %.4g", r->peer, sc.median / sg.median);
       if (r->coop_iters_per_op >= 0)
         g_string_append_printf (json, ",\n     \"coop_iterations_per_op\": %.4g", r->coop_iters_per_op);
       if (r->glib_iters_per_op >= 0)
-        g_string_append_printf (json, ",\n     \"glib_iterations_per_op\": %.4g", r->glib_iters_per_op);
+        g_string_append_printf (json, ",\n     \"%s_iterations_per_op\": %.4g", r->peer, r->glib_iters_per_op);
       if (r->failure != NULL)
         {
           g_autofree char *failure = json_string (r->failure);
@@ -1043,6 +1424,68 @@ measure2 (Result *r,
   print_result (r);
 }
 
+typedef double (*Run1) (guint n);
+
+/* Runs a Coop workload against its asyncio peer (asyncio_bench.py, one
+ * subprocess per repetition), alternating as measure2() does. */
+static void
+measure_asyncio (Result     *r,
+                 Run1        coop,
+                 const char *py_workload,
+                 guint       n)
+{
+  gboolean do_coop = run_impl ("coop"), do_peer = run_impl ("asyncio");
+  guint wn = MAX (n / 10, 4) & ~3u;   /* queue-many needs a multiple of 4 */
+  int rep;
+
+  r->peer = "asyncio";
+  if (do_peer && asyncio_na != NULL)
+    {
+      r->peer_na = g_strdup (asyncio_na);
+      do_peer = FALSE;
+    }
+
+  /* Untimed warm-up, a tenth as long, counting main-loop iterations.  The
+   * script does its own warm-up (and count) in each of its processes. */
+  if (do_coop)
+    {
+      count_iterations = TRUE;
+      n_iterations = 0;
+      coop (wn);
+      r->coop_iters_per_op = (double) n_iterations / last_ops;
+      count_iterations = FALSE;
+    }
+
+  for (rep = 0; rep < opt_reps; rep++)
+    {
+      int k;
+
+      for (k = 0; k < 2; k++)
+        {
+          gboolean peer_turn = (rep % 2 == 0) == (k == 1);
+
+          if (!peer_turn && do_coop)
+            r->coop[r->n_coop++] = coop (n);
+          else if (peer_turn && do_peer)
+            {
+              PeerSample s = run_asyncio (py_workload, n);
+
+              if (!s.ok)
+                {
+                  /* No point in trying again. */
+                  r->failure = s.failure;
+                  do_peer = FALSE;
+                  continue;
+                }
+              r->glib[r->n_glib++] = s.ns;
+              if (r->glib_iters_per_op < 0 && !isnan (s.iters_per_op))
+                r->glib_iters_per_op = s.iters_per_op;
+            }
+        }
+    }
+  print_result (r);
+}
+
 static double coop_spawn2 (guint a, guint b) { return coop_spawn (a); }
 static double glib_spawn2 (guint a, guint b) { return glib_spawn (a); }
 
@@ -1070,7 +1513,8 @@ main (int    argc,
   g_autoptr(GOptionContext) options = NULL;
   g_autoptr(GError) error = NULL;
   guint div;
-  guint n_spawn, n_rounds, n_wide, n_wide_len, n_chain, n_mem;
+  guint n_spawn, n_rounds, n_wide, n_wide_len, n_chain, n_mem, n_items;
+  gboolean glib_section, asyncio_section;
 
   options = g_option_context_new ("- Coop against plain GLib");
   g_option_context_add_main_entries (options, option_entries, NULL);
@@ -1083,9 +1527,10 @@ main (int    argc,
   if (opt_mem_child != NULL)
     return mem_child (opt_mem_child, opt_mem_n);
 
-  if (opt_impl != NULL && !g_str_equal (opt_impl, "coop") && !g_str_equal (opt_impl, "glib"))
+  if (opt_impl != NULL && !g_str_equal (opt_impl, "coop") && !g_str_equal (opt_impl, "glib") &&
+      !g_str_equal (opt_impl, "asyncio"))
     {
-      g_printerr ("--impl must be coop or glib\n");
+      g_printerr ("--impl must be coop, glib or asyncio\n");
       return 2;
     }
   if (opt_reps < 1 || opt_reps > MAX_REPS)
@@ -1101,6 +1546,7 @@ main (int    argc,
   n_wide_len = 1000 / div;        /* round trips per pair, links per chain */
   n_chain = 1000000 / div;
   n_mem = 100000 / div;
+  n_items = 1000000 / div;        /* queue items, lock acquisitions */
 
   results = g_ptr_array_new ();
 
@@ -1131,11 +1577,17 @@ main (int    argc,
       return 0;
     }
 
+  glib_section = wanted ("spawn") || wanted ("pingpong") || wanted ("pingpong-many") ||
+                 wanted ("chain") || wanted ("chain-many") || wanted ("memory");
+  asyncio_section = wanted ("queue") || wanted ("queue-bounded") || wanted ("queue-many") ||
+                    wanted ("lock");
+
   g_print ("coop-bench: Coop vs plain GLib %u.%u.%u, %u CPUs, %d repetitions each, alternating%s\n"
            "(median [min..max]; each measurement on a fresh GMainContext)\n\n",
            glib_major_version, glib_minor_version, glib_micro_version,
            g_get_num_processors (), opt_reps, opt_quick ? ", --quick (N / 10)" : "");
-  print_header ();
+  if (glib_section)
+    print_header ("GLib");
 
   if (wanted ("spawn"))
     {
@@ -1266,8 +1718,79 @@ main (int    argc,
         print_result (all[k]);
     }
 
-  g_print ("\nCoop/GLib is the ratio of the medians: below 1 is better for Coop in "
-           "'(lower)' rows, above 1 in '(higher)' rows.\n");
+  if (asyncio_section)
+    {
+      g_autofree char *n = fmt_count (n_items);
+
+      if (run_impl ("asyncio"))
+        asyncio_probe ();
+      if (glib_section)
+        g_print ("\n");
+      if (asyncio_na != NULL)
+        g_print ("Coop vs CPython asyncio: n/a (%s)\n", asyncio_na);
+      else if (asyncio_version != NULL)
+        g_print ("Coop vs CPython %s asyncio (%s, %s), same N, alternating; "
+                 "the peer runs in a subprocess per repetition\n",
+                 asyncio_version, opt_python, asyncio_loop != NULL ? asyncio_loop : "?");
+      print_header ("asyncio");
+
+      if (wanted ("queue"))
+        {
+          Result *r = result_new ("queue", g_strdup_printf ("5a queue 1->1, unbounded, %s items", n),
+                                  "ns/item (lower)", 1, TRUE,
+                                  g_strdup ("CoopQueue (no maxsize), one producer task awaiting "
+                                            "coop_queue_put() of an int64 GValue, one consumer task "
+                                            "awaiting coop_queue_get()"),
+                                  g_strdup ("asyncio.Queue(), one producer task awaiting put(), "
+                                            "one consumer task awaiting get()"));
+          measure_asyncio (r, coop_queue_unbounded, "queue", n_items);
+        }
+      if (wanted ("queue-bounded"))
+        {
+          Result *r = result_new ("queue-bounded",
+                                  g_strdup_printf ("5b queue 1->1, maxsize 1, %s items", n),
+                                  "ns/item (lower)", 1, TRUE,
+                                  g_strdup ("as 5a with maxsize 1: every item is a hand-off "
+                                            "between the two tasks"),
+                                  g_strdup ("as 5a with asyncio.Queue(maxsize=1)"));
+          measure_asyncio (r, coop_queue_bounded, "queue-bounded", n_items);
+        }
+      if (wanted ("queue-many"))
+        {
+          Result *r = result_new ("queue-many",
+                                  g_strdup_printf ("5c queue 4->4, maxsize 100, %s items", n),
+                                  "ns/item (lower)", 1, TRUE,
+                                  g_strdup ("as 5a with maxsize 100, 4 producers and 4 consumers "
+                                            "(N / 4 items each)"),
+                                  g_strdup ("as 5a with asyncio.Queue(maxsize=100), 4 producers "
+                                            "and 4 consumers"));
+          measure_asyncio (r, coop_queue_many, "queue-many", n_items);
+        }
+      if (wanted ("lock"))
+        {
+          Result *fast = result_new ("lock", g_strdup_printf ("6a lock_lock+release x %s", n),
+                                     "ns/pair (lower)", 1, TRUE,
+                                     g_strdup ("one task: coop_lock_lock(lock, &error) + "
+                                               "coop_lock_release(), uncontended"),
+                                     g_strdup ("one task: async with lock (asyncio.Lock), uncontended"));
+          Result *future = result_new ("lock-future",
+                                       g_strdup_printf ("6b await lock_acquire+release x %s", n),
+                                       "ns/pair (lower)", 1, TRUE,
+                                       g_strdup ("one task: coop_await(coop_lock_acquire()) + unref + "
+                                                 "coop_lock_release(), uncontended"),
+                                       g_strdup ("one task: async with lock (asyncio.Lock), uncontended"));
+
+          measure_asyncio (fast, coop_lock_fast, "lock", n_items);
+          measure_asyncio (future, coop_lock_future, "lock", n_items);
+        }
+    }
+
+  if (glib_section)
+    g_print ("\nCoop/GLib is the ratio of the medians: below 1 is better for Coop in "
+             "'(lower)' rows, above 1 in '(higher)' rows.\n");
+  if (asyncio_section)
+    g_print ("%sCoop/asyncio is the ratio of the medians (every asyncio row is lower-is-better): "
+             "below 1 means Coop is faster.\n", glib_section ? "" : "\n");
 
   if (opt_json != NULL && !write_json (opt_json, &error))
     {
