@@ -1,0 +1,2817 @@
+/* coop-stream.c: TCP and Unix-socket streams and servers on the loop
+ * (asyncio's open_connection / start_server).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "coop-private.h"
+
+/* A CoopStream is a connected, non-blocking stream socket with a read
+ * buffer and a write buffer, driven by the loop's readiness source
+ * (coop-io.c), never by one GIO _async call per operation.
+ *
+ * Reading.  While the stream is open, not at end-of-file and not failed, a
+ * reader callback stays registered on the fd (level-triggered), as
+ * asyncio's transports keep theirs: registering and unregistering costs an
+ * epoll_ctl(), and a busy connection should make none.  The callback reads
+ * (one recv(2) of up to READ_CHUNK bytes per iteration) into the buffer, or
+ * straight into the result when a read() is waiting on an empty buffer.
+ * Without a pending read it keeps reading ahead until 2 × limit bytes are
+ * buffered, then pauses (asyncio's pause_reading()).
+ * A new read is served from the buffer if it can be; otherwise it tries
+ * recv(2) at once — unless the last recv(2) already found the socket
+ * drained and the reader callback has not run since, in which case the
+ * syscall would only say EAGAIN — and else waits for the reader callback.
+ * So a read costs one successful recv(2) and no readiness syscall.
+ *
+ * One read at a time: its future is a plain CoopFuture, completed by the
+ * code above; an internal waiter on it notices when someone else completes
+ * it (cancellation) so the stream forgets it.  A read that delivered bytes
+ * sets an undo function (coop_future_set_undo()): a task cancelled after
+ * the bytes were taken from the buffer but before it resumed gives them
+ * back to the front of the buffer, so no data is lost.
+ *
+ * Writing.  write() sends at once with send(MSG_NOSIGNAL) when nothing is
+ * buffered (so there is never a SIGPIPE); what the socket does not take is
+ * kept (the GBytes are referenced, not copied) and a writer callback
+ * flushes it with sendmsg() as the socket drains.  asyncio's flow control:
+ * the stream is "paused" once the buffer exceeds the high-water mark and
+ * resumes when a flush brings it down to the low-water mark; drain()
+ * finishes at once unless paused.
+ *
+ * Closing.  close() fails a pending read with G_IO_ERROR_CLOSED, drops the
+ * read buffer, flushes the write buffer in the background (the stream keeps
+ * a reference on itself meanwhile), then calls coop_loop_forget_fd() and
+ * close(2).  abort() drops the write buffer and closes at once.  Dropping
+ * the last reference to an open stream aborts it (a pending read holds no
+ * reference on its stream; it fails with G_IO_ERROR_CLOSED then).  The
+ * stream holds a reference on its pending read's future, so dropping that
+ * future without cancelling it leaves the read in place: cancel it.
+ *
+ * Errors are G_IO_ERROR codes from errno (g_io_error_from_errno():
+ * ECONNRESET and EPIPE are G_IO_ERROR_CONNECTION_CLOSED, the same code as
+ * G_IO_ERROR_BROKEN_PIPE), plus G_IO_ERROR_CLOSED, PARTIAL_INPUT,
+ * MESSAGE_TOO_LARGE and HOST_NOT_FOUND (GResolver's errors are mapped to
+ * it), and COOP_ERROR_INVALID_STATE for a second concurrent read.  Read
+ * and write errors are sticky.
+ *
+ * Lifetimes.  Stream and server are used from their loop's thread only.
+ * Neither is ever finalized inside one of its own fd callbacks, and the
+ * handles of those callbacks are released from the ready queue (see
+ * unref_later()), because a callback may remove itself.  When the loop is
+ * closed its I/O source drops our callbacks; their destroy notifies notice
+ * it and cancel what waits (reads, drains), as coop-io.c cancels its own
+ * waiters.
+ */
+
+#define DEFAULT_LIMIT       (64 * 1024)
+#define DEFAULT_HIGH_WATER  (64 * 1024)
+#define DEFAULT_LOW_WATER   (16 * 1024)
+#define READ_CHUNK          (64 * 1024)
+#define READ_BUDGET         (4 * READ_CHUNK)  /* per call, for fairness */
+#define MAX_IOV             64
+#define ACCEPT_BUDGET       1024              /* per reader callback */
+#define ACCEPT_RETRY_USEC   G_USEC_PER_SEC    /* after EMFILE and friends */
+
+typedef enum
+{
+  READ_SOME,
+  READ_EXACTLY,
+  READ_LINE,
+} ReadKind;
+
+struct _CoopStream
+{
+  GObject      parent_instance;
+
+  CoopLoop    *loop;
+  int          fd;
+  int          family;
+
+  /* Read side. */
+  guint8      *rbuf;
+  gsize        rstart;          /* offset of the first unread byte */
+  gsize        rlen;            /* bytes buffered */
+  gsize        rcap;
+  gsize        line_scan;       /* bytes from rstart known to hold no '\n' */
+  gsize        limit;
+  gboolean     eof;
+  GError      *read_error;
+  gboolean     reading;         /* reader callback registered */
+  CoopHandle  *reader_handle;   /* ours, released later (see unref_later) */
+  gboolean     maybe_readable;  /* recv() might find data */
+  CoopFuture  *read_future;     /* the pending read (a reference) */
+  ReadKind     read_kind;
+  gsize        read_n;
+  CoopWaiter   read_waiter;
+
+  /* Write side. */
+  GQueue       wqueue;          /* GBytes */
+  gsize        woffset;         /* into the head of wqueue */
+  gsize        wsize;
+  gsize        high_water;
+  gsize        low_water;
+  gboolean     paused;
+  gboolean     writing;         /* writer callback registered */
+  CoopHandle  *writer_handle;
+  gboolean     eof_requested;
+  gboolean     eof_sent;
+  GError      *write_error;
+  GQueue       drain_waiters;   /* CoopFuture, a reference each */
+
+  /* Life cycle. */
+  gboolean     closing;
+  gboolean     closed;
+  gboolean     self_ref;        /* held while close() flushes */
+  GError      *close_error;
+  GQueue       closed_waiters;  /* CoopFuture, a reference each */
+
+  struct sockaddr_storage peer;
+  socklen_t    peer_len;        /* 0: not known yet */
+};
+
+G_DEFINE_FINAL_TYPE (CoopStream, coop_stream, G_TYPE_OBJECT)
+
+static void stream_update_reading (CoopStream *self);
+static void stream_loop_gone      (CoopStream *self);
+static void stream_update_writing (CoopStream *self);
+static void stream_finish_close   (CoopStream *self);
+static void read_undo             (CoopFuture *future,
+                                   gpointer    data);
+
+/* --- small helpers ------------------------------------------------------------ */
+
+static GPrivate scratch_key = G_PRIVATE_INIT (g_free);
+
+/* One READ_CHUNK buffer per thread: recv(2) lands there, so an idle stream
+ * owns no read buffer at all. */
+static guint8 *
+scratch_get (void)
+{
+  guint8 *buf = g_private_get (&scratch_key);
+
+  if (G_UNLIKELY (buf == NULL))
+    {
+      buf = g_malloc (READ_CHUNK);
+      g_private_set (&scratch_key, buf);
+    }
+  return buf;
+}
+
+/* Releases a reference from the ready queue, never inside a callback that
+ * may be running: a stream or server is never finalized inside one of its
+ * own fd callbacks, and a reader or writer handle removed from inside its
+ * callback is never freed before that callback returns. */
+static void
+unref_later (CoopLoop      *loop,
+             CoopReadyFunc  unref,
+             gpointer       data)
+{
+  coop_loop_push_ready (loop, unref, unref, data);
+}
+
+static void
+stream_unref_later (gpointer data)
+{
+  unref_later (COOP_STREAM (data)->loop, g_object_unref, data);
+}
+
+static GError *
+closed_error_new (void)
+{
+  return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED, "The stream is closed");
+}
+
+static GError *
+errno_error_new (int         err,
+                 const char *what)
+{
+  return g_error_new (G_IO_ERROR, g_io_error_from_errno (err), "%s: %s", what, g_strerror (err));
+}
+
+static void
+complete_queue (GQueue       *queue,
+                const GError *error)
+{
+  CoopFuture *future;
+
+  while ((future = g_queue_pop_head (queue)) != NULL)
+    {
+      if (!coop_future_is_done (future))
+        {
+          if (error != NULL)
+            coop_future_set_error (future, error);
+          else
+            coop_future_set_none (future);
+        }
+      g_object_unref (future);
+    }
+}
+
+/* Keeps a queue of waiting futures from growing with ones that were
+ * cancelled meanwhile. */
+static void
+queue_prune (GQueue *queue)
+{
+  GList *l, *next;
+
+  if (queue->length < 16)
+    return;
+  for (l = queue->head; l != NULL; l = next)
+    {
+      next = l->next;
+      if (coop_future_is_done (l->data))
+        {
+          g_object_unref (l->data);
+          g_queue_delete_link (queue, l);
+        }
+    }
+}
+
+/* Function pointers that no loaded object contains were made at run time:
+ * a language binding's closures, which must not run on a fiber (the same
+ * check as coop-task.c's). */
+static gboolean
+is_static_code (gpointer func)
+{
+#ifdef HAVE_DL_FIND_OBJECT
+  struct dl_find_object found;
+
+  return _dl_find_object (func, &found) == 0;
+#else
+  Dl_info info;
+
+  return dladdr (func, &info) != 0;
+#endif
+}
+
+/* "127.0.0.1:80", "[::1]:80", "unix:/path" */
+static char *
+describe_native (const struct sockaddr *sa,
+                 socklen_t              len,
+                 const char            *unix_path)
+{
+  char host[INET6_ADDRSTRLEN];
+
+  if (sa->sa_family == AF_INET && len >= sizeof (struct sockaddr_in))
+    {
+      const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+
+      inet_ntop (AF_INET, &in->sin_addr, host, sizeof host);
+      return g_strdup_printf ("%s:%u", host, ntohs (in->sin_port));
+    }
+  if (sa->sa_family == AF_INET6 && len >= sizeof (struct sockaddr_in6))
+    {
+      const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+
+      inet_ntop (AF_INET6, &in6->sin6_addr, host, sizeof host);
+      return g_strdup_printf ("[%s]:%u", host, ntohs (in6->sin6_port));
+    }
+  if (sa->sa_family == AF_UNIX)
+    return g_strdup_printf ("unix:%s", unix_path != NULL ? unix_path : "");
+  return g_strdup ("?");
+}
+
+/* --- the read buffer ------------------------------------------------------------ */
+
+static void
+rbuf_reserve (CoopStream *self,
+              gsize       extra)
+{
+  gsize cap;
+  guint8 *data;
+
+  if (self->rstart + self->rlen + extra <= self->rcap)
+    return;
+  if (self->rlen + extra <= self->rcap)
+    {
+      memmove (self->rbuf, self->rbuf + self->rstart, self->rlen);
+      self->rstart = 0;
+      return;
+    }
+  cap = MAX (MAX (self->rcap * 2, self->rlen + extra), 4096);
+  data = g_malloc (cap);
+  if (self->rlen > 0)
+    memcpy (data, self->rbuf + self->rstart, self->rlen);
+  g_free (self->rbuf);
+  self->rbuf = data;
+  self->rcap = cap;
+  self->rstart = 0;
+}
+
+static void
+rbuf_append (CoopStream   *self,
+             const guint8 *data,
+             gsize         n)
+{
+  rbuf_reserve (self, n);
+  memcpy (self->rbuf + self->rstart + self->rlen, data, n);
+  self->rlen += n;
+}
+
+/* Puts bytes back in front (a read's undo). */
+static void
+rbuf_prepend (CoopStream   *self,
+              const guint8 *data,
+              gsize         n)
+{
+  if (self->rstart < n)
+    {
+      gsize cap = MAX (self->rlen + n, 4096);
+      guint8 *buf = g_malloc (cap);
+
+      if (self->rlen > 0)
+        memcpy (buf + n, self->rbuf + self->rstart, self->rlen);
+      g_free (self->rbuf);
+      self->rbuf = buf;
+      self->rcap = cap;
+      self->rstart = n;
+    }
+  self->rstart -= n;
+  memcpy (self->rbuf + self->rstart, data, n);
+  self->rlen += n;
+  self->line_scan = 0;
+}
+
+static void
+rbuf_clear (CoopStream *self)
+{
+  g_clear_pointer (&self->rbuf, g_free);
+  self->rstart = self->rlen = self->rcap = self->line_scan = 0;
+}
+
+/* Takes @n bytes off the front. */
+static GBytes *
+rbuf_take (CoopStream *self,
+           gsize       n)
+{
+  GBytes *bytes = g_bytes_new (self->rbuf != NULL ? self->rbuf + self->rstart : NULL, n);
+
+  self->rstart += n;
+  self->rlen -= n;
+  self->line_scan = self->line_scan > n ? self->line_scan - n : 0;
+  if (self->rlen == 0)
+    rbuf_clear (self);   /* an idle stream holds no buffer */
+  return bytes;
+}
+
+/* --- reads ------------------------------------------------------------------------ */
+
+/* Someone else completed the pending read (it was cancelled). */
+static void
+read_waiter_done (CoopWaiter *waiter,
+                  CoopFuture *future)
+{
+  CoopStream *self = waiter->data;
+
+  if (self->read_future != future)
+    return;
+  self->read_future = NULL;
+  /* Never drop a future's reference from inside its own completion. */
+  coop_loop_push_ready (self->loop, (CoopReadyFunc) g_object_unref,
+                        (CoopReadyFunc) g_object_unref, future);
+}
+
+/* Detaches the pending read; the caller completes it and drops the
+ * returned reference. */
+static CoopFuture *
+read_steal (CoopStream *self)
+{
+  CoopFuture *future = self->read_future;
+
+  self->read_future = NULL;
+  coop_future_remove_waiter (future, &self->read_waiter);
+  return future;
+}
+
+static void
+read_deliver (CoopStream *self,
+              GBytes     *bytes)
+{
+  CoopFuture *future = read_steal (self);
+
+  if (g_bytes_get_size (bytes) > 0)
+    coop_future_set_undo (future, read_undo, g_object_ref (self), stream_unref_later);
+  coop_future_set_boxed (future, G_TYPE_BYTES, bytes);
+  g_bytes_unref (bytes);
+  g_object_unref (future);
+}
+
+static void
+read_fail (CoopStream *self,
+           GError     *error)
+{
+  CoopFuture *future = read_steal (self);
+
+  coop_future_take_error (future, error);
+  g_object_unref (future);
+}
+
+/* Completes the pending read if what is buffered (or the end of the
+ * stream, or an error) allows it.  Returns whether it did. */
+static gboolean
+read_try_complete (CoopStream *self)
+{
+  switch (self->read_kind)
+    {
+    case READ_SOME:
+      if (self->rlen > 0)
+        {
+          read_deliver (self, rbuf_take (self, MIN (self->read_n, self->rlen)));
+          return TRUE;
+        }
+      break;
+
+    case READ_EXACTLY:
+      if (self->rlen >= self->read_n)
+        {
+          read_deliver (self, rbuf_take (self, self->read_n));
+          return TRUE;
+        }
+      break;
+
+    case READ_LINE:
+      {
+        const guint8 *head = self->rbuf != NULL ? self->rbuf + self->rstart : NULL;
+        const guint8 *nl = NULL;
+
+        if (self->rlen > self->line_scan)
+          nl = memchr (head + self->line_scan, '\n', self->rlen - self->line_scan);
+        if (nl != NULL)
+          {
+            gsize line = (gsize) (nl - head);   /* without the '\n' */
+
+            if (line > self->limit)
+              {
+                read_fail (self, g_error_new (G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                                              "The line is longer than the limit (%" G_GSIZE_FORMAT
+                                              " bytes > %" G_GSIZE_FORMAT "); it stays in the read buffer",
+                                              line, self->limit));
+                return TRUE;
+              }
+            read_deliver (self, rbuf_take (self, line + 1));
+            return TRUE;
+          }
+        self->line_scan = self->rlen;
+        if (self->rlen > self->limit)
+          {
+            read_fail (self, g_error_new (G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                                          "No end of line within the limit (%" G_GSIZE_FORMAT
+                                          " bytes buffered > %" G_GSIZE_FORMAT "); they stay in the read buffer",
+                                          self->rlen, self->limit));
+            return TRUE;
+          }
+      }
+      break;
+    }
+
+  if (self->read_error != NULL)
+    {
+      read_fail (self, g_error_copy (self->read_error));
+      return TRUE;
+    }
+  if (self->eof)
+    {
+      if (self->read_kind == READ_EXACTLY)
+        read_fail (self, g_error_new (G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
+                                      "The stream ended after %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT
+                                      " bytes; they stay in the read buffer",
+                                      self->rlen, self->read_n));
+      else
+        read_deliver (self, rbuf_take (self, self->rlen));
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/* One recv(2).  Returns the byte count, 0 at end-of-stream (self->eof is
+ * set), or -1 (would block, or self->read_error is set). */
+static gssize
+stream_recv (CoopStream *self,
+             guint8     *buf,
+             gsize       len)
+{
+  gssize n;
+  int err;
+
+  do
+    n = recv (self->fd, buf, len, 0);
+  while (G_UNLIKELY (n < 0 && errno == EINTR));
+
+  if (G_LIKELY (n > 0))
+    {
+      /* A short read drained the socket: the next recv() would block. */
+      if ((gsize) n < len)
+        self->maybe_readable = FALSE;
+      return n;
+    }
+  if (n == 0)
+    {
+      self->eof = TRUE;
+      return 0;
+    }
+  err = errno;
+  self->maybe_readable = FALSE;
+  if (err == EAGAIN || err == EWOULDBLOCK)
+    return -1;
+  self->read_error = errno_error_new (err, "Error reading from the connection");
+  return -1;
+}
+
+/* Serves the pending read from the buffer and, if @may_recv, from the
+ * socket; without a pending read, reads ahead (once).  Then (un)registers
+ * the reader as needed. */
+static void
+stream_pump (CoopStream *self,
+             gboolean    may_recv)
+{
+  gsize budget = READ_BUDGET;
+
+  for (;;)
+    {
+      guint8 *scratch;
+      gssize n;
+
+      if (self->read_future != NULL && read_try_complete (self))
+        break;
+      if (!may_recv || self->eof || self->read_error != NULL || self->closing || self->fd < 0)
+        break;
+
+      scratch = scratch_get ();
+      if (self->read_future != NULL && self->read_kind == READ_SOME && self->rlen == 0)
+        {
+          /* Straight into the result: the rest stays in the socket. */
+          n = stream_recv (self, scratch, MIN (self->read_n, READ_CHUNK));
+          if (n > 0)
+            {
+              read_deliver (self, g_bytes_new (scratch, n));
+              break;
+            }
+        }
+      else
+        {
+          if (self->read_future == NULL && self->rlen >= 2 * self->limit)
+            break;
+          n = stream_recv (self, scratch, READ_CHUNK);
+          if (n > 0)
+            rbuf_append (self, scratch, n);
+        }
+
+      if (n < 0 && self->read_error == NULL)
+        break;              /* would block: the reader callback takes over */
+      if (n > 0)
+        {
+          budget = (gsize) n < budget ? budget - n : 0;
+          /* Read ahead only once; for a read, go on while data may wait. */
+          may_recv = self->read_future != NULL && self->maybe_readable && budget > 0;
+        }
+      /* EOF or an error: loop once more so the read sees it. */
+    }
+  stream_update_reading (self);
+}
+
+static void
+stream_readable_cb (gpointer data)
+{
+  CoopStream *self = data;
+
+  self->maybe_readable = TRUE;
+  stream_pump (self, TRUE);
+}
+
+/* The loop dropped our reader or writer without being asked: it was
+ * closed.  What waits is cancelled, as coop-io.c cancels its waiters, and
+ * a background flush ends. */
+static void
+stream_loop_gone (CoopStream *self)
+{
+  GError *error;
+
+  if (!coop_loop_is_closed (self->loop))
+    return;   /* someone replaced our callback on the fd: their business */
+  g_object_ref (self);
+  error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "The loop was closed");
+  if (self->read_future != NULL)
+    read_fail (self, g_error_copy (error));
+  complete_queue (&self->drain_waiters, error);
+  g_error_free (error);
+  if (self->self_ref)
+    stream_finish_close (self);
+  g_object_unref (self);
+}
+
+static void
+stream_reader_removed (gpointer data)
+{
+  CoopStream *self = data;
+
+  if (!self->reading)
+    return;   /* we removed it */
+  self->reading = FALSE;
+  stream_loop_gone (self);
+}
+
+static void
+stream_writer_removed (gpointer data)
+{
+  CoopStream *self = data;
+
+  if (!self->writing)
+    return;
+  self->writing = FALSE;
+  stream_loop_gone (self);
+}
+
+static void
+stream_update_reading (CoopStream *self)
+{
+  gboolean want = !self->closing && !self->eof && self->read_error == NULL && self->fd >= 0 &&
+                  (self->read_future != NULL || self->rlen < 2 * self->limit);
+
+  if (want == self->reading)
+    return;
+  if (want)
+    {
+      CoopHandle *handle;
+
+      if (coop_loop_is_closed (self->loop))
+        return;
+      self->reading = TRUE;
+      handle = coop_loop_add_reader (self->loop, self->fd, stream_readable_cb, self,
+                                     stream_reader_removed);
+      if (handle == NULL)
+        self->reading = FALSE;
+      if (self->reader_handle != NULL)
+        unref_later (self->loop, (CoopReadyFunc) coop_handle_unref, self->reader_handle);
+      self->reader_handle = handle;
+    }
+  else
+    {
+      self->reading = FALSE;   /* first: our remove notify checks it */
+      if (!coop_loop_is_closed (self->loop))
+        coop_loop_remove_reader (self->loop, self->fd);
+    }
+}
+
+/* The undo of a read whose bytes were thrown away (the awaiting task was
+ * cancelled before it resumed): they go back to the front of the buffer. */
+static void
+read_undo (CoopFuture *future,
+           gpointer    data)
+{
+  CoopStream *self = data;
+  GBytes *bytes;
+  gsize size;
+  gconstpointer bytes_data;
+
+  if (self->closing)
+    return;
+  bytes = (GBytes *) coop_future_get_boxed (future, NULL);
+  if (bytes == NULL)
+    return;
+  bytes_data = g_bytes_get_data (bytes, &size);
+  if (size == 0)
+    return;
+  rbuf_prepend (self, bytes_data, size);
+  if (self->read_future != NULL)
+    stream_pump (self, FALSE);
+}
+
+static CoopFuture *
+stream_read_start (CoopStream *self,
+                   ReadKind    kind,
+                   gsize       n)
+{
+  CoopFuture *future = coop_future_new (self->loop);
+  GError *error = NULL;
+
+  if (self->closing)
+    {
+      coop_future_take_error (future, closed_error_new ());
+      return future;
+    }
+  if (self->read_future != NULL)
+    {
+      coop_future_take_error (future, g_error_new_literal (COOP_ERROR, COOP_ERROR_INVALID_STATE,
+                                                           "Another read is already waiting on this stream; "
+                                                           "a stream allows one read at a time"));
+      return future;
+    }
+  if (!coop_loop_check_usable (self->loop, &error))
+    {
+      coop_future_take_error (future, error);
+      return future;
+    }
+
+  self->read_future = g_object_ref (future);
+  self->read_kind = kind;
+  self->read_n = n;
+  self->read_waiter.func = read_waiter_done;
+  self->read_waiter.data = self;
+  coop_future_add_waiter (future, &self->read_waiter);
+  stream_pump (self, self->maybe_readable);
+  return future;
+}
+
+/* --- writes ------------------------------------------------------------------------- */
+
+static void
+wqueue_clear (CoopStream *self)
+{
+  g_queue_clear_full (&self->wqueue, (GDestroyNotify) g_bytes_unref);
+  self->woffset = 0;
+  self->wsize = 0;
+}
+
+static void
+wqueue_consume (CoopStream *self,
+                gsize       n)
+{
+  self->wsize -= n;
+  while (n > 0)
+    {
+      GBytes *head = g_queue_peek_head (&self->wqueue);
+      gsize left = g_bytes_get_size (head) - self->woffset;
+
+      if (n < left)
+        {
+          self->woffset += n;
+          return;
+        }
+      n -= left;
+      g_bytes_unref (g_queue_pop_head (&self->wqueue));
+      self->woffset = 0;
+    }
+}
+
+static void
+stream_set_write_error (CoopStream *self,
+                        int         err)
+{
+  if (self->write_error == NULL)
+    self->write_error = errno_error_new (err, "Error writing to the connection");
+}
+
+/* Sends what the socket takes.  Sets write_error on failure. */
+static void
+stream_flush (CoopStream *self)
+{
+  while (self->wsize > 0)
+    {
+      struct iovec iov[MAX_IOV];
+      struct msghdr msg = { 0, };
+      gsize offset = self->woffset;
+      gsize total = 0;
+      GList *l;
+      int n_iov = 0;
+      gssize n;
+
+      for (l = self->wqueue.head; l != NULL && n_iov < MAX_IOV; l = l->next)
+        {
+          gsize size;
+          const guint8 *data = g_bytes_get_data (l->data, &size);
+
+          iov[n_iov].iov_base = (void *) (data + offset);
+          iov[n_iov].iov_len = size - offset;
+          total += size - offset;
+          offset = 0;
+          n_iov++;
+        }
+      msg.msg_iov = iov;
+      msg.msg_iovlen = n_iov;
+      do
+        n = sendmsg (self->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+      while (n < 0 && errno == EINTR);
+      if (n < 0)
+        {
+          if (errno != EAGAIN && errno != EWOULDBLOCK)
+            stream_set_write_error (self, errno);
+          return;
+        }
+      wqueue_consume (self, n);
+      if ((gsize) n < total)
+        return;   /* the socket is full */
+    }
+}
+
+/* After the buffer changed: flow control, end-of-stream, the writer, a
+ * close that waited for the flush.  May drop the last reference. */
+static void
+stream_after_write (CoopStream *self)
+{
+  if (self->write_error != NULL)
+    {
+      if (self->closing && self->wsize > 0 && self->close_error == NULL)
+        self->close_error = g_error_copy (self->write_error);
+      wqueue_clear (self);
+      self->paused = FALSE;
+      complete_queue (&self->drain_waiters, self->write_error);
+    }
+  else if (self->paused && self->wsize <= self->low_water)
+    {
+      self->paused = FALSE;
+      complete_queue (&self->drain_waiters, NULL);
+    }
+  if (self->wsize == 0 && self->write_error == NULL && self->eof_requested && !self->eof_sent &&
+      self->fd >= 0)
+    {
+      self->eof_sent = TRUE;
+      if (shutdown (self->fd, SHUT_WR) != 0 && errno != ENOTCONN)
+        stream_set_write_error (self, errno);
+    }
+  stream_update_writing (self);
+  if (self->closing && !self->closed && self->wsize == 0)
+    stream_finish_close (self);
+}
+
+static void
+stream_writable_cb (gpointer data)
+{
+  CoopStream *self = data;
+
+  stream_flush (self);
+  stream_after_write (self);
+}
+
+static void
+stream_update_writing (CoopStream *self)
+{
+  gboolean want = self->wsize > 0 && self->write_error == NULL && self->fd >= 0;
+
+  if (want == self->writing)
+    return;
+  if (want)
+    {
+      CoopHandle *handle;
+
+      if (coop_loop_is_closed (self->loop))
+        return;
+      self->writing = TRUE;
+      handle = coop_loop_add_writer (self->loop, self->fd, stream_writable_cb, self,
+                                     stream_writer_removed);
+      if (handle == NULL)
+        self->writing = FALSE;
+      if (self->writer_handle != NULL)
+        unref_later (self->loop, (CoopReadyFunc) coop_handle_unref, self->writer_handle);
+      self->writer_handle = handle;
+    }
+  else
+    {
+      self->writing = FALSE;
+      if (!coop_loop_is_closed (self->loop))
+        coop_loop_remove_writer (self->loop, self->fd);
+    }
+}
+
+/* --- closing ---------------------------------------------------------------------------- */
+
+/* The read side ends: a waiting read fails, the buffer goes. */
+static void
+stream_shut_reading (CoopStream *self)
+{
+  if (self->read_future != NULL)
+    read_fail (self, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED,
+                                          "The stream was closed while a read was waiting"));
+  rbuf_clear (self);
+  stream_update_reading (self);
+}
+
+/* Closes the fd and completes everything waiting.  Drops the reference
+ * close() took, so it may finalize the stream: call it last. */
+static void
+stream_finish_close (CoopStream *self)
+{
+  GError *drain_error;
+
+  if (self->closed)
+    return;
+  self->closed = TRUE;
+  self->closing = TRUE;
+  self->reading = FALSE;
+  self->writing = FALSE;
+  if (self->fd >= 0)
+    {
+      /* Before close(2): an fd closed while registered vanishes from epoll
+       * without an event, and its number may be reused at once.  (A closed
+       * loop has dropped every watch already.) */
+      if (!coop_loop_is_closed (self->loop))
+        coop_loop_forget_fd (self->loop, self->fd);
+      close (self->fd);
+      self->fd = -1;
+    }
+  wqueue_clear (self);
+  self->paused = FALSE;
+
+  drain_error = self->write_error != NULL ? g_error_copy (self->write_error) : closed_error_new ();
+  complete_queue (&self->drain_waiters, drain_error);
+  g_error_free (drain_error);
+  complete_queue (&self->closed_waiters, self->close_error);
+
+  if (self->self_ref)
+    {
+      self->self_ref = FALSE;
+      stream_unref_later (self);
+    }
+}
+
+/* --- GObject ------------------------------------------------------------------------------ */
+
+static void
+coop_stream_dispose (GObject *object)
+{
+  CoopStream *self = COOP_STREAM (object);
+
+  if (!self->closed)
+    {
+      self->closing = TRUE;
+      stream_shut_reading (self);
+      stream_finish_close (self);
+    }
+
+  G_OBJECT_CLASS (coop_stream_parent_class)->dispose (object);
+}
+
+static void
+coop_stream_finalize (GObject *object)
+{
+  CoopStream *self = COOP_STREAM (object);
+
+  g_assert (self->read_future == NULL);
+  g_clear_pointer (&self->reader_handle, coop_handle_unref);
+  g_clear_pointer (&self->writer_handle, coop_handle_unref);
+  rbuf_clear (self);
+  wqueue_clear (self);
+  g_clear_error (&self->read_error);
+  g_clear_error (&self->write_error);
+  g_clear_error (&self->close_error);
+  g_clear_object (&self->loop);
+
+  G_OBJECT_CLASS (coop_stream_parent_class)->finalize (object);
+}
+
+static void
+coop_stream_class_init (CoopStreamClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = coop_stream_dispose;
+  object_class->finalize = coop_stream_finalize;
+}
+
+static void
+coop_stream_init (CoopStream *self)
+{
+  self->fd = -1;
+  self->limit = DEFAULT_LIMIT;
+  self->high_water = DEFAULT_HIGH_WATER;
+  self->low_water = DEFAULT_LOW_WATER;
+  self->maybe_readable = TRUE;
+  g_queue_init (&self->wqueue);
+  g_queue_init (&self->drain_waiters);
+  g_queue_init (&self->closed_waiters);
+}
+
+/* Adopts a connected, non-blocking stream socket. */
+static CoopStream *
+stream_new (CoopLoop              *loop,
+            int                    fd,
+            const struct sockaddr *peer,
+            socklen_t              peer_len)
+{
+  CoopStream *self = g_object_new (COOP_TYPE_STREAM, NULL);
+  struct sockaddr_storage local;
+  socklen_t local_len = sizeof local;
+
+  self->loop = g_object_ref (loop);
+  self->fd = fd;
+  if (getsockname (fd, (struct sockaddr *) &local, &local_len) == 0)
+    self->family = local.ss_family;
+  if (self->family == AF_INET || self->family == AF_INET6)
+    {
+      /* As asyncio: small writes go out at once. */
+      int one = 1;
+
+      setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+  if (peer != NULL && peer_len > 0 && peer_len <= sizeof self->peer)
+    {
+      memcpy (&self->peer, peer, peer_len);
+      self->peer_len = peer_len;
+    }
+  stream_update_reading (self);
+  return self;
+}
+
+/* --- opening connections --------------------------------------------------------------------- */
+
+typedef struct
+{
+  gint            ref_count;
+  CoopLoop       *loop;
+  CoopFuture     *future;      /* the result: a reference until done */
+  CoopWaiter      waiter;      /* notices a cancellation */
+  gboolean        finished;
+  char           *what;        /* "example.com port 80", for errors */
+  guint16         port;
+  GCancellable   *cancellable;
+  GPtrArray      *addresses;   /* GSocketAddress */
+  guint           next;
+  int             fd;          /* the socket being connected, or -1 */
+  guint           index;       /* of the address it connects to */
+  CoopFuture     *writable;    /* waiting for the connection, or NULL */
+  CoopHandle     *retry;       /* AF_UNIX backlog full: try again later */
+  guint           attempts;
+  GError         *error;       /* the first failure */
+} Connect;
+
+static Connect *
+connect_ref (Connect *op)
+{
+  g_atomic_int_inc (&op->ref_count);
+  return op;
+}
+
+static void
+connect_unref (gpointer data)
+{
+  Connect *op = data;
+
+  if (!g_atomic_int_dec_and_test (&op->ref_count))
+    return;
+  g_assert (op->fd < 0);
+  g_clear_object (&op->future);
+  g_clear_object (&op->loop);
+  g_clear_object (&op->cancellable);
+  g_clear_pointer (&op->addresses, g_ptr_array_unref);
+  g_clear_object (&op->writable);
+  g_clear_pointer (&op->retry, coop_handle_unref);
+  g_clear_error (&op->error);
+  g_free (op->what);
+  g_free (op);
+}
+
+static void
+connect_close_socket (Connect *op)
+{
+  if (op->fd < 0)
+    return;
+  if (!coop_loop_is_closed (op->loop))
+    coop_loop_forget_fd (op->loop, op->fd);
+  close (op->fd);
+  op->fd = -1;
+}
+
+/* The result future was completed by someone else (cancelled): stop. */
+static void
+connect_waiter_done (CoopWaiter *waiter,
+                     CoopFuture *future)
+{
+  Connect *op = waiter->data;
+
+  if (op->finished)
+    return;
+  op->finished = TRUE;
+  g_cancellable_cancel (op->cancellable);
+  if (op->writable != NULL)
+    coop_future_cancel (op->writable, NULL);
+  if (op->retry != NULL)
+    coop_handle_cancel (op->retry);
+  connect_close_socket (op);
+  /* The waiter's reference; the future itself is released later. */
+  coop_loop_push_ready (op->loop, connect_unref, connect_unref, op);
+}
+
+static void
+connect_finish (Connect    *op,
+                CoopStream *stream,
+                GError     *error)
+{
+  g_assert (!op->finished);
+  op->finished = TRUE;
+  coop_future_remove_waiter (op->future, &op->waiter);
+  if (stream != NULL)
+    coop_future_set_object (op->future, G_OBJECT (stream));
+  else
+    coop_future_take_error (op->future, error);
+  connect_unref (op);   /* the waiter's */
+}
+
+static void connect_try_next (Connect *op);
+
+/* Records why one address failed and moves on. */
+static void
+connect_address_failed (Connect *op,
+                        GError  *error)
+{
+  connect_close_socket (op);
+  if (op->error == NULL)
+    op->error = error;
+  else
+    g_error_free (error);
+  connect_try_next (op);
+}
+
+static void
+connect_succeeded (Connect *op)
+{
+  GSocketAddress *address = g_ptr_array_index (op->addresses, op->index);
+  struct sockaddr_storage native;
+  gsize native_len = g_socket_address_get_native_size (address);
+  CoopStream *stream;
+
+  if (!g_socket_address_to_native (address, &native, sizeof native, NULL))
+    native_len = 0;
+  stream = stream_new (op->loop, op->fd, (struct sockaddr *) &native, native_len);
+  op->fd = -1;
+  connect_finish (op, stream, NULL);
+  g_object_unref (stream);
+}
+
+static void
+connect_writable_done (CoopFuture *future,
+                       gpointer    data)
+{
+  Connect *op = data;
+  GError *error = NULL;
+  int err = 0;
+  socklen_t len = sizeof err;
+
+  if (op->finished || future != op->writable)
+    return;
+  g_clear_object (&op->writable);
+  if (!coop_future_propagate (future, &error))
+    {
+      connect_address_failed (op, error);
+      return;
+    }
+  if (getsockopt (op->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+    err = errno;
+  if (err != 0)
+    {
+      connect_address_failed (op, errno_error_new (err, op->what));
+      return;
+    }
+  connect_succeeded (op);
+}
+
+/* If the loop was closed with the wait still queued, the result is
+ * cancelled rather than left pending. */
+static void
+connect_callback_notify (gpointer data)
+{
+  Connect *op = data;
+
+  if (!op->finished && coop_loop_is_closed (op->loop))
+    coop_future_cancel (op->future, "The loop was closed");
+  connect_unref (op);
+}
+
+static void
+connect_retry_cb (gpointer data)
+{
+  Connect *op = data;
+
+  g_clear_pointer (&op->retry, coop_handle_unref);
+  if (op->finished)
+    return;
+  op->next = op->index;   /* the same address again */
+  connect_try_next (op);
+}
+
+static void
+connect_try_next (Connect *op)
+{
+  while (op->next < op->addresses->len)
+    {
+      GSocketAddress *address = g_ptr_array_index (op->addresses, op->next);
+      struct sockaddr_storage native;
+      gsize native_len = g_socket_address_get_native_size (address);
+      GError *error = NULL;
+      int fd, err;
+
+      op->index = op->next++;
+      if (!g_socket_address_to_native (address, &native, sizeof native, &error))
+        {
+          connect_address_failed (op, error);
+          return;
+        }
+      fd = socket (native.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0)
+        {
+          connect_address_failed (op, errno_error_new (errno, op->what));
+          return;
+        }
+      op->fd = fd;
+      do
+        err = connect (fd, (struct sockaddr *) &native, native_len) == 0 ? 0 : errno;
+      while (err == EINTR);
+
+      if (err == 0)
+        {
+          connect_succeeded (op);
+          return;
+        }
+      if (err == EINPROGRESS)
+        {
+          op->writable = coop_loop_wait_writable (op->loop, fd);
+          coop_future_add_done_callback (op->writable, connect_writable_done,
+                                         connect_ref (op), connect_callback_notify);
+          return;
+        }
+      if (err == EAGAIN && native.ss_family == AF_UNIX)
+        {
+          /* The server's backlog is full: a non-blocking AF_UNIX connect
+           * must be retried, there is no readiness to wait for. */
+          gint64 delay = MIN ((gint64) 1000 << MIN (op->attempts, 7u), 100 * 1000);
+
+          op->attempts++;
+          connect_close_socket (op);
+          op->retry = coop_loop_call_later (op->loop, delay, connect_retry_cb,
+                                            connect_ref (op), connect_callback_notify);
+          return;
+        }
+      connect_address_failed (op, errno_error_new (err, op->what));
+      return;
+    }
+
+  /* Out of addresses. */
+  connect_finish (op, NULL, op->error != NULL ? g_steal_pointer (&op->error)
+                          : g_error_new (G_IO_ERROR, G_IO_ERROR_HOST_NOT_FOUND,
+                                         "%s: no address to connect to", op->what));
+}
+
+static void
+connect_resolved (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      data)
+{
+  Connect *op = data;
+  GError *error = NULL;
+  GList *addresses = g_resolver_lookup_by_name_finish (G_RESOLVER (source), result, &error);
+  GList *l;
+
+  if (op->finished)
+    {
+      g_clear_error (&error);
+      g_resolver_free_addresses (addresses);
+      connect_unref (op);
+      return;
+    }
+  if (addresses == NULL)
+    {
+      GError *mapped;
+
+      /* GResolver's own domain becomes G_IO_ERROR, as documented. */
+      if (error == NULL)
+        mapped = g_error_new (G_IO_ERROR, G_IO_ERROR_HOST_NOT_FOUND, "%s: no address", op->what);
+      else if (error->domain == G_IO_ERROR)
+        mapped = g_steal_pointer (&error);
+      else
+        mapped = g_error_new (G_IO_ERROR, G_IO_ERROR_HOST_NOT_FOUND, "%s", error->message);
+      g_clear_error (&error);
+      connect_finish (op, NULL, mapped);
+      connect_unref (op);
+      return;
+    }
+
+  for (l = addresses; l != NULL; l = l->next)
+    g_ptr_array_add (op->addresses, g_inet_socket_address_new (l->data, op->port));
+  g_resolver_free_addresses (addresses);
+  connect_try_next (op);
+  connect_unref (op);
+}
+
+static Connect *
+connect_new (CoopLoop   *loop,
+             char       *what)
+{
+  Connect *op = g_new0 (Connect, 1);
+
+  op->ref_count = 1;   /* the waiter's, until the result is set */
+  op->loop = g_object_ref (loop);
+  op->future = coop_future_new (loop);
+  op->what = what;
+  op->fd = -1;
+  op->addresses = g_ptr_array_new_with_free_func (g_object_unref);
+  op->waiter.func = connect_waiter_done;
+  op->waiter.data = op;
+  coop_future_add_waiter (op->future, &op->waiter);
+  return op;
+}
+
+/* GIO continues an async call on the thread-default context of the thread
+ * that starts it: make that the loop's for the call. */
+static gboolean
+push_loop_context (CoopLoop      *loop,
+                   GMainContext **pushed,
+                   GError       **error)
+{
+  GMainContext *context = coop_loop_get_context (loop);
+  GMainContext *current = g_main_context_get_thread_default ();
+
+  *pushed = NULL;
+  if (current == NULL)
+    current = g_main_context_default ();
+  if (current == context)
+    return TRUE;
+  if (!g_main_context_acquire (context))
+    {
+      g_set_error_literal (error, COOP_ERROR, COOP_ERROR_INVALID_STATE,
+                           "A connection must be opened from its loop's thread "
+                           "(the loop's context is owned by another thread)");
+      return FALSE;
+    }
+  g_main_context_push_thread_default (context);
+  g_main_context_release (context);
+  *pushed = context;
+  return TRUE;
+}
+
+/**
+ * coop_stream_open_tcp:
+ * @loop: the loop
+ * @host: a host name or a numeric IPv4 or IPv6 address
+ * @port: the port
+ *
+ * Opens a TCP connection, as asyncio's `open_connection()`.  A host name is
+ * resolved with [class@Gio.Resolver] (asynchronously; a numeric address is
+ * used as it is); each address is then tried in turn with a non-blocking
+ * `connect()`, until one connects.  `TCP_NODELAY` is set, as asyncio does.
+ *
+ * The future finishes with the connected [class@Coop.Stream] (an object
+ * result: `COOP_STREAM (coop_future_get_object (future, NULL))`, owned by
+ * the future), or fails with an error of the `G_IO_ERROR` domain:
+ * `G_IO_ERROR_HOST_NOT_FOUND` if the name does not resolve (resolver errors
+ * are mapped to it), otherwise the error of the first address that failed,
+ * such as `G_IO_ERROR_CONNECTION_REFUSED`.  Cancelling the future stops the
+ * resolution or the connection attempt and closes its socket.
+ *
+ * Call this on the loop's thread.
+ *
+ * Returns: (transfer full): a future for the stream
+ */
+CoopFuture *
+coop_stream_open_tcp (CoopLoop   *loop,
+                      const char *host,
+                      guint16     port)
+{
+  Connect *op;
+  GInetAddress *numeric;
+  CoopFuture *future;
+  GError *error = NULL;
+
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (host != NULL, NULL);
+
+  op = connect_new (loop, g_strdup_printf ("%s port %u", host, port));
+  future = g_object_ref (op->future);
+  if (!coop_loop_check_usable (loop, &error))
+    {
+      connect_finish (op, NULL, error);
+      return future;
+    }
+
+  numeric = g_inet_address_new_from_string (host);
+  if (numeric != NULL)
+    {
+      g_ptr_array_add (op->addresses, g_inet_socket_address_new (numeric, port));
+      g_object_unref (numeric);
+      connect_try_next (op);
+    }
+  else
+    {
+      GResolver *resolver = g_resolver_get_default ();
+      GMainContext *pushed;
+
+      if (!push_loop_context (loop, &pushed, &error))
+        connect_finish (op, NULL, error);
+      else
+        {
+          op->port = port;
+          op->cancellable = g_cancellable_new ();
+          g_resolver_lookup_by_name_async (resolver, host, op->cancellable,
+                                           connect_resolved, connect_ref (op));
+          if (pushed != NULL)
+            g_main_context_pop_thread_default (pushed);
+        }
+      g_object_unref (resolver);
+    }
+  return future;
+}
+
+/**
+ * coop_stream_open_unix:
+ * @loop: the loop
+ * @path: the file name of a listening Unix socket
+ *
+ * Opens a connection to a Unix-domain stream socket, as asyncio's
+ * `open_unix_connection()`.  If the server's backlog is full, the
+ * connection is retried a little later (with a growing delay, up to 100 ms)
+ * until it succeeds or the future is cancelled.
+ *
+ * The future finishes with the connected [class@Coop.Stream] or fails
+ * with a `G_IO_ERROR` (`G_IO_ERROR_NOT_FOUND` if nothing is at @path,
+ * `G_IO_ERROR_CONNECTION_REFUSED` if nobody listens there,
+ * `G_IO_ERROR_INVALID_ARGUMENT` if the path is too long for a socket
+ * address).
+ *
+ * Returns: (transfer full): a future for the stream
+ */
+CoopFuture *
+coop_stream_open_unix (CoopLoop   *loop,
+                       const char *path)
+{
+  Connect *op;
+  CoopFuture *future;
+  GError *error = NULL;
+
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (path != NULL, NULL);
+
+  op = connect_new (loop, g_strdup (path));
+  future = g_object_ref (op->future);
+  if (!coop_loop_check_usable (loop, &error))
+    connect_finish (op, NULL, error);
+  else if (strlen (path) >= sizeof ((struct sockaddr_un *) NULL)->sun_path || path[0] == '\0')
+    connect_finish (op, NULL, g_error_new (G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                                           "“%s” cannot be a Unix socket address "
+                                           "(empty, or longer than %zu bytes)",
+                                           path, sizeof ((struct sockaddr_un *) NULL)->sun_path - 1));
+  else
+    {
+      g_ptr_array_add (op->addresses, g_unix_socket_address_new (path));
+      connect_try_next (op);
+    }
+  return future;
+}
+
+/* --- the public stream API ------------------------------------------------------------------ */
+
+/**
+ * coop_stream_new_for_fd:
+ * @loop: the loop
+ * @fd: a connected stream socket (TCP, or `AF_UNIX` `SOCK_STREAM`)
+ * @error: return location for an error
+ *
+ * Adopts @fd, a connected stream socket, which is made non-blocking.  The
+ * stream owns it from then on and closes it.  If this fails, @fd is left
+ * alone (still the caller's): `G_IO_ERROR_INVALID_ARGUMENT` if it is not an
+ * open stream socket.
+ *
+ * Returns: (transfer full) (nullable): the stream
+ */
+CoopStream *
+coop_stream_new_for_fd (CoopLoop  *loop,
+                        int        fd,
+                        GError   **error)
+{
+  struct stat st;
+  int type = 0;
+  socklen_t len = sizeof type;
+  int flags;
+
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!coop_loop_check_usable (loop, error))
+    return NULL;
+  if (fd < 0 || fstat (fd, &st) != 0 || !S_ISSOCK (st.st_mode) ||
+      getsockopt (fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "File descriptor %d is not an open stream socket", fd);
+      return NULL;
+    }
+  flags = fcntl (fd, F_GETFL);
+  if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl (fd, F_SETFL, flags | O_NONBLOCK) != 0))
+    {
+      int err = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err),
+                   "Cannot make file descriptor %d non-blocking: %s", fd, g_strerror (err));
+      return NULL;
+    }
+  return stream_new (loop, fd, NULL, 0);
+}
+
+/**
+ * coop_stream_read:
+ * @stream: a stream
+ * @max: the most bytes to read
+ *
+ * Reads up to @max bytes, as asyncio's `read(n)`: the future finishes with
+ * a #GBytes of 1 to @max bytes as soon as any data is there, or an empty
+ * #GBytes at the end of the stream (and for @max 0).  Data that arrived
+ * before a failure is delivered first; then the failure is reported by this
+ * read and every later one (`G_IO_ERROR_CONNECTION_CLOSED` when the peer
+ * reset the connection).
+ *
+ * A stream allows one read at a time: a read started while another is
+ * waiting fails with %COOP_ERROR_INVALID_STATE (as asyncio raises).  A read
+ * waiting when the stream is closed fails with `G_IO_ERROR_CLOSED`.
+ * Cancelling a read loses nothing: if the awaiting task is cancelled after
+ * the bytes were taken from the buffer but before it resumed,
+ * [func@Coop.await] puts them back.
+ *
+ * Returns: (transfer full): a future for a #GBytes (a boxed result, read
+ *   with [method@Coop.Future.get_boxed])
+ */
+CoopFuture *
+coop_stream_read (CoopStream *stream,
+                  gsize       max)
+{
+  CoopFuture *future;
+
+  g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+
+  if (max == 0 && !stream->closing && stream->read_future == NULL)
+    {
+      GBytes *empty = g_bytes_new (NULL, 0);
+
+      future = coop_future_new (stream->loop);
+      coop_future_set_boxed (future, G_TYPE_BYTES, empty);
+      g_bytes_unref (empty);
+      return future;
+    }
+  return stream_read_start (stream, READ_SOME, max);
+}
+
+/**
+ * coop_stream_read_exactly:
+ * @stream: a stream
+ * @n: how many bytes to read
+ *
+ * Reads exactly @n bytes, as asyncio's `readexactly(n)`.  If the stream ends
+ * first, the future fails with `G_IO_ERROR_PARTIAL_INPUT` (asyncio's
+ * `IncompleteReadError`); the bytes that did arrive stay in the read buffer
+ * ([method@Coop.Stream.get_read_buffer_size] counts them,
+ * [method@Coop.Stream.read] returns them), and the error message gives
+ * their number.  See [method@Coop.Stream.read] for errors and
+ * cancellation.
+ *
+ * Returns: (transfer full): a future for a #GBytes of @n bytes
+ */
+CoopFuture *
+coop_stream_read_exactly (CoopStream *stream,
+                          gsize       n)
+{
+  g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+
+  return stream_read_start (stream, READ_EXACTLY, n);
+}
+
+/**
+ * coop_stream_read_line:
+ * @stream: a stream
+ *
+ * Reads one line, up to and including its `'\n'`, as asyncio's
+ * `readline()`.  At the end of the stream it finishes with what is left (a
+ * last line without `'\n'`, or an empty #GBytes once nothing is left).
+ *
+ * A line longer than the stream's limit ([method@Coop.Stream.set_limit],
+ * not counting the `'\n'`), or more than limit bytes buffered without a
+ * `'\n'`, fails the read with `G_IO_ERROR_MESSAGE_TOO_LARGE` (asyncio's
+ * `LimitOverrunError`).  The data stays in the read buffer, untouched,
+ * as asyncio's `readuntil()` leaves it: read it in pieces with
+ * [method@Coop.Stream.read], raise the limit and read the line again, or
+ * close the stream.
+ *
+ * Returns: (transfer full): a future for a #GBytes holding the line
+ */
+CoopFuture *
+coop_stream_read_line (CoopStream *stream)
+{
+  g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+
+  return stream_read_start (stream, READ_LINE, 0);
+}
+
+/**
+ * coop_stream_get_limit:
+ * @stream: a stream
+ *
+ * Returns: the longest line [method@Coop.Stream.read_line] accepts, in bytes
+ */
+gsize
+coop_stream_get_limit (CoopStream *stream)
+{
+  g_return_val_if_fail (COOP_IS_STREAM (stream), 0);
+
+  return stream->limit;
+}
+
+/**
+ * coop_stream_set_limit:
+ * @stream: a stream
+ * @limit: a number of bytes, more than 0
+ *
+ * Sets the longest line [method@Coop.Stream.read_line] accepts (64 KiB by
+ * default, as asyncio's `limit`).  Without a pending read, the stream reads
+ * ahead until 2 × @limit bytes are buffered, then waits for a read.
+ */
+void
+coop_stream_set_limit (CoopStream *stream,
+                       gsize       limit)
+{
+  g_return_if_fail (COOP_IS_STREAM (stream));
+  g_return_if_fail (limit > 0);
+
+  stream->limit = limit;
+  stream_update_reading (stream);
+}
+
+/**
+ * coop_stream_get_read_buffer_size:
+ * @stream: a stream
+ *
+ * Returns: how many bytes were received and not read yet
+ */
+gsize
+coop_stream_get_read_buffer_size (CoopStream *stream)
+{
+  g_return_val_if_fail (COOP_IS_STREAM (stream), 0);
+
+  return stream->rlen;
+}
+
+/**
+ * coop_stream_at_eof:
+ * @stream: a stream
+ *
+ * Returns: whether the peer ended the stream and everything it sent was
+ *   read (asyncio's `at_eof()`)
+ */
+gboolean
+coop_stream_at_eof (CoopStream *stream)
+{
+  g_return_val_if_fail (COOP_IS_STREAM (stream), FALSE);
+
+  return stream->eof && stream->rlen == 0;
+}
+
+/**
+ * coop_stream_write:
+ * @stream: a stream
+ * @data: the bytes to send
+ * @error: return location for an error
+ *
+ * Sends @data, as asyncio's `write()`: never blocks, never waits.  When
+ * nothing is buffered it is sent at once (`send()` with `MSG_NOSIGNAL`:
+ * a vanished peer is an error, never a `SIGPIPE`); what the socket does not
+ * take is buffered (@data is referenced, not copied) and sent as the socket
+ * drains.  Await [method@Coop.Stream.drain] to respect back-pressure.
+ *
+ * Fails with `G_IO_ERROR_CLOSED` after [method@Coop.Stream.close] or
+ * [method@Coop.Stream.write_eof], and with the connection's error once
+ * sending failed (`G_IO_ERROR_BROKEN_PIPE`, which is also
+ * `G_IO_ERROR_CONNECTION_CLOSED`).  An error found while flushing in the
+ * background is reported by the next write or drain.
+ *
+ * Returns: %TRUE if @data was sent or buffered
+ */
+gboolean
+coop_stream_write (CoopStream  *stream,
+                   GBytes      *data,
+                   GError     **error)
+{
+  const guint8 *bytes;
+  gsize len;
+  gssize n;
+
+  g_return_val_if_fail (COOP_IS_STREAM (stream), FALSE);
+  g_return_val_if_fail (data != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (stream->closing || stream->eof_requested)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED,
+                           stream->closing ? "The stream is closed"
+                                           : "The stream's writing side was ended (write_eof)");
+      return FALSE;
+    }
+  if (stream->write_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (stream->write_error));
+      return FALSE;
+    }
+
+  bytes = g_bytes_get_data (data, &len);
+  if (len == 0)
+    return TRUE;
+
+  if (stream->wsize == 0)
+    {
+      do
+        n = send (stream->fd, bytes, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+      while (n < 0 && errno == EINTR);
+      if (n < 0)
+        {
+          if (errno != EAGAIN && errno != EWOULDBLOCK)
+            {
+              stream_set_write_error (stream, errno);
+              g_propagate_error (error, g_error_copy (stream->write_error));
+              return FALSE;
+            }
+          n = 0;
+        }
+      if ((gsize) n == len)
+        return TRUE;
+      g_queue_push_tail (&stream->wqueue,
+                         n == 0 ? g_bytes_ref (data) : g_bytes_new_from_bytes (data, n, len - n));
+      stream->wsize = len - n;
+    }
+  else
+    {
+      g_queue_push_tail (&stream->wqueue, g_bytes_ref (data));
+      stream->wsize += len;
+    }
+  if (stream->wsize > stream->high_water)
+    stream->paused = TRUE;
+  stream_update_writing (stream);
+  return TRUE;
+}
+
+/**
+ * coop_stream_write_eof:
+ * @stream: a stream
+ * @error: return location for an error
+ *
+ * Ends the writing side once the buffer is flushed (`shutdown(SHUT_WR)`,
+ * asyncio's `write_eof()`): the peer reads end-of-stream, and this stream
+ * can still read.  Later writes fail with `G_IO_ERROR_CLOSED`.
+ *
+ * Returns: %TRUE, or %FALSE if the stream is closed or its writing failed
+ */
+gboolean
+coop_stream_write_eof (CoopStream  *stream,
+                       GError     **error)
+{
+  g_return_val_if_fail (COOP_IS_STREAM (stream), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (stream->closing)
+    {
+      g_propagate_error (error, closed_error_new ());
+      return FALSE;
+    }
+  if (stream->write_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (stream->write_error));
+      return FALSE;
+    }
+  if (stream->eof_requested)
+    return TRUE;
+  stream->eof_requested = TRUE;
+  g_object_ref (stream);
+  stream_after_write (stream);
+  if (stream->write_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (stream->write_error));
+      g_object_unref (stream);
+      return FALSE;
+    }
+  g_object_unref (stream);
+  return TRUE;
+}
+
+/**
+ * coop_stream_drain:
+ * @stream: a stream
+ *
+ * Waits for room in the write buffer, as asyncio's `drain()`: the stream
+ * pauses writers once its buffer holds more than the high-water mark, and
+ * resumes them when sending brought it down to the low-water mark.  So the
+ * future finishes at once unless the buffer went over the high-water mark
+ * and has not come down to the low-water mark since.
+ *
+ * It fails with the connection's error if sending failed, and with
+ * `G_IO_ERROR_CLOSED` if the stream is closed (or is aborted while the
+ * drain waits).  A drain waiting when [method@Coop.Stream.close] is called
+ * goes on waiting for the background flush.
+ *
+ * Returns: (transfer full): a future with no value
+ */
+CoopFuture *
+coop_stream_drain (CoopStream *stream)
+{
+  CoopFuture *future;
+
+  g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+
+  future = coop_future_new (stream->loop);
+  if (stream->write_error != NULL)
+    coop_future_set_error (future, stream->write_error);
+  else if (stream->closing)
+    coop_future_take_error (future, closed_error_new ());
+  else if (!stream->paused)
+    coop_future_set_none (future);
+  else
+    {
+      queue_prune (&stream->drain_waiters);
+      g_queue_push_tail (&stream->drain_waiters, g_object_ref (future));
+    }
+  return future;
+}
+
+/**
+ * coop_stream_set_write_buffer_limits:
+ * @stream: a stream
+ * @high: the high-water mark, in bytes
+ * @low: the low-water mark, in bytes, at most @high
+ *
+ * Sets the marks of [method@Coop.Stream.drain]'s flow control (asyncio's
+ * `set_write_buffer_limits()`; by default 64 KiB and 16 KiB).  0 and 0
+ * make every drain wait until the buffer is empty.
+ */
+void
+coop_stream_set_write_buffer_limits (CoopStream *stream,
+                                     gsize       high,
+                                     gsize       low)
+{
+  g_return_if_fail (COOP_IS_STREAM (stream));
+  g_return_if_fail (low <= high);
+
+  stream->high_water = high;
+  stream->low_water = low;
+  if (stream->wsize > high)
+    stream->paused = TRUE;
+  else if (stream->paused && stream->wsize <= low)
+    {
+      stream->paused = FALSE;
+      complete_queue (&stream->drain_waiters, NULL);
+    }
+}
+
+/**
+ * coop_stream_get_write_buffer_limits:
+ * @stream: a stream
+ * @high: (out) (optional): the high-water mark
+ * @low: (out) (optional): the low-water mark
+ *
+ * Gets the marks set with [method@Coop.Stream.set_write_buffer_limits].
+ */
+void
+coop_stream_get_write_buffer_limits (CoopStream *stream,
+                                     gsize      *high,
+                                     gsize      *low)
+{
+  g_return_if_fail (COOP_IS_STREAM (stream));
+
+  if (high != NULL)
+    *high = stream->high_water;
+  if (low != NULL)
+    *low = stream->low_water;
+}
+
+/**
+ * coop_stream_get_write_buffer_size:
+ * @stream: a stream
+ *
+ * Returns: how many written bytes wait to be sent
+ */
+gsize
+coop_stream_get_write_buffer_size (CoopStream *stream)
+{
+  g_return_val_if_fail (COOP_IS_STREAM (stream), 0);
+
+  return stream->wsize;
+}
+
+/**
+ * coop_stream_close:
+ * @stream: a stream
+ *
+ * Closes the stream, as asyncio's `close()`.  A read waiting fails with
+ * `G_IO_ERROR_CLOSED` and unread data is dropped; what is buffered for
+ * writing is still sent, in the background (the stream keeps itself alive
+ * meanwhile, so it may be unreferenced at once), then the socket is closed.
+ * A peer that never reads keeps it open: use [method@Coop.Stream.abort] to
+ * close at once.  Closing again does nothing.
+ */
+void
+coop_stream_close (CoopStream *stream)
+{
+  g_return_if_fail (COOP_IS_STREAM (stream));
+
+  if (stream->closing)
+    return;
+  g_object_ref (stream);
+  stream->closing = TRUE;
+  stream_shut_reading (stream);
+  if (stream->wsize > 0 && stream->write_error == NULL && stream->writing)
+    {
+      stream->self_ref = TRUE;
+      g_object_ref (stream);
+    }
+  else
+    {
+      if (stream->wsize > 0 && stream->write_error != NULL && stream->close_error == NULL)
+        stream->close_error = g_error_copy (stream->write_error);
+      stream_finish_close (stream);
+    }
+  g_object_unref (stream);
+}
+
+/**
+ * coop_stream_abort:
+ * @stream: a stream
+ *
+ * Closes the stream at once, dropping what is buffered for writing
+ * (asyncio's `transport.abort()`); also ends a background flush started by
+ * [method@Coop.Stream.close].  Waiting drains fail with `G_IO_ERROR_CLOSED`.
+ */
+void
+coop_stream_abort (CoopStream *stream)
+{
+  g_return_if_fail (COOP_IS_STREAM (stream));
+
+  if (stream->closed)
+    return;
+  g_object_ref (stream);
+  stream->closing = TRUE;
+  stream_shut_reading (stream);
+  wqueue_clear (stream);
+  stream_finish_close (stream);
+  g_object_unref (stream);
+}
+
+/**
+ * coop_stream_is_closing:
+ * @stream: a stream
+ *
+ * Returns: whether [method@Coop.Stream.close] or [method@Coop.Stream.abort]
+ *   was called (the socket may still be flushing)
+ */
+gboolean
+coop_stream_is_closing (CoopStream *stream)
+{
+  g_return_val_if_fail (COOP_IS_STREAM (stream), FALSE);
+
+  return stream->closing;
+}
+
+/**
+ * coop_stream_wait_closed:
+ * @stream: a stream
+ *
+ * Returns a future that finishes once the socket is closed (after
+ * [method@Coop.Stream.close] flushed the write buffer), as asyncio's
+ * `wait_closed()`.  It fails with the connection's error if data written
+ * before the close could not be sent.
+ *
+ * Returns: (transfer full): a future with no value
+ */
+CoopFuture *
+coop_stream_wait_closed (CoopStream *stream)
+{
+  CoopFuture *future;
+
+  g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+
+  future = coop_future_new (stream->loop);
+  if (stream->closed)
+    {
+      if (stream->close_error != NULL)
+        coop_future_set_error (future, stream->close_error);
+      else
+        coop_future_set_none (future);
+    }
+  else
+    {
+      queue_prune (&stream->closed_waiters);
+      g_queue_push_tail (&stream->closed_waiters, g_object_ref (future));
+    }
+  return future;
+}
+
+static GSocketAddress *
+address_from_native (const struct sockaddr_storage *native,
+                     socklen_t                      len,
+                     GError                       **error)
+{
+  GSocketAddress *address = g_socket_address_new_from_native ((gpointer) native, len);
+
+  if (address == NULL)
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                         "Unsupported socket address family");
+  return address;
+}
+
+/**
+ * coop_stream_get_peer_address:
+ * @stream: a stream
+ * @error: return location for an error
+ *
+ * Returns the address of the other end (asyncio's
+ * `get_extra_info('peername')`).  It is remembered once known, so it
+ * stays available after the connection is reset or closed.  The peer of a
+ * Unix socket usually has no name (an empty path).
+ *
+ * Returns: (transfer full) (nullable): the address, or %NULL with @error set
+ */
+GSocketAddress *
+coop_stream_get_peer_address (CoopStream  *stream,
+                              GError     **error)
+{
+  struct sockaddr_storage native;
+  socklen_t len = sizeof native;
+
+  g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (stream->peer_len == 0)
+    {
+      if (stream->fd < 0)
+        {
+          g_propagate_error (error, closed_error_new ());
+          return NULL;
+        }
+      if (getpeername (stream->fd, (struct sockaddr *) &native, &len) != 0)
+        {
+          g_propagate_error (error, errno_error_new (errno, "Cannot get the peer's address"));
+          return NULL;
+        }
+      memcpy (&stream->peer, &native, MIN (len, sizeof stream->peer));
+      stream->peer_len = len;
+    }
+  return address_from_native (&stream->peer, stream->peer_len, error);
+}
+
+/**
+ * coop_stream_get_local_address:
+ * @stream: a stream
+ * @error: return location for an error
+ *
+ * Returns the address of this end (asyncio's `get_extra_info('sockname')`).
+ * Fails with `G_IO_ERROR_CLOSED` once the stream is closed.
+ *
+ * Returns: (transfer full) (nullable): the address, or %NULL with @error set
+ */
+GSocketAddress *
+coop_stream_get_local_address (CoopStream  *stream,
+                               GError     **error)
+{
+  struct sockaddr_storage native;
+  socklen_t len = sizeof native;
+
+  g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (stream->fd < 0)
+    {
+      g_propagate_error (error, closed_error_new ());
+      return NULL;
+    }
+  if (getsockname (stream->fd, (struct sockaddr *) &native, &len) != 0)
+    {
+      g_propagate_error (error, errno_error_new (errno, "Cannot get the local address"));
+      return NULL;
+    }
+  return address_from_native (&native, len, error);
+}
+
+/**
+ * coop_stream_get_fd:
+ * @stream: a stream
+ *
+ * Returns the socket, for setting options on it.  Reading or writing it
+ * directly bypasses the stream's buffers; do not close it.
+ *
+ * Returns: the file descriptor, or -1 once the stream is closed
+ */
+int
+coop_stream_get_fd (CoopStream *stream)
+{
+  g_return_val_if_fail (COOP_IS_STREAM (stream), -1);
+
+  return stream->fd;
+}
+
+/* =================================================================================
+ * Servers
+ *
+ * Each listening socket has a reader callback that accepts (accept4, until
+ * EAGAIN, non-blocking and close-on-exec) and starts one C task per
+ * connection, named after the peer ("conn 127.0.0.1:54321"), which calls
+ * the handler and closes the stream when the handler returns.  The reader
+ * callbacks hold references on the server, so a server serves until it is
+ * closed even if nobody else holds it (as asyncio's); each connection holds
+ * one too, until its task is done.
+ * ============================================================================== */
+
+typedef struct
+{
+  CoopServer *server;       /* no reference: the server owns listeners */
+  int         fd;
+  gboolean    reading;
+  CoopHandle *handle;       /* ours, released later */
+  CoopHandle *retry;
+} Listener;
+
+typedef struct
+{
+  CoopServer *server;       /* a reference */
+  CoopStream *stream;       /* a reference */
+  GList       link;         /* in server->connections */
+} Connection;
+
+struct _CoopServer
+{
+  GObject            parent_instance;
+
+  CoopLoop          *loop;
+  GPtrArray         *listeners;     /* Listener */
+  CoopStreamHandler  handler;
+  gpointer           user_data;
+  GDestroyNotify     notify;
+  char              *path;          /* Unix socket, unlinked at close */
+  dev_t              path_dev;
+  ino_t              path_ino;
+  guint16            port;
+  gboolean           closed;
+  GQueue             connections;   /* Connection, via link */
+  GQueue             closed_waiters;
+};
+
+G_DEFINE_FINAL_TYPE (CoopServer, coop_server, G_TYPE_OBJECT)
+
+static void listener_start (Listener *listener);
+
+static void
+server_check_closed (CoopServer *self)
+{
+  if (self->closed && self->connections.length == 0)
+    complete_queue (&self->closed_waiters, NULL);
+}
+
+static void
+connection_body (CoopTask *task,
+                 gpointer  data)
+{
+  Connection *conn = data;
+
+  conn->server->handler (task, conn->stream, conn->server->user_data);
+}
+
+/* The task is done (or never ran): the stream is closed, unless the handler
+ * did it. */
+static void
+connection_free (gpointer data)
+{
+  Connection *conn = data;
+  CoopServer *server = conn->server;
+
+  coop_stream_close (conn->stream);
+  g_object_unref (conn->stream);
+  g_queue_unlink (&server->connections, &conn->link);
+  g_free (conn);
+  server_check_closed (server);
+  g_object_unref (server);
+}
+
+static void
+server_start_connection (CoopServer            *self,
+                         int                    fd,
+                         const struct sockaddr *peer,
+                         socklen_t              peer_len)
+{
+  Connection *conn = g_new0 (Connection, 1);
+  g_autofree char *peer_name = describe_native (peer, peer_len, self->path);
+  g_autofree char *name = g_strconcat ("conn ", peer_name, NULL);
+  CoopTask *task;
+
+  conn->server = g_object_ref (self);
+  conn->stream = stream_new (self->loop, fd, peer, peer_len);
+  conn->link.data = conn;
+  g_queue_push_tail_link (&self->connections, &conn->link);
+  task = coop_task_new_full (self->loop, name, 0, connection_body, conn, connection_free);
+  g_object_unref (task);   /* a pending task keeps itself alive */
+}
+
+static void
+listener_retry_cb (gpointer data)
+{
+  Listener *listener = data;
+
+  g_clear_pointer (&listener->retry, coop_handle_unref);
+  if (!listener->server->closed)
+    listener_start (listener);
+}
+
+static void
+listener_unref_server (gpointer data)
+{
+  g_object_unref (((Listener *) data)->server);
+}
+
+/* The reader is gone (removed by us, or by the loop closing). */
+static void
+listener_reader_removed (gpointer data)
+{
+  Listener *listener = data;
+
+  listener->reading = FALSE;
+  g_object_unref (listener->server);
+}
+
+static void
+listener_readable_cb (gpointer data)
+{
+  Listener *listener = data;
+  CoopServer *self = g_object_ref (listener->server);
+  guint i;
+
+  for (i = 0; i < ACCEPT_BUDGET && !self->closed; i++)
+    {
+      struct sockaddr_storage peer;
+      socklen_t peer_len = sizeof peer;
+      int fd = accept4 (listener->fd, (struct sockaddr *) &peer, &peer_len,
+                        SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+      if (fd >= 0)
+        {
+          server_start_connection (self, fd, (struct sockaddr *) &peer, peer_len);
+          continue;
+        }
+      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+        continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        break;
+      {
+        int err = errno;
+        g_autoptr(GError) error = errno_error_new (err, "Cannot accept a connection");
+
+        coop_loop_report_exception (self->loop, "A server could not accept a connection", NULL, error);
+        if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+          {
+            /* Out of resources: stop accepting for a while, as asyncio. */
+            coop_loop_remove_reader (self->loop, listener->fd);
+            g_object_ref (self);
+            listener->retry = coop_loop_call_later (self->loop, ACCEPT_RETRY_USEC, listener_retry_cb,
+                                                    listener, listener_unref_server);
+          }
+        break;
+      }
+    }
+  g_object_unref (self);
+}
+
+static void
+listener_start (Listener *listener)
+{
+  CoopServer *self = listener->server;
+  CoopHandle *handle;
+
+  if (listener->reading || coop_loop_is_closed (self->loop))
+    return;
+  g_object_ref (self);
+  listener->reading = TRUE;
+  handle = coop_loop_add_reader (self->loop, listener->fd, listener_readable_cb, listener,
+                                 listener_reader_removed);
+  if (listener->handle != NULL)
+    unref_later (self->loop, (CoopReadyFunc) coop_handle_unref, listener->handle);
+  listener->handle = handle;
+}
+
+static void
+listener_free (gpointer data)
+{
+  Listener *listener = data;
+
+  g_assert (!listener->reading && listener->retry == NULL);
+  if (listener->fd >= 0)
+    close (listener->fd);
+  if (listener->handle != NULL)
+    unref_later (listener->server->loop, (CoopReadyFunc) coop_handle_unref, listener->handle);
+  g_free (listener);
+}
+
+/* Stops one listener; may drop references on the server (the caller holds
+ * one). */
+static void
+listener_stop (Listener *listener)
+{
+  CoopLoop *loop = listener->server->loop;
+
+  if (listener->retry != NULL)
+    {
+      CoopHandle *retry = g_steal_pointer (&listener->retry);
+
+      coop_handle_cancel (retry);
+      coop_handle_unref (retry);
+    }
+  if (listener->fd >= 0)
+    {
+      listener->reading = FALSE;
+      if (!coop_loop_is_closed (loop))
+        coop_loop_forget_fd (loop, listener->fd);
+      close (listener->fd);
+      listener->fd = -1;
+    }
+}
+
+static void
+server_close_listeners (CoopServer *self)
+{
+  guint i;
+
+  for (i = 0; i < self->listeners->len; i++)
+    listener_stop (g_ptr_array_index (self->listeners, i));
+  if (self->path != NULL)
+    {
+      struct stat st;
+
+      /* Remove the socket file, if it is still ours (asyncio 3.13). */
+      if (stat (self->path, &st) == 0 && S_ISSOCK (st.st_mode) &&
+          st.st_dev == self->path_dev && st.st_ino == self->path_ino)
+        unlink (self->path);
+      g_clear_pointer (&self->path, g_free);
+    }
+}
+
+static void
+coop_server_dispose (GObject *object)
+{
+  CoopServer *self = COOP_SERVER (object);
+
+  /* Nothing references us any more: no reader, no connection. */
+  if (!self->closed)
+    {
+      self->closed = TRUE;
+      server_close_listeners (self);
+    }
+  complete_queue (&self->closed_waiters, NULL);
+
+  G_OBJECT_CLASS (coop_server_parent_class)->dispose (object);
+}
+
+static void
+coop_server_finalize (GObject *object)
+{
+  CoopServer *self = COOP_SERVER (object);
+
+  g_assert (self->connections.length == 0);
+  g_ptr_array_unref (self->listeners);
+  if (self->notify != NULL)
+    self->notify (self->user_data);
+  g_free (self->path);
+  g_clear_object (&self->loop);
+
+  G_OBJECT_CLASS (coop_server_parent_class)->finalize (object);
+}
+
+static void
+coop_server_class_init (CoopServerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = coop_server_dispose;
+  object_class->finalize = coop_server_finalize;
+}
+
+static void
+coop_server_init (CoopServer *self)
+{
+  self->listeners = g_ptr_array_new_with_free_func (listener_free);
+  g_queue_init (&self->connections);
+  g_queue_init (&self->closed_waiters);
+}
+
+/* Checks what every constructor checks; on failure, frees @user_data. */
+static CoopServer *
+server_new (CoopLoop          *loop,
+            CoopStreamHandler  handler,
+            gpointer           user_data,
+            GDestroyNotify     notify,
+            GError           **error)
+{
+  CoopServer *self;
+
+  if (!coop_loop_check_usable (loop, error))
+    goto fail;
+  if (!is_static_code ((gpointer) handler))
+    {
+      g_set_error_literal (error, COOP_ERROR, COOP_ERROR_NOT_SUPPORTED,
+                           "A server's handler runs as a task and must be C code: a language "
+                           "binding's callback cannot run on a fiber (use the binding's own "
+                           "server, such as asyncio's start_server on Coop's event loop)");
+      goto fail;
+    }
+  self = g_object_new (COOP_TYPE_SERVER, NULL);
+  self->loop = g_object_ref (loop);
+  self->handler = handler;
+  self->user_data = user_data;
+  self->notify = notify;
+  return self;
+
+fail:
+  if (notify != NULL)
+    notify (user_data);
+  return NULL;
+}
+
+/* A bound, listening socket.  On failure, *err_out is the errno. */
+static gboolean
+server_listen (CoopServer             *self,
+               const struct sockaddr  *address,
+               socklen_t               len,
+               int                     backlog,
+               int                     v6only,
+               int                    *err_out,
+               GError                **error)
+{
+  g_autofree char *name = describe_native (address, len, self->path);
+  Listener *listener;
+  int fd, one = 1, err;
+
+  fd = socket (address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    goto fail;
+  if (address->sa_family != AF_UNIX)
+    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (address->sa_family == AF_INET6 && v6only >= 0)
+    setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+  if (bind (fd, address, len) != 0 || listen (fd, backlog) != 0)
+    goto fail;
+
+  listener = g_new0 (Listener, 1);
+  listener->server = self;
+  listener->fd = fd;
+  g_ptr_array_add (self->listeners, listener);
+  return TRUE;
+
+fail:
+  err = errno;
+  if (fd >= 0)
+    close (fd);
+  *err_out = err;
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err),
+               "Cannot listen on %s: %s", name, g_strerror (err));
+  return FALSE;
+}
+
+/* Listens on @inet; with *@port 0, sets it to the port the system picked. */
+static gboolean
+server_listen_inet (CoopServer    *self,
+                    GInetAddress  *inet,
+                    guint16       *port,
+                    int            backlog,
+                    int            v6only,
+                    int           *err_out,
+                    GError       **error)
+{
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (inet, *port);
+  struct sockaddr_storage native;
+  socklen_t len = g_socket_address_get_native_size (address);
+  Listener *listener;
+
+  *err_out = EINVAL;
+  if (!g_socket_address_to_native (address, &native, sizeof native, error) ||
+      !server_listen (self, (struct sockaddr *) &native, len, backlog, v6only, err_out, error))
+    return FALSE;
+  listener = g_ptr_array_index (self->listeners, self->listeners->len - 1);
+  len = sizeof native;
+  if (*port == 0 && getsockname (listener->fd, (struct sockaddr *) &native, &len) == 0)
+    *port = ntohs (native.ss_family == AF_INET ? ((struct sockaddr_in *) &native)->sin_port
+                                               : ((struct sockaddr_in6 *) &native)->sin6_port);
+  return TRUE;
+}
+
+static void
+server_start (CoopServer *self)
+{
+  guint i;
+
+  for (i = 0; i < self->listeners->len; i++)
+    listener_start (g_ptr_array_index (self->listeners, i));
+}
+
+/**
+ * coop_server_new_tcp:
+ * @loop: the loop
+ * @host: (nullable): the address to listen on: a numeric IPv4 or IPv6
+ *   address, a host name (resolved *synchronously*, every address it has is
+ *   bound), or %NULL for every interface (one dual-stack IPv6 socket, or
+ *   IPv4 where IPv6 is missing)
+ * @port: the port, or 0 for one the system picks (then shared by all of
+ *   the host's addresses; see [method@Coop.Server.get_port])
+ * @backlog: the `listen()` backlog, or 0 or less for `SOMAXCONN`
+ * @handler: (scope notified) (closure user_data) (destroy notify): serves
+ *   each connection, as the body of its own C task
+ * @user_data: data for @handler
+ * @notify: (nullable): frees @user_data when the server is finalized (or at
+ *   once if this fails)
+ * @error: return location for an error
+ *
+ * Starts a TCP server, as asyncio's `start_server()`: it listens at once
+ * (with `SO_REUSEADDR`) and, for each connection it accepts, runs @handler
+ * in a new C task named after the peer ("conn 127.0.0.1:54321") with a
+ * [class@Coop.Stream], closed when @handler returns.  A server serves until
+ * [method@Coop.Server.close], even when nothing else references it.
+ *
+ * Fails with `G_IO_ERROR_ADDRESS_IN_USE` and the like when it cannot listen,
+ * and with %COOP_ERROR_NOT_SUPPORTED if @handler is not C code (a language
+ * binding's callback: bindings use their own servers).
+ *
+ * Returns: (transfer full) (nullable): the server, serving
+ */
+CoopServer *
+coop_server_new_tcp (CoopLoop          *loop,
+                     const char        *host,
+                     guint16            port,
+                     int                backlog,
+                     CoopStreamHandler  handler,
+                     gpointer           user_data,
+                     GDestroyNotify     notify,
+                     GError           **error)
+{
+  g_autoptr(CoopServer) self = NULL;
+  GError *local_error = NULL;
+  int err = 0;
+
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (handler != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  self = server_new (loop, handler, user_data, notify, error);
+  if (self == NULL)
+    return NULL;
+  if (backlog <= 0)
+    backlog = SOMAXCONN;
+
+  if (host == NULL)
+    {
+      /* Every interface: one dual-stack socket, or IPv4 without IPv6. */
+      g_autoptr(GInetAddress) any6 = g_inet_address_new_any (G_SOCKET_FAMILY_IPV6);
+
+      if (!server_listen_inet (self, any6, &port, backlog, 0, &err, &local_error) &&
+          (err == EAFNOSUPPORT || err == EADDRNOTAVAIL))
+        {
+          g_autoptr(GInetAddress) any4 = g_inet_address_new_any (G_SOCKET_FAMILY_IPV4);
+
+          g_clear_error (&local_error);
+          server_listen_inet (self, any4, &port, backlog, -1, &err, &local_error);
+        }
+    }
+  else
+    {
+      GInetAddress *numeric = g_inet_address_new_from_string (host);
+      GList *addresses, *l;
+      GError *skipped = NULL;
+
+      if (numeric != NULL)
+        addresses = g_list_append (NULL, numeric);
+      else
+        {
+          GResolver *resolver = g_resolver_get_default ();
+
+          addresses = g_resolver_lookup_by_name (resolver, host, NULL, &local_error);
+          g_object_unref (resolver);
+          if (addresses == NULL)
+            {
+              g_set_error (error, G_IO_ERROR, G_IO_ERROR_HOST_NOT_FOUND, "%s",
+                           local_error != NULL ? local_error->message : host);
+              g_clear_error (&local_error);
+              return NULL;
+            }
+        }
+
+      /* Every address of the name (IPv6 ones only for IPv6, as asyncio);
+       * one this machine cannot bind (::1 without IPv6) is skipped if
+       * another works. */
+      for (l = addresses; l != NULL && local_error == NULL; l = l->next)
+        if (!server_listen_inet (self, l->data, &port, backlog, 1, &err, &local_error) &&
+            (err == EAFNOSUPPORT || err == EADDRNOTAVAIL))
+          {
+            if (skipped == NULL)
+              skipped = g_steal_pointer (&local_error);
+            g_clear_error (&local_error);
+          }
+      g_resolver_free_addresses (addresses);
+      if (local_error == NULL && self->listeners->len == 0)
+        local_error = g_steal_pointer (&skipped);
+      g_clear_error (&skipped);
+    }
+
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, local_error);
+      return NULL;   /* dispose closes what was bound */
+    }
+  self->port = port;
+  server_start (self);
+  return g_steal_pointer (&self);
+}
+
+/**
+ * coop_server_new_unix:
+ * @loop: the loop
+ * @path: the file name of the socket; a stale socket file there is removed
+ *   first (as asyncio), any other file is an error
+ * @backlog: the `listen()` backlog, or 0 or less for `SOMAXCONN`
+ * @handler: (scope notified) (closure user_data) (destroy notify): serves
+ *   each connection, as the body of its own C task
+ * @user_data: data for @handler
+ * @notify: (nullable): frees @user_data when the server is finalized (or at
+ *   once if this fails)
+ * @error: return location for an error
+ *
+ * Starts a Unix-domain stream server, as asyncio's `start_unix_server()`;
+ * see [ctor@Coop.Server.new_tcp].  The socket file is removed when the
+ * server is closed, if it is still the one the server made.
+ *
+ * Returns: (transfer full) (nullable): the server, serving
+ */
+CoopServer *
+coop_server_new_unix (CoopLoop          *loop,
+                      const char        *path,
+                      int                backlog,
+                      CoopStreamHandler  handler,
+                      gpointer           user_data,
+                      GDestroyNotify     notify,
+                      GError           **error)
+{
+  g_autoptr(CoopServer) self = NULL;
+  struct sockaddr_un address = { 0, };
+  struct stat st;
+  int err;
+
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (path != NULL, NULL);
+  g_return_val_if_fail (handler != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  self = server_new (loop, handler, user_data, notify, error);
+  if (self == NULL)
+    return NULL;
+  if (backlog <= 0)
+    backlog = SOMAXCONN;
+  if (path[0] == '\0' || strlen (path) >= sizeof address.sun_path)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "“%s” cannot be a Unix socket address (empty, or longer than %zu bytes)",
+                   path, sizeof address.sun_path - 1);
+      return NULL;
+    }
+  if (stat (path, &st) == 0 && S_ISSOCK (st.st_mode))
+    unlink (path);   /* stale, from an earlier run */
+
+  address.sun_family = AF_UNIX;
+  strcpy (address.sun_path, path);
+  if (!server_listen (self, (struct sockaddr *) &address, sizeof address, backlog, -1, &err, error))
+    return NULL;
+  if (stat (path, &st) == 0)
+    {
+      self->path = g_strdup (path);
+      self->path_dev = st.st_dev;
+      self->path_ino = st.st_ino;
+    }
+  server_start (self);
+  return g_steal_pointer (&self);
+}
+
+/**
+ * coop_server_get_port:
+ * @server: a server
+ *
+ * Returns: the TCP port the server listens on (the one the system picked
+ *   if 0 was asked for), or 0 for a Unix-domain server
+ */
+guint16
+coop_server_get_port (CoopServer *server)
+{
+  g_return_val_if_fail (COOP_IS_SERVER (server), 0);
+
+  return server->port;
+}
+
+/**
+ * coop_server_is_serving:
+ * @server: a server
+ *
+ * Returns: whether the server accepts connections (until
+ *   [method@Coop.Server.close])
+ */
+gboolean
+coop_server_is_serving (CoopServer *server)
+{
+  g_return_val_if_fail (COOP_IS_SERVER (server), FALSE);
+
+  return !server->closed;
+}
+
+/**
+ * coop_server_close:
+ * @server: a server
+ *
+ * Stops accepting connections and closes the listening sockets (asyncio's
+ * `Server.close()`).  Connections already accepted are not touched: their
+ * handlers run on (see [method@Coop.Server.close_clients]).  Closing again
+ * does nothing.
+ */
+void
+coop_server_close (CoopServer *server)
+{
+  g_return_if_fail (COOP_IS_SERVER (server));
+
+  if (server->closed)
+    return;
+  g_object_ref (server);
+  server->closed = TRUE;
+  server_close_listeners (server);
+  server_check_closed (server);
+  g_object_unref (server);
+}
+
+/**
+ * coop_server_close_clients:
+ * @server: a server
+ *
+ * Closes the stream of every connection being served (asyncio 3.13's
+ * `close_clients()`): their pending reads fail with `G_IO_ERROR_CLOSED`,
+ * so handlers finish soon.  Buffered output is still sent.
+ */
+void
+coop_server_close_clients (CoopServer *server)
+{
+  GList *l;
+
+  g_return_if_fail (COOP_IS_SERVER (server));
+
+  for (l = server->connections.head; l != NULL; l = l->next)
+    coop_stream_close (((Connection *) l->data)->stream);
+}
+
+/**
+ * coop_server_abort_clients:
+ * @server: a server
+ *
+ * Aborts the stream of every connection being served (asyncio 3.13's
+ * `abort_clients()`), dropping buffered output; see
+ * [method@Coop.Stream.abort].
+ */
+void
+coop_server_abort_clients (CoopServer *server)
+{
+  GList *l;
+
+  g_return_if_fail (COOP_IS_SERVER (server));
+
+  for (l = server->connections.head; l != NULL; l = l->next)
+    coop_stream_abort (((Connection *) l->data)->stream);
+}
+
+/**
+ * coop_server_wait_closed:
+ * @server: a server
+ *
+ * Returns a future that finishes once the server is closed and the task of
+ * every connection it accepted is done (asyncio 3.12's `wait_closed()`).
+ *
+ * Returns: (transfer full): a future with no value
+ */
+CoopFuture *
+coop_server_wait_closed (CoopServer *server)
+{
+  CoopFuture *future;
+
+  g_return_val_if_fail (COOP_IS_SERVER (server), NULL);
+
+  future = coop_future_new (server->loop);
+  if (server->closed && server->connections.length == 0)
+    coop_future_set_none (future);
+  else
+    {
+      queue_prune (&server->closed_waiters);
+      g_queue_push_tail (&server->closed_waiters, g_object_ref (future));
+    }
+  return future;
+}
+
+/**
+ * coop_server_get_n_connections:
+ * @server: a server
+ *
+ * Returns: how many accepted connections have a task still running
+ */
+guint
+coop_server_get_n_connections (CoopServer *server)
+{
+  g_return_val_if_fail (COOP_IS_SERVER (server), 0);
+
+  return server->connections.length;
+}
