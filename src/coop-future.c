@@ -1372,13 +1372,40 @@ coop_future_run_undo (CoopFuture *future)
   future_clear_undo (priv);
 }
 
+/* A plain future that left the pool only because of its undo goes back once
+ * the undo is cleared (coop_await() delivered the result). */
+static void
+future_repool (CoopFuture *future)
+{
+  CoopFuturePrivate *priv = PRIV (future);
+  CoopFuturePool *pool;
+
+  if (priv->pool_slot != NOT_POOLED || G_OBJECT_TYPE (future) != COOP_TYPE_FUTURE ||
+      !future_result_is_light (priv))
+    return;
+  pool = coop_loop_get_future_pool (future_loop (priv));
+  if (pool == NULL || pool->thread != g_thread_self ())
+    return;
+  if (pool->tail - pool->head > pool->mask)
+    {
+      if (pool->mask + 1 >= COOP_FUTURE_POOL_MAX)
+        return;
+      future_pool_grow (pool);
+    }
+  priv->pool_slot = pool->tail;
+  pool->ring[pool->tail++ & pool->mask] = g_object_ref (future);
+}
+
 void
 coop_future_clear_undo (CoopFuture *future)
 {
   CoopFuturePrivate *priv = PRIV (future);
 
   if (priv->undo != NULL)
-    future_clear_undo (priv);
+    {
+      future_clear_undo (priv);
+      future_repool (future);
+    }
 }
 
 char *

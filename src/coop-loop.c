@@ -304,17 +304,22 @@ coop_handle_new_repeating (CoopLoop       *loop,
 gboolean
 coop_handle_run_repeating (CoopHandle *handle)
 {
+  gboolean live = TRUE;
+
   if (handle->cancelled || handle->done)
     return FALSE;
+  /* The callback may remove itself, dropping its owner's reference. */
+  coop_handle_ref (handle);
   handle->running = TRUE;
   handle->callback (handle->user_data);
   handle->running = FALSE;
   if (handle->cancelled)
     {
       handle_release_callback (handle);
-      return FALSE;
+      live = FALSE;
     }
-  return TRUE;
+  coop_handle_unref (handle);
+  return live;
 }
 
 gboolean

@@ -949,6 +949,36 @@ coop_queue_put_pointer_nowait (CoopQueue      *queue,
   return FALSE;
 }
 
+/* A get that finds an item ready returns a plain (recyclable) future, with
+ * an undo that puts the item back where it was. */
+typedef struct
+{
+  CoopQueue *queue;
+  int        priority;
+  guint64    seq;
+} FastUndo;
+
+static void
+fast_undo_free (gpointer data)
+{
+  FastUndo *undo = data;
+  g_object_unref (undo->queue);
+  g_free (undo);
+}
+
+static void
+fast_undo (CoopFuture *future,
+           gpointer    data)
+{
+  FastUndo *undo = data;
+  QueueItem item = { G_VALUE_INIT, NULL, undo->priority, undo->seq };
+  const GValue *value = coop_future_get_value (future, NULL);
+
+  g_value_init (&item.value, G_VALUE_TYPE (value));
+  g_value_copy (value, &item.value);
+  queue_give_back (undo->queue, &item);
+}
+
 /**
  * coop_queue_get:
  * @queue: a queue
@@ -975,6 +1005,22 @@ coop_queue_get (CoopQueue *queue)
 
   g_return_val_if_fail (COOP_IS_QUEUE (queue), NULL);
 
+  if (queue->size > 0 && items_peek (queue)->notify == NULL)
+    {
+      QueueItem item;
+      CoopFuture *future = coop_future_new (queue->loop);
+      FastUndo *undo = g_new (FastUndo, 1);
+
+      items_pop (queue, &item);
+      undo->queue = g_object_ref (queue);
+      undo->priority = item.priority;
+      undo->seq = item.seq;
+      coop_future_set_undo (future, fast_undo, undo, fast_undo_free);
+      coop_future_set_value (future, &item.value);
+      g_value_unset (&item.value);
+      admit_putters (queue);
+      return future;
+    }
   getter = coop_future_new_internal (COOP_TYPE_QUEUE_GETTER, queue->loop);
   if (queue->size > 0)
     {

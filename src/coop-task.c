@@ -326,10 +326,12 @@ coop_task_finalize (GObject *object)
   if (task->notify != NULL)
     task->notify (task->user_data);
   g_slist_free_full (task->cancel_hooks, cancel_hook_free);
-  g_free (task->name);
   g_free (task->cancel_message);
 
+  /* The parent's finalize may still report an unread error naming the
+   * task: the name goes last. */
   G_OBJECT_CLASS (coop_task_parent_class)->finalize (object);
+  g_free (task->name);
 }
 
 static void
