@@ -598,7 +598,13 @@ deliver_cancellation (CoopTask    *task,
 {
   task->cancel_requested = FALSE;
   if (awaited != NULL)
-    coop_future_run_undo (awaited);
+    {
+      /* Its outcome is thrown away: a granted result is given back, and an
+       * error counts as read (asyncio reads it when it wakes the task). */
+      coop_future_run_undo (awaited);
+      if (coop_future_get_state (awaited) == COOP_FUTURE_STATE_FAILED)
+        coop_future_mark_retrieved (awaited);
+    }
   g_propagate_error (error, coop_cancelled_error_new (task->cancel_message));
   return FALSE;
 }

@@ -8,17 +8,23 @@
 
 typedef struct
 {
-  CoopLoop *loop;
-  guint     finished;
-  guint     notified;
+  CoopLoop  *loop;
+  CoopEvent *gate;
+  guint      finished;
+  guint      notified;
 } Shared;
 
 static void
 sleeper_body (CoopTask *task, gpointer data)
 {
   Shared *shared = data;
-  g_autoptr(CoopFuture) nap = coop_sleep (shared->loop, 3 * G_USEC_PER_SEC + g_random_int_range (0, 500000));
+  g_autoptr(CoopFuture) opened = coop_event_wait (shared->gate);
+  g_autoptr(CoopFuture) nap = NULL;
 
+  /* All of them are suspended here at once, whatever the machine's speed;
+   * then they all sleep at once, 100,000 pending timers. */
+  g_assert_true (coop_await (opened, NULL));
+  nap = coop_sleep (shared->loop, 100000 + g_random_int_range (0, 200000));
   g_assert_true (coop_await (nap, NULL));
   shared->finished++;
 }
@@ -48,7 +54,7 @@ count_maps (void)
 static void
 test_many_sleeping_tasks (CoopFixture *f, gconstpointer data)
 {
-  Shared shared = { f->loop, 0, 0 };
+  Shared shared = { f->loop, coop_event_new (f->loop), 0, 0 };
   GPtrArray *tasks = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(CoopFuture) all = NULL;
   guint maps_before = count_maps ();
@@ -68,11 +74,13 @@ test_many_sleeping_tasks (CoopFixture *f, gconstpointer data)
   g_assert_cmpuint (maps_during, <, 60000);
   g_assert_cmpuint (shared.finished, ==, 0);
 
+  coop_event_set (shared.gate);
   all = coop_gather (f->loop, (CoopFuture **) tasks->pdata, tasks->len, FALSE);
   g_assert_true (coop_loop_run_until_complete (f->loop, all, NULL));
   g_assert_cmpuint (shared.finished, ==, N_TASKS);
   g_assert_cmpuint (shared.notified, ==, N_TASKS);
   g_ptr_array_unref (tasks);
+  g_object_unref (shared.gate);
 }
 
 static void
@@ -85,7 +93,7 @@ spawn_body (CoopTask *task, gpointer data)
 static void
 test_many_short_tasks (CoopFixture *f, gconstpointer data)
 {
-  Shared shared = { f->loop, 0, 0 };
+  Shared shared = { f->loop, NULL, 0, 0 };
   guint i;
 
   for (i = 0; i < N_TASKS; i++)

@@ -375,6 +375,42 @@ test_cancel_pending_waits_for_child (CoopFixture *f, gconstpointer data)
 }
 
 static void
+await_failing_body (CoopTask *task, gpointer data)
+{
+  State *s = data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (coop_await (s->future, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
+static void
+fail_then_cancel_cb (gpointer data)
+{
+  State *s = data;
+
+  coop_future_take_error (s->future, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_FAILED, "lost?"));
+  coop_task_cancel (s->child, NULL);
+}
+
+/* The awaited future fails and the task is cancelled before it resumes:
+ * the error is thrown away with the result, not reported as never read
+ * (warnings are fatal here). */
+static void
+test_cancel_discards_error (CoopFixture *f, gconstpointer data)
+{
+  State s = { .loop = f->loop };
+
+  s.future = coop_future_new (f->loop);
+  s.child = coop_task_new (f->loop, await_failing_body, &s, NULL);
+  coop_test_drain ();
+  coop_handle_unref (coop_loop_call_soon (f->loop, fail_then_cancel_cb, &s, NULL));
+  coop_loop_run_until_complete (f->loop, COOP_FUTURE (s.child), NULL);
+  g_clear_object (&s.future);
+  g_clear_object (&s.child);
+}
+
+static void
 yield_body (CoopTask *task, gpointer data)
 {
   State *s = data;
@@ -606,6 +642,7 @@ main (int argc, char **argv)
   coop_test_add ("/coop/task/cancel-self", test_cancel_self);
   coop_test_add ("/coop/task/cancel-propagates", test_cancel_propagates);
   coop_test_add ("/coop/task/cancel-pending-waits-for-child", test_cancel_pending_waits_for_child);
+  coop_test_add ("/coop/task/cancel-discards-error", test_cancel_discards_error);
   coop_test_add ("/coop/task/yield", test_yield);
   coop_test_add ("/coop/task/ping-pong", test_ping_pong);
   coop_test_add ("/coop/task/list-tasks", test_list_tasks);
