@@ -1,0 +1,55 @@
+#!/usr/bin/python3
+"""The asyncio and uvloop peers of the TCP echo benchmark (bench/README.md).
+
+asyncio.start_server with a coroutine per connection that echoes with
+reader.read / writer.write / writer.drain -- the same shape as the Coop
+server.  --uvloop installs uvloop's event loop first; if uvloop cannot be
+imported, prints "n/a" instead of a port and exits with status 3.
+Prints the port on stdout once listening; runs until killed.
+"""
+import argparse
+import asyncio
+import resource
+import sys
+
+
+async def echo(reader, writer):
+    try:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()
+
+
+async def main(port):
+    server = await asyncio.start_server(echo, '127.0.0.1', port, backlog=4096)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--port', type=int, default=0)
+    ap.add_argument('--uvloop', action='store_true')
+    args = ap.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if args.uvloop:
+        try:
+            import uvloop
+        except ImportError:
+            print('n/a', flush=True)
+            sys.exit(3)
+        uvloop.install()
+    try:
+        asyncio.run(main(args.port))
+    except KeyboardInterrupt:
+        pass
