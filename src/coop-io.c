@@ -21,8 +21,10 @@
  * - epoll backend: the source polls one epoll fd (g_source_add_unix_fd);
  *   every watched fd is registered in it, so GLib's per-iteration work does
  *   not grow with the number of watched fds.
- * - poll backend (no epoll, or COOP_IO_BACKEND=poll): one unix-fd tag per
- *   watched fd on the same source; GLib polls them all each iteration.
+ * - poll backend (no epoll, or COOP_IO_BACKEND=poll): one GPollFD per
+ *   watched fd on the same source (g_source_add_poll: updating one is O(1),
+ *   where a unix-fd tag costs a walk of the source's list); GLib polls them
+ *   all each iteration, and check() collects the ready ones.
  *
  * Readiness is level-triggered, as asyncio's: a reader callback runs on
  * every iteration in which its fd is readable.  Futures from
@@ -48,7 +50,8 @@ typedef struct
   CoopHandle *writer;
   GQueue      read_waiters;    /* WaitEntry, via their link */
   GQueue      write_waiters;
-  gpointer    tag;             /* poll backend */
+  GPollFD     pollfd;          /* poll backend */
+  gboolean    polled;          /* pollfd is added to the source */
   dev_t       dev;             /* identity, for the sweep */
   ino_t       ino;
 } Watch;
@@ -80,6 +83,7 @@ struct _IoState
   guint       n_waiting;       /* futures waiting, for the sweep */
   CoopHandle *sweep;
   guint       dispatching;     /* depth of io_source_dispatch() */
+  GPtrArray  *ready;           /* poll backend: watches with revents, from check() */
   gboolean    dead;            /* shut down while dispatching: freed after */
 };
 
@@ -113,6 +117,19 @@ wanted_events (Watch *watch)
   if ((watch->writer != NULL && coop_handle_is_live (watch->writer)) || watch->write_waiters.length > 0)
     events |= G_IO_OUT;
   return events;
+}
+
+static void
+unpoll (IoState *io,
+        Watch   *watch)
+{
+  if (!watch->polled)
+    return;
+  g_source_remove_poll ((GSource *) io->source, &watch->pollfd);
+  watch->polled = FALSE;
+  watch->pollfd.revents = 0;
+  if (io->ready != NULL)
+    g_ptr_array_remove_fast (io->ready, watch);
 }
 
 /* Applies the wanted events to the backend; returns 0 or an errno. */
@@ -161,15 +178,18 @@ register_events (IoState *io,
     }
 #endif
 
-  if (watch->tag == NULL && events != 0)
-    watch->tag = g_source_add_unix_fd ((GSource *) io->source, watch->fd, events | G_IO_HUP | G_IO_ERR);
-  else if (watch->tag != NULL && events == 0)
+  if (!watch->polled && events != 0)
     {
-      g_source_remove_unix_fd ((GSource *) io->source, watch->tag);
-      watch->tag = NULL;
+      watch->pollfd.fd = watch->fd;
+      watch->pollfd.events = events | G_IO_HUP | G_IO_ERR;
+      watch->pollfd.revents = 0;
+      g_source_add_poll ((GSource *) io->source, &watch->pollfd);
+      watch->polled = TRUE;
     }
-  else if (watch->tag != NULL)
-    g_source_modify_unix_fd ((GSource *) io->source, watch->tag, events | G_IO_HUP | G_IO_ERR);
+  else if (watch->polled && events == 0)
+    unpoll (io, watch);
+  else if (watch->polled)
+    watch->pollfd.events = events | G_IO_HUP | G_IO_ERR;
   watch->events = events;
   return 0;
 }
@@ -197,11 +217,7 @@ watch_update (IoState *io,
   register_events (io, watch, events);
   if (events == 0 && watch->read_waiters.length == 0 && watch->write_waiters.length == 0)
     {
-      if (watch->tag != NULL)
-        {
-          g_source_remove_unix_fd ((GSource *) io->source, watch->tag);
-          watch->tag = NULL;
-        }
+      unpoll (io, watch);
       g_hash_table_remove (io->watches, GINT_TO_POINTER (watch->fd));
     }
 }
@@ -454,28 +470,60 @@ io_source_dispatch_real (IoState *io,
 #endif
 
   {
-    /* The poll backend: ask GLib what each fd reported. */
-    GList *fds = g_hash_table_get_keys (io->watches);
-    GList *l;
+    /* The poll backend: the watches check() found ready.  Their fds are
+     * looked up again, as callbacks may drop them meanwhile. */
+    GArray *fds = g_array_sized_new (FALSE, FALSE, sizeof (int), io->ready->len);
+    guint i;
 
-    for (l = fds; l != NULL && !io->dead; l = l->next)
+    for (i = 0; i < io->ready->len; i++)
       {
-        Watch *watch = watch_lookup (io, GPOINTER_TO_INT (l->data), FALSE);
+        Watch *watch = g_ptr_array_index (io->ready, i);
+
+        g_array_append_val (fds, watch->fd);
+      }
+    g_ptr_array_set_size (io->ready, 0);
+    for (i = 0; i < fds->len && !io->dead; i++)
+      {
+        Watch *watch = watch_lookup (io, g_array_index (fds, int, i), FALSE);
         guint revents;
 
-        if (watch == NULL || watch->tag == NULL)
+        if (watch == NULL || !watch->polled)
           continue;
-        revents = g_source_query_unix_fd (source, watch->tag);
+        revents = watch->pollfd.revents;
+        watch->pollfd.revents = 0;
         if (revents != 0)
           handle_events (io, watch->fd, revents);
       }
-    g_list_free (fds);
+    g_array_unref (fds);
   }
   return G_SOURCE_CONTINUE;
 }
 
+/* Only the poll backend needs it: GLib does not look at fds added with
+ * g_source_add_poll() by itself. */
+static gboolean
+io_source_check (GSource *source)
+{
+  IoState *io = ((IoSource *) source)->io;
+  GHashTableIter iter;
+  gpointer value;
+
+  if (io == NULL || io->epfd >= 0)
+    return FALSE;
+  g_ptr_array_set_size (io->ready, 0);
+  g_hash_table_iter_init (&iter, io->watches);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Watch *watch = value;
+
+      if (watch->polled && watch->pollfd.revents != 0)
+        g_ptr_array_add (io->ready, watch);
+    }
+  return io->ready->len > 0;
+}
+
 static GSourceFuncs io_source_funcs = {
-  NULL, NULL, io_source_dispatch, NULL, NULL, NULL,
+  NULL, io_source_check, io_source_dispatch, NULL, NULL, NULL,
 };
 
 /* --- the sweep ---------------------------------------------------------------- */
@@ -530,6 +578,7 @@ io_state_get (CoopLoop *loop)
   io->loop = loop;
   io->epfd = -1;
   io->watches = g_hash_table_new_full (NULL, NULL, NULL, watch_free);
+  io->ready = g_ptr_array_new ();
   io->source = (IoSource *) g_source_new (&io_source_funcs, sizeof (IoSource));
   io->source->io = io;
   g_source_set_static_name ((GSource *) io->source, "[coop-io]");
@@ -583,6 +632,15 @@ coop_io_shutdown (CoopLoop *loop)
         watch_abort (io, watch, error);
     }
   g_list_free (fds);
+  {
+    GHashTableIter iter;
+    gpointer value;
+
+    /* The GPollFDs live in the watches: off the source before they go. */
+    g_hash_table_iter_init (&iter, io->watches);
+    while (g_hash_table_iter_next (&iter, NULL, &value))
+      unpoll (io, value);
+  }
   g_hash_table_remove_all (io->watches);
   g_object_set_qdata (G_OBJECT (loop), io_quark, NULL);
 
@@ -601,6 +659,7 @@ io_state_free (IoState *io)
   if (io->epfd >= 0)
     close (io->epfd);
   g_hash_table_unref (io->watches);
+  g_ptr_array_unref (io->ready);
   g_free (io);
 }
 
