@@ -1235,6 +1235,22 @@ coop_loop_unregister_task (CoopLoop *loop,
   g_queue_unlink (&loop->tasks, link);
 }
 
+/* Scheduling on a closed loop is a programming error: say so and release
+ * the data at once. */
+static gboolean
+refuse_if_closed (CoopLoop       *loop,
+                  const char     *func,
+                  gpointer        user_data,
+                  GDestroyNotify  notify)
+{
+  if (!g_atomic_int_get (&loop->closed))
+    return FALSE;
+  g_critical ("%s: the loop is closed", func);
+  if (notify != NULL)
+    notify (user_data);
+  return TRUE;
+}
+
 /**
  * coop_loop_call_soon:
  * @loop: a loop
@@ -1261,13 +1277,8 @@ coop_loop_call_soon (CoopLoop       *loop,
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
   g_return_val_if_fail (callback != NULL, NULL);
 
-  if (G_UNLIKELY (g_atomic_int_get (&loop->closed)))
-    {
-      g_critical ("coop_loop_call_soon: the loop is closed");
-      if (notify != NULL)
-        notify (user_data);
-      return NULL;
-    }
+  if (G_UNLIKELY (refuse_if_closed (loop, G_STRFUNC, user_data, notify)))
+    return NULL;
 
   handle = handle_new (loop, callback, user_data, notify);
   coop_loop_push_ready (loop, run_handle, discard_handle, handle);
@@ -1303,13 +1314,8 @@ coop_loop_call_at (CoopLoop       *loop,
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
   g_return_val_if_fail (callback != NULL, NULL);
 
-  if (G_UNLIKELY (g_atomic_int_get (&loop->closed)))
-    {
-      g_critical ("coop_loop_call_at: the loop is closed");
-      if (notify != NULL)
-        notify (user_data);
-      return NULL;
-    }
+  if (G_UNLIKELY (refuse_if_closed (loop, G_STRFUNC, user_data, notify)))
+    return NULL;
 
   handle = handle_new (loop, callback, user_data, notify);
   handle->is_timer = TRUE;
