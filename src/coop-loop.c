@@ -86,7 +86,6 @@ typedef struct
 typedef struct
 {
   GMainLoop *main_loop;
-  gboolean   stopped;
 } RunFrame;
 
 struct _CoopLoop
@@ -1431,7 +1430,6 @@ loop_run (CoopLoop    *loop,
 {
   RunFrame frame;
   QuitWaiter quit = { { 0, }, NULL };
-  gboolean stopped;
 
   if (!coop_loop_check_usable (loop, error))
     return FALSE;
@@ -1452,7 +1450,6 @@ loop_run (CoopLoop    *loop,
    * the loop's while the loop runs. */
   g_main_context_push_thread_default (loop->context);
   frame.main_loop = g_main_loop_new (loop->context, FALSE);
-  frame.stopped = FALSE;
   g_array_append_val (loop->run_stack, frame);
 
   if (future != NULL)
@@ -1474,13 +1471,11 @@ loop_run (CoopLoop    *loop,
   if (future != NULL && !coop_future_is_done (future))
     coop_future_remove_waiter (future, &quit.waiter);
 
-  stopped = g_array_index (loop->run_stack, RunFrame, loop->run_stack->len - 1).stopped;
   g_array_set_size (loop->run_stack, loop->run_stack->len - 1);
   g_main_loop_unref (frame.main_loop);
   g_main_context_pop_thread_default (loop->context);
   g_main_context_release (loop->context);
 
-  (void) stopped;
   return TRUE;
 }
 
@@ -1579,7 +1574,6 @@ coop_loop_stop (CoopLoop *loop)
       return;
     }
   frame = &g_array_index (loop->run_stack, RunFrame, loop->run_stack->len - 1);
-  frame->stopped = TRUE;
   g_main_loop_quit (frame->main_loop);
 }
 

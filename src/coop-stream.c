@@ -5,7 +5,6 @@
  */
 #include "config.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -240,23 +239,6 @@ queue_prune (GQueue *queue)
           g_queue_delete_link (queue, l);
         }
     }
-}
-
-/* Function pointers that no loaded object contains were made at run time:
- * a language binding's closures, which must not run on a fiber (the same
- * check as coop-task.c's). */
-static gboolean
-is_static_code (gpointer func)
-{
-#ifdef HAVE_DL_FIND_OBJECT
-  struct dl_find_object found;
-
-  return _dl_find_object (func, &found) == 0;
-#else
-  Dl_info info;
-
-  return dladdr (func, &info) != 0;
-#endif
 }
 
 /* "127.0.0.1:80", "[::1]:80", "unix:/path" */
@@ -2403,7 +2385,7 @@ server_new (CoopLoop          *loop,
 
   if (!coop_loop_check_usable (loop, error))
     goto fail;
-  if (!is_static_code ((gpointer) handler))
+  if (!coop_is_static_code ((gpointer) handler))
     {
       g_set_error_literal (error, COOP_ERROR, COOP_ERROR_NOT_SUPPORTED,
                            "A server's handler runs as a task and must be C code: a language "

@@ -202,8 +202,8 @@ task_fiber_main (gpointer data)
 /* Function pointers that no loaded object contains were made at run time:
  * they are the closures of a language binding (libffi trampolines), whose
  * interpreter must not run on a fiber stack. */
-static gboolean
-is_static_code (gpointer func)
+gboolean
+coop_is_static_code (gpointer func)
 {
 #ifdef HAVE_DL_FIND_OBJECT
   /* O(log n) in the loaded objects, unlike dladdr(), which scans the
@@ -241,7 +241,7 @@ task_step (gpointer data)
           task_complete (task);
           return;
         }
-      if (!is_static_code ((gpointer) task->func))
+      if (!coop_is_static_code ((gpointer) task->func))
         {
           coop_future_take_error (COOP_FUTURE (task),
                                   g_error_new_literal (COOP_ERROR, COOP_ERROR_NOT_SUPPORTED,
