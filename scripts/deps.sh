@@ -9,6 +9,9 @@ PACKAGES="
   gobject-introspection libgirepository1.0-dev python3-gi
   valgrind
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+  gjs valac python3-pytest libpython3.11-testsuite
+  libgtk-4-dev gir1.2-gtk-4.0 xvfb xauth x11-apps imagemagick
+  python3-uvloop python3-gbulb
 "
 
 missing=""
