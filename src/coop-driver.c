@@ -56,6 +56,21 @@ struct _CoopDriver
 
 G_DEFINE_FINAL_TYPE (CoopDriver, coop_driver, G_TYPE_OBJECT)
 
+/* Frees the function's data: once the driver is destroyed and the function
+ * is not running. */
+static void
+driver_source_release (DriverSource *self)
+{
+  GDestroyNotify notify = self->notify;
+  gpointer data = self->user_data;
+
+  self->func = NULL;
+  self->notify = NULL;
+  self->user_data = NULL;
+  if (notify != NULL)
+    notify (data);
+}
+
 static gboolean
 driver_source_dispatch (GSource     *source,
                         GSourceFunc  callback,
@@ -75,7 +90,9 @@ driver_source_dispatch (GSource     *source,
   next = self->func (fd_ready, self->user_data);
   self->dispatching = FALSE;
 
-  if (!g_source_is_destroyed (source))
+  if (g_source_is_destroyed (source))
+    driver_source_release (self);
+  else
     g_source_set_ready_time (source, next < -1 ? -1 : next);
   return G_SOURCE_CONTINUE;
 }
@@ -83,14 +100,7 @@ driver_source_dispatch (GSource     *source,
 static void
 driver_source_finalize (GSource *source)
 {
-  DriverSource *self = (DriverSource *) source;
-  GDestroyNotify notify = self->notify;
-  gpointer data = self->user_data;
-
-  self->notify = NULL;
-  self->user_data = NULL;
-  if (notify != NULL)
-    notify (data);
+  driver_source_release ((DriverSource *) source);
 }
 
 static GSourceFuncs driver_source_funcs = {
@@ -261,6 +271,8 @@ coop_driver_destroy (CoopDriver *driver)
   if (!g_atomic_int_compare_and_exchange (&driver->destroyed, FALSE, TRUE))
     return;
   g_source_destroy ((GSource *) driver->source);
+  if (!driver->source->dispatching)
+    driver_source_release (driver->source);
 }
 
 /**
