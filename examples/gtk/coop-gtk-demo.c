@@ -881,30 +881,33 @@ on_shutdown (GApplication *app, gpointer data)
   demo->loop = NULL;
 }
 
+/* Reads a numeric option.  The options are strings because GApplication
+ * cannot tell an integer option set to 0 from one that was not given. */
+static gboolean
+option_uint (GVariantDict *options, const char *name, guint min, guint max, guint *value)
+{
+  const char *text;
+  guint64 n;
+
+  if (!g_variant_dict_lookup (options, name, "&s", &text))
+    return TRUE;
+  if (!g_ascii_string_to_unsigned (text, 10, min, max, &n, NULL))
+    {
+      g_printerr ("--%s must be a number from %u to %u\n", name, min, max);
+      return FALSE;
+    }
+  *value = (guint) n;
+  return TRUE;
+}
+
 static int
 on_handle_local_options (GApplication *app, GVariantDict *options, gpointer data)
 {
   Demo *demo = data;
-  gint32 n;
 
-  if (g_variant_dict_lookup (options, "tasks", "i", &n))
-    {
-      if (n < 1 || n > 20000)
-        {
-          g_printerr ("--tasks must be between 1 and 20000\n");
-          return 2;
-        }
-      demo->n_tasks = n;
-    }
-  if (g_variant_dict_lookup (options, "cpu-usec", "i", &n))
-    {
-      if (n < 0 || n > 100000)
-        {
-          g_printerr ("--cpu-usec must be between 0 and 100000\n");
-          return 2;
-        }
-      demo->cpu_usec = n;
-    }
+  if (!option_uint (options, "tasks", 1, 20000, &demo->n_tasks) ||
+      !option_uint (options, "cpu-usec", 0, 100000, &demo->cpu_usec))
+    return 2;
   if (g_variant_dict_contains (options, "autotest"))
     demo->autotest = TRUE;
   return -1;
@@ -925,8 +928,8 @@ int
 main (int argc, char **argv)
 {
   static const GOptionEntry entries[] = {
-    { "tasks", 'n', 0, G_OPTION_ARG_INT, NULL, "How many tasks Start runs (default 300)", "N" },
-    { "cpu-usec", 0, 0, G_OPTION_ARG_INT, NULL, "Microseconds of CPU work per step (default 100)", "USEC" },
+    { "tasks", 'n', 0, G_OPTION_ARG_STRING, NULL, "How many tasks Start runs (default 300)", "N" },
+    { "cpu-usec", 0, 0, G_OPTION_ARG_STRING, NULL, "Microseconds of CPU work per step (default 100)", "USEC" },
     { "autotest", 0, 0, G_OPTION_ARG_NONE, NULL, "Drive the window by itself (see COOP_GTK_AUTOTEST)", NULL },
     { NULL }
   };
