@@ -58,7 +58,7 @@ min_colours=10
 timeout=90
 
 usage () {
-  sed -n '2,16s/^# \{0,1\}//p' "$0" >&2
+  sed -n '2,19s/^# \{0,1\}//p' "$0" >&2
   exit 2
 }
 
