@@ -28,8 +28,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = '/usr/bin/python3'
 
 SERVERS = ['coop', 'coop-poll', 'gio', 'asyncio', 'uvloop']
+# Python loops, for bench/python_bench.py (not in the default list).
+EXTRA_SERVERS = ['gbulb', 'coop-asyncio']
 LABELS = {'coop': 'Coop', 'coop-poll': 'Coop (poll)', 'gio': 'GIO',
-          'asyncio': 'asyncio', 'uvloop': 'uvloop'}
+          'asyncio': 'asyncio', 'uvloop': 'uvloop', 'gbulb': 'gbulb',
+          'coop-asyncio': 'asyncio on Coop'}
 PEERS = ['gio', 'asyncio', 'uvloop']
 
 # In the idle test, GIO and Coop's poll backend pay for every idle fd in every
@@ -49,9 +52,8 @@ def server_cmd(name, build):
         return [os.path.join(build, 'bench', 'tcp-server-coop'), '--port', '0'], env
     if name == 'gio':
         return [os.path.join(build, 'bench', 'tcp-server-gio'), '--port', '0'], env
-    cmd = [PYTHON, os.path.join(HERE, 'tcp_server_asyncio.py'), '--port', '0']
-    if name == 'uvloop':
-        cmd.append('--uvloop')
+    cmd = [PYTHON, os.path.join(HERE, 'tcp_server_asyncio.py'), '--port', '0',
+           '--loop', {'coop-asyncio': 'coop'}.get(name, name)]
     return cmd, env
 
 
@@ -75,8 +77,9 @@ def run_server(name, build, tests):
     """Starts one server, runs the tests on it, stops it.  Returns
     {test: result} or None when the server is not available."""
     tests = dict(tests)
-    clients, rounds, idle = tests['idle']
-    tests['idle'] = (clients, max(1, rounds // IDLE_ROUNDS_DIVISOR.get(name, 1)), idle)
+    if 'idle' in tests:
+        clients, rounds, idle = tests['idle']
+        tests['idle'] = (clients, max(1, rounds // IDLE_ROUNDS_DIVISOR.get(name, 1)), idle)
     cmd, env = server_cmd(name, build)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
     try:

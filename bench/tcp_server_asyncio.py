@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""The asyncio and uvloop peers of the TCP echo benchmark (bench/README.md).
+"""The Python peers of the TCP echo benchmark (bench/README.md): stock
+asyncio, uvloop, gbulb and asyncio on Coop (--loop), one server program.
 
 asyncio.start_server with a coroutine per connection that echoes with
 reader.read / writer.write / writer.drain -- the same shape as the Coop
-server.  --uvloop installs uvloop's event loop first; if uvloop cannot be
-imported, prints "n/a" instead of a port and exits with status 3.
+server.  If the loop's module cannot be imported, prints "n/a" instead of a
+port and exits with status 3.
 Prints the port on stdout once listening; runs until killed.
 """
 import argparse
@@ -38,18 +39,29 @@ if __name__ == '__main__':
     ap = argparse.ArgumentParser()
     ap.add_argument('--port', type=int, default=0)
     ap.add_argument('--uvloop', action='store_true')
+    ap.add_argument('--loop', choices=['asyncio', 'uvloop', 'gbulb', 'coop'], default='asyncio',
+                    help='event loop: stock asyncio, uvloop, gbulb or asyncio on Coop')
     args = ap.parse_args()
+    if args.uvloop:
+        args.loop = 'uvloop'
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if args.uvloop:
-        try:
-            import uvloop
-        except ImportError:
-            print('n/a', flush=True)
-            sys.exit(3)
-        uvloop.install()
+    run = asyncio.run
     try:
-        asyncio.run(main(args.port))
+        if args.loop == 'uvloop':
+            import uvloop
+            uvloop.install()
+        elif args.loop == 'gbulb':
+            import gbulb
+            gbulb.install()
+        elif args.loop == 'coop':
+            import coop
+            run = coop.run
+    except ImportError:
+        print('n/a', flush=True)
+        sys.exit(3)
+    try:
+        run(main(args.port))
     except KeyboardInterrupt:
         pass

@@ -21,4 +21,5 @@
 #include "coop-unix.h"
 #include "coop-io.h"
 #include "coop-stream.h"
+#include "coop-driver.h"
 #undef COOP_INSIDE

@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""asyncio on the GLib main loop, through Coop.
+
+    import coop
+
+    async def main():
+        await asyncio.sleep(1)
+
+    coop.run(main())
+
+``coop.run()`` is ``asyncio.run()`` on :class:`EventLoop`, an asyncio loop
+implemented on ``Coop.Loop``: asyncio programs and libraries (streams,
+subprocesses, TaskGroup, timeouts, executors) run on the GLib main context,
+so they share it with GTK and with Coop's C tasks, and ``await`` works on any
+``Coop.Future``.
+"""
+
+import asyncio
+import threading
+from asyncio import events
+
+import gi
+
+gi.require_version("Coop", "1")
+from gi.repository import Coop, GLib  # noqa: E402,F401  (loads the override)
+
+from ._loop import EventLoop  # noqa: E402
+
+__all__ = [
+    "EventLoop",
+    "EventLoopPolicy",
+    "new_event_loop",
+    "run",
+    "wrap_future",
+    "install",
+]
+
+
+def new_event_loop(context=None):
+    """Returns a new :class:`EventLoop` on ``context`` (by default the
+    thread-default ``GLib.MainContext``)."""
+    return EventLoop(context)
+
+
+class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """An asyncio policy whose loops are :class:`EventLoop` instances.
+
+    ``get_event_loop()`` in a thread without a loop creates one on the
+    thread-default GLib context (only in the main thread, as asyncio's own
+    policy does); child watchers are asyncio's.
+    """
+
+    _loop_factory = EventLoop
+
+    def new_event_loop(self):
+        return EventLoop()
+
+
+def install():
+    """Makes :class:`EventLoopPolicy` asyncio's policy and returns the
+    current thread's loop: what a GTK application calls once at start-up
+    before creating tasks from its signal handlers."""
+    asyncio.set_event_loop_policy(EventLoopPolicy())
+    loop = asyncio.get_event_loop_policy().get_event_loop()
+    return loop
+
+
+def run(main, *, debug=None):
+    """Runs the coroutine ``main`` on a new :class:`EventLoop` for the
+    thread-default GLib context and returns its result, like
+    ``asyncio.run()``: the loop's async generators and default executor are
+    shut down and the loop closed at the end."""
+    if events._get_running_loop() is not None:
+        raise RuntimeError("coop.run() cannot be called from a running event loop")
+    with asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
+        return runner.run(main)
+
+
+def wrap_future(awaitable, *, loop=None):
+    """Returns a ``Coop.Future`` that follows an asyncio future, task or
+    coroutine (a coroutine is scheduled as a task on ``loop``, by default the
+    running loop), so C code can await Python work.  Cancelling the Coop
+    future cancels the asyncio one."""
+    if loop is None:
+        loop = events.get_running_loop() if events._get_running_loop() else asyncio.get_event_loop()
+    afuture = asyncio.ensure_future(awaitable, loop=loop)
+    coop_loop = loop.coop_loop if isinstance(loop, EventLoop) else Coop.Loop.get_default()
+    cfuture = Coop.Future.new(coop_loop)
+    same_thread = isinstance(loop, EventLoop)
+
+    def copy(af):
+        if cfuture.is_done():
+            return
+        if af.cancelled():
+            cfuture.cancel(None)
+        elif af.exception() is not None:
+            cfuture.set_exception(af.exception())
+        else:
+            cfuture.set_result(af.result())
+
+    afuture.add_done_callback(copy)
+
+    def on_coop_done(cf, *_):
+        if cf.is_cancelled() and not afuture.done():
+            if same_thread:
+                afuture.cancel()
+            else:
+                loop.call_soon_threadsafe(afuture.cancel)
+
+    cfuture.add_done_callback(on_coop_done)
+    return cfuture

@@ -1,0 +1,352 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""asyncio's event loop, driven by the GLib main loop through Coop.
+
+The loop is asyncio's own selector loop (its ready queue, timer heap,
+transports, signal handling and subprocess support are untouched); what
+changes is who runs it.  A Coop.Driver — one GSource on the loop's
+GMainContext whose prepare and check run in C — watches the selector's
+epoll fd and wakes at the next asyncio timer, and Python is entered once
+per main-loop iteration that has asyncio work, never per callback.
+
+So whatever iterates the context runs asyncio: run_forever() (a GLib main
+loop of its own), a GLib.MainLoop, or Gtk.Application.run().
+"""
+
+import asyncio
+import heapq
+import math
+import selectors
+import signal
+import sys
+import threading
+import time
+from asyncio import events
+
+import gi
+
+gi.require_version("Coop", "1")
+from gi.repository import Coop, GLib  # noqa: E402
+
+__all__ = ["EventLoop"]
+
+# The same tuning as asyncio's own loop for dropping cancelled timers.
+_MIN_SCHEDULED_TIMER_HANDLES = 100
+_MIN_CANCELLED_TIMER_HANDLES_FRACTION = 0.5
+
+# One dispatch runs asyncio iterations back to back for at most this long
+# (seconds) before it lets the other sources of the context run (GTK draws
+# at 60 Hz: a frame is 16.7 ms).
+_DISPATCH_BUDGET = 0.002
+
+_monotonic = time.monotonic
+_heappop = heapq.heappop
+
+try:
+    _Selector = selectors.EpollSelector
+except AttributeError:  # pragma: no cover - not Linux
+    _Selector = selectors.PollSelector
+
+
+class EventLoop(asyncio.SelectorEventLoop):
+    """An asyncio event loop that runs on a GLib main context.
+
+    :param context: the ``GLib.MainContext`` to run on; by default the
+        thread-default context (the global default one on the main thread)
+    :param coop_loop: alternatively, the ``Coop.Loop`` whose context to use
+
+    The loop is attached to the context when it is created, so callbacks,
+    tasks and I/O make progress whenever the context is iterated: by
+    :meth:`run_forever` and :meth:`run_until_complete` as with any asyncio
+    loop, but also by ``Gtk.Application.run()`` or a ``GLib.MainLoop`` without
+    either of those being called.  Callbacks then see this loop as the
+    running loop (``asyncio.get_running_loop()``).
+    """
+
+    def __init__(self, context=None, *, coop_loop=None):
+        # Set before the base constructor runs: it may queue callbacks.
+        self._driver = None
+        self._dispatching = False
+        self._next_wake = -1
+        self._forever = None
+        self._pending_exc = None
+        super().__init__(_Selector())
+        if coop_loop is None:
+            coop_loop = Coop.Loop.new(context)
+        elif context is not None and context != coop_loop.get_context():
+            raise ValueError("context and coop_loop disagree")
+        self._coop_loop = coop_loop
+        self._context = coop_loop.get_context()
+        self._driver = Coop.Driver.new(coop_loop, self._selector.fileno(), self._dispatch)
+        if self._ready:
+            self._wake_at(0)
+
+    # --- what asyncio code sees ------------------------------------------
+
+    @property
+    def coop_loop(self):
+        """The ``Coop.Loop`` this event loop runs on."""
+        return self._coop_loop
+
+    @property
+    def context(self):
+        """The ``GLib.MainContext`` this event loop runs on."""
+        return self._context
+
+    def create_coop_future(self):
+        """Returns a new pending ``Coop.Future`` of this loop's Coop loop."""
+        return Coop.Future.new(self._coop_loop)
+
+    def time(self):
+        # CLOCK_MONOTONIC, as g_get_monotonic_time(): timers and GLib agree.
+        return _monotonic()
+
+    def _call_soon(self, callback, args, context):
+        handle = events.Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        self._ready.append(handle)
+        if self._next_wake != 0 and not self._dispatching:
+            self._wake_at(0)
+        return handle
+
+    def call_at(self, when, callback, *args, context=None):
+        timer = super().call_at(when, callback, *args, context=context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        if not self._dispatching:
+            self._wake_at(_usec(when))
+        return timer
+
+    def stop(self):
+        self._stopping = True
+        if not self._dispatching:
+            self._wake_at(0)
+
+    def run_forever(self):
+        self._check_closed()
+        self._check_running()
+        self._set_coroutine_origin_tracking(self._debug)
+        old_agen_hooks = sys.get_asyncgen_hooks()
+        old_wakeup_fd = None
+        glib_loop = GLib.MainLoop.new(self._context, False)
+        try:
+            self._thread_id = threading.get_ident()
+            sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
+                                   finalizer=self._asyncgen_finalizer_hook)
+            events._set_running_loop(self)
+            old_wakeup_fd = self._watch_signals()
+            self._forever = glib_loop
+            self._wake_at(0)          # at least one iteration, as asyncio
+            # The introspected run(), not PyGObject's override: that one
+            # would take over signal.set_wakeup_fd(), which asyncio's signal
+            # handlers need.  Signals wake us through the self-pipe instead.
+            super(GLib.MainLoop, glib_loop).run()
+            exc, self._pending_exc = self._pending_exc, None
+            if exc is not None:
+                raise exc
+        finally:
+            self._forever = None
+            self._stopping = False
+            self._thread_id = None
+            events._set_running_loop(None)
+            self._set_coroutine_origin_tracking(False)
+            sys.set_asyncgen_hooks(*old_agen_hooks)
+            self._unwatch_signals(old_wakeup_fd)
+            exc = None
+
+    def _run_once(self):
+        # Only for code that drives asyncio's loop by hand: one iteration of
+        # the context, waiting for something to happen.
+        self._context.iteration(True)
+
+    def close(self):
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self.is_closed():
+            return
+        if self._driver is not None:
+            self._driver.destroy()
+        super().close()
+
+    def __repr__(self):
+        return (f"<{self.__class__.__name__} running={self.is_running()} "
+                f"closed={self.is_closed()} debug={self.get_debug()}>")
+
+    # --- the driver ----------------------------------------------------------
+
+    def _wake_at(self, usec):
+        nxt = self._next_wake
+        if nxt == -1 or usec < nxt:
+            self._next_wake = usec
+            driver = self._driver
+            if driver is not None:
+                driver.set_ready_time(usec)
+
+    def _dispatch(self, fd_ready):
+        # Called by Coop.Driver from the context: run asyncio iterations.
+        # Nothing may escape: PyGObject would print it and return 0, which
+        # would make the driver run again at once.
+        if self._closed:
+            return -1
+        self._dispatching = True
+        nested = self._forever is None
+        try:
+            if nested:
+                self._enter()
+            try:
+                self._run_iterations(fd_ready)
+            finally:
+                if nested:
+                    self._leave()
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit
+            if self._forever is not None:
+                self._pending_exc = exc
+                self._forever.quit()
+            else:
+                self.call_exception_handler({
+                    "message": "exception escaped a callback while the GLib "
+                               "main loop (not run_forever) drove the loop",
+                    "exception": exc,
+                })
+        finally:
+            self._dispatching = False
+            exc = None
+        if self._ready:
+            self._next_wake = 0
+        elif self._scheduled:
+            self._next_wake = _usec(self._scheduled[0]._when)
+        else:
+            self._next_wake = -1
+        return self._next_wake
+
+    def _enter(self):
+        # The context was iterated by someone else (GTK, a GLib.MainLoop):
+        # look like a running loop while callbacks run.
+        self._saved_running = events._get_running_loop()
+        self._saved_thread_id = self._thread_id
+        self._thread_id = threading.get_ident()
+        events._set_running_loop(self)
+
+    def _leave(self):
+        events._set_running_loop(self._saved_running)
+        self._thread_id = self._saved_thread_id
+        self._saved_running = None
+        # stop() only means something to run_forever().
+        self._stopping = False
+
+    def _run_iterations(self, fd_ready):
+        ready = self._ready
+        select = self._selector.select
+        process = self._process_events
+        deadline = 0.0
+        poll = fd_ready
+        while True:
+            # Drop cancelled timers, as asyncio does.
+            scheduled = self._scheduled
+            if (len(scheduled) > _MIN_SCHEDULED_TIMER_HANDLES and
+                    self._timer_cancelled_count / len(scheduled) >
+                    _MIN_CANCELLED_TIMER_HANDLES_FRACTION):
+                kept = []
+                for handle in scheduled:
+                    if handle._cancelled:
+                        handle._scheduled = False
+                    else:
+                        kept.append(handle)
+                heapq.heapify(kept)
+                self._scheduled = scheduled = kept
+                self._timer_cancelled_count = 0
+            else:
+                while scheduled and scheduled[0]._cancelled:
+                    self._timer_cancelled_count -= 1
+                    _heappop(scheduled)._scheduled = False
+
+            if poll:
+                process(select(0))
+
+            if scheduled:
+                end = _monotonic() + self._clock_resolution
+                while scheduled and scheduled[0]._when < end:
+                    handle = _heappop(scheduled)
+                    handle._scheduled = False
+                    ready.append(handle)
+
+            ntodo = len(ready)
+            if self._debug:
+                self._run_ready_debug(ntodo)
+            else:
+                popleft = ready.popleft
+                for _ in range(ntodo):
+                    handle = popleft()
+                    if not handle._cancelled:
+                        handle._run()
+            handle = None
+
+            if self._stopping:
+                if self._forever is not None:
+                    self._forever.quit()
+                return
+            if not ready:
+                return
+            # More callbacks are queued: run another iteration now rather
+            # than going through the main loop, within a time budget.
+            now = _monotonic()
+            if deadline == 0.0:
+                deadline = now + _DISPATCH_BUDGET
+            elif now >= deadline:
+                return
+            poll = True
+
+    def _run_ready_debug(self, ntodo):
+        ready = self._ready
+        for _ in range(ntodo):
+            handle = ready.popleft()
+            if handle._cancelled:
+                continue
+            try:
+                self._current_handle = handle
+                t0 = self.time()
+                handle._run()
+                dt = self.time() - t0
+                if dt >= self.slow_callback_duration:
+                    asyncio.log.logger.warning(
+                        "Executing %s took %.3f seconds",
+                        _format_handle(handle), dt)
+            finally:
+                self._current_handle = None
+
+    # --- signals -------------------------------------------------------------
+
+    def _watch_signals(self):
+        # A signal must wake the context so that Python-level handlers (and
+        # KeyboardInterrupt) run: point the wake-up fd at the self-pipe,
+        # which the driver watches through the selector.
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        try:
+            old = signal.set_wakeup_fd(self._csock.fileno(), warn_on_full_buffer=False)
+        except (ValueError, OSError):
+            return None
+        if old not in (-1, self._csock.fileno()):
+            signal.set_wakeup_fd(old)     # somebody else's: leave it
+            return None
+        return old
+
+    def _unwatch_signals(self, old):
+        if old is None or self._signal_handlers:
+            return
+        try:
+            signal.set_wakeup_fd(old)
+        except (ValueError, OSError):
+            pass
+
+
+def _usec(when):
+    # asyncio time (seconds, CLOCK_MONOTONIC) to a GSource ready time.
+    return max(0, math.ceil(when * 1e6))
+
+
+def _format_handle(handle):
+    cb = handle._callback
+    if isinstance(getattr(cb, "__self__", None), asyncio.Task):
+        return repr(cb.__self__)
+    return str(handle)

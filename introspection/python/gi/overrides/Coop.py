@@ -1,0 +1,200 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""PyGObject override for the Coop namespace.
+
+Adds Python-shaped results to Coop.Future (set_result(), result(),
+set_exception(), exception(), done(), cancelled()) that keep Python values
+intact, and makes any Coop.Future awaitable from asyncio code.
+"""
+
+import asyncio
+import threading
+
+from gi.repository import GLib, GObject
+
+from ..module import get_introspection_module
+from ..overrides import override
+
+Coop = get_introspection_module("Coop")
+
+__all__ = []
+
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+
+# Python exceptions given to set_exception(), kept with the wrapper: C sees
+# a GError carrying the exception's text, Python gets the object back.
+_PY_EXC = "_coop_py_exception"
+
+
+def _python_value(value):
+    # A GValue's Python form after PyGObject's own conversion.
+    if isinstance(value, GLib.Bytes):
+        data = value.get_data()
+        return bytes(data) if data is not None else b""
+    return value
+
+
+class Future(Coop.Future):
+    """A Coop future, with asyncio-style helpers for Python.
+
+    ``await future`` works in any coroutine running on :class:`coop.EventLoop`
+    (and on other asyncio loops when the future's own loop runs in another
+    thread).  Results keep their Python value: ints of any size, bytes,
+    floats, strings, GObjects and any other Python object round-trip through
+    :meth:`set_result` and :meth:`result`.
+    """
+
+    def set_result(self, value):
+        """Finishes the future with ``value``.
+
+        ``None``, ``bool``, ``int`` in 64 bits, ``float``, ``str``, ``bytes``
+        and GObjects are stored as the matching GValue, so C code reads them
+        with coop_future_get_int64() and friends; anything else (including
+        wider ints) is stored as the Python object itself.
+        """
+        if value is None:
+            self.set_none()
+        elif value is True or value is False:
+            self.set_boolean(value)
+        elif type(value) is int and _INT64_MIN <= value <= _INT64_MAX:
+            self.set_int64(value)
+        elif type(value) is float:
+            self.set_double(value)
+        elif type(value) is str:
+            self.set_string(value)
+        elif type(value) is bytes:
+            gvalue = GObject.Value(GLib.Bytes)
+            gvalue.set_boxed(GLib.Bytes.new(value))
+            self.set_value(gvalue)
+        elif isinstance(value, GObject.Object):
+            self.set_object(value)
+        else:
+            self.set_value(GObject.Value(GObject.TYPE_PYOBJECT, value))
+
+    def set_exception(self, exception):
+        """Fails the future with ``exception``.
+
+        A ``GLib.Error`` is stored as it is.  Any other exception reaches C
+        code as a ``COOP_ERROR_FAILED`` error with the exception's text, and
+        Python code (``result()``, ``await``) gets the exception object back.
+        """
+        if isinstance(exception, type) and issubclass(exception, BaseException):
+            exception = exception()
+        if not isinstance(exception, BaseException):
+            raise TypeError("set_exception() needs an exception, not %r" % (exception,))
+        if isinstance(exception, asyncio.CancelledError):
+            raise TypeError("use cancel() to cancel a future")
+        if isinstance(exception, GLib.Error):
+            error = exception
+        else:
+            text = "%s: %s" % (type(exception).__name__, exception)
+            error = GLib.Error.new_literal(Coop.error_quark(), text, Coop.Error.FAILED)
+            setattr(self, _PY_EXC, exception)
+        self.set_error(error)
+
+    def done(self):
+        """Whether the future finished, failed or was cancelled."""
+        return self.is_done()
+
+    def cancelled(self):
+        """Whether the future was cancelled."""
+        return self.is_cancelled()
+
+    def exception(self):
+        """The exception of a failed future, or ``None`` if it finished.
+
+        Raises ``asyncio.CancelledError`` if it was cancelled and
+        ``asyncio.InvalidStateError`` if it is still pending.
+        """
+        state = self.get_state()
+        if state == Coop.FutureState.PENDING:
+            raise asyncio.InvalidStateError("Result is not set.")
+        if state == Coop.FutureState.CANCELLED:
+            raise asyncio.CancelledError(_cancel_message(self))
+        if state == Coop.FutureState.FAILED:
+            exc = getattr(self, _PY_EXC, None)
+            if exc is not None:
+                self.get_error()          # marks it retrieved for C
+                return exc
+            try:
+                self.propagate()
+            except GLib.Error as error:
+                return error
+        return None
+
+    def result(self):
+        """The result of a finished future, converted back to Python.
+
+        Raises the future's exception if it failed, ``CancelledError`` if it
+        was cancelled, and ``asyncio.InvalidStateError`` if it is pending.
+        """
+        state = self.get_state()
+        if state == Coop.FutureState.FINISHED:
+            return _python_value(self.get_value())
+        exc = self.exception()
+        raise exc
+
+    def __await__(self):
+        if not self.is_done():
+            yield from _bridge(self).__await__()
+        return self.result()
+
+    __iter__ = __await__
+
+
+Future = override(Future)
+__all__.append("Future")
+
+
+def _cancel_message(future):
+    error = future.get_error()
+    return error.message if error is not None else None
+
+
+def _context_of(loop):
+    context = getattr(loop, "context", None)
+    return context if isinstance(context, GLib.MainContext) else None
+
+
+def _copy_state(cfuture, afuture):
+    if afuture.done():
+        return
+    state = cfuture.get_state()
+    if state == Coop.FutureState.CANCELLED:
+        afuture.cancel(_cancel_message(cfuture))
+    elif state == Coop.FutureState.FAILED:
+        afuture.set_exception(cfuture.exception())
+    else:
+        afuture.set_result(cfuture.result())
+
+
+def _bridge(cfuture):
+    # An asyncio future on the running loop that follows ``cfuture``;
+    # cancelling it cancels ``cfuture``.
+    loop = asyncio.get_running_loop()
+    coop_context = cfuture.get_loop().get_context()
+    same_context = _context_of(loop) == coop_context
+    if not same_context and coop_context.acquire():
+        # Nobody iterates the future's context: it could never complete.
+        coop_context.release()
+        raise RuntimeError(
+            "awaiting a Coop.Future needs its main context to run: use "
+            "coop.run() or coop.EventLoop, or run the future's Coop.Loop in "
+            "another thread")
+    afuture = loop.create_future()
+
+    if same_context:
+        def on_coop_done(cf, *_):
+            _copy_state(cf, afuture)
+    else:
+        def on_coop_done(cf, *_):
+            loop.call_soon_threadsafe(_copy_state, cf, afuture)
+
+    cfuture.add_done_callback(on_coop_done)
+
+    def on_asyncio_done(af):
+        if af.cancelled() and not cfuture.is_done():
+            cfuture.cancel(None)
+
+    afuture.add_done_callback(on_asyncio_done)
+    return afuture
