@@ -99,10 +99,11 @@ c_program () {
 }
 step c c_program
 
-# Python and JavaScript programs: the GObject-introspection level today.
-# The binding examples (import coop; coop.run(...), the GJS override) join
-# these lists when they land, as more files to run.
-python_programs="debian/tests/smoke.py"
+# Python and JavaScript programs, run from a directory outside the checkout
+# so that only installed modules are found: the GObject-introspection level,
+# then asyncio on Coop (python3-coop).  Further binding examples (the GJS
+# override, examples/python) join these lists as more files to run.
+python_programs="debian/tests/smoke.py debian/tests/coop-asyncio.py"
 gjs_programs="debian/tests/smoke.js"
 
 run_python () {
