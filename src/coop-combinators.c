@@ -804,6 +804,8 @@ coop_as_completed_next (CoopAsCompleted *self)
  * coop_as_completed_get_n_left:
  * @self: an iterator
  *
+ * Gets the number of inputs whose results have not been asked for.
+ *
  * Returns: how many inputs have not been asked for yet
  */
 guint

@@ -569,6 +569,8 @@ coop_condition_new (CoopLoop *loop,
  * coop_condition_get_lock:
  * @condition: a condition
  *
+ * Gets the lock that @condition was made with.
+ *
  * Returns: (transfer none): the lock @condition is bound to
  */
 CoopLock *

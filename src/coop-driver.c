@@ -208,6 +208,8 @@ coop_driver_new (CoopLoop       *loop,
  * coop_driver_get_loop:
  * @driver: a driver
  *
+ * Gets the loop that @driver was made for.
+ *
  * Returns: (transfer none): the loop whose context runs @driver
  */
 CoopLoop *
@@ -244,6 +246,8 @@ coop_driver_set_ready_time (CoopDriver *driver,
  * coop_driver_is_dispatching:
  * @driver: a driver
  *
+ * Tells whether the function of @driver is running.
+ *
  * Returns: whether the driver's function is running now
  */
 gboolean
@@ -278,6 +282,8 @@ coop_driver_destroy (CoopDriver *driver)
 /**
  * coop_driver_is_destroyed:
  * @driver: a driver
+ *
+ * Tells whether @driver was destroyed.
  *
  * Returns: whether [method@Coop.Driver.destroy] was called
  */

@@ -595,6 +595,8 @@ coop_future_new_internal (GType     type,
  * coop_future_get_loop:
  * @future: a future
  *
+ * Gets the loop that runs the callbacks of @future.
+ *
  * Returns: (transfer none): the loop @future belongs to
  */
 CoopLoop *
@@ -608,6 +610,8 @@ coop_future_get_loop (CoopFuture *future)
 /**
  * coop_future_get_state:
  * @future: a future
+ *
+ * Gets the state of @future.
  *
  * Returns: the state of @future
  */
@@ -623,6 +627,8 @@ coop_future_get_state (CoopFuture *future)
  * coop_future_is_done:
  * @future: a future
  *
+ * Tells whether @future is done, whatever the outcome.
+ *
  * Returns: whether @future is finished, failed or cancelled
  */
 gboolean
@@ -636,6 +642,8 @@ coop_future_is_done (CoopFuture *future)
 /**
  * coop_future_is_cancelled:
  * @future: a future
+ *
+ * Tells whether @future was cancelled.
  *
  * Returns: whether @future is %COOP_FUTURE_STATE_CANCELLED
  */
@@ -1060,6 +1068,8 @@ transform_result (CoopFuture  *future,
  * @future: a future
  * @error: return location for an error
  *
+ * Gets the result of a finished future as a boolean.
+ *
  * Returns: the result as a boolean, or %FALSE with @error set
  */
 gboolean
@@ -1138,6 +1148,8 @@ get_typed (CoopFuture  *future,
  * @future: a future
  * @error: return location for an error
  *
+ * Gets the result of a finished future as a string.
+ *
  * Returns: (nullable) (transfer none): the string result, owned by @future,
  *   or %NULL with @error set
  */
@@ -1158,6 +1170,8 @@ coop_future_get_string (CoopFuture  *future,
  * @future: a future
  * @error: return location for an error
  *
+ * Gets the result of a finished future as an object.
+ *
  * Returns: (nullable) (transfer none): the object result, owned by @future,
  *   or %NULL with @error set
  */
@@ -1177,6 +1191,8 @@ coop_future_get_object (CoopFuture  *future,
  * coop_future_get_boxed: (skip)
  * @future: a future
  * @error: return location for an error
+ *
+ * Gets the result of a finished future as a boxed value.
  *
  * Returns: (nullable) (transfer none): the boxed result, owned by @future,
  *   or %NULL with @error set

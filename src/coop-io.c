@@ -978,6 +978,8 @@ coop_loop_forget_fd (CoopLoop *loop,
  * coop_loop_get_n_watched_fds:
  * @loop: a loop
  *
+ * Gets the number of file descriptors @loop watches.
+ *
  * Returns: how many file descriptors the loop watches (for a reader, a
  *   writer or a waiting future)
  */
@@ -995,6 +997,8 @@ coop_loop_get_n_watched_fds (CoopLoop *loop)
 /**
  * coop_loop_get_io_backend:
  * @loop: a loop
+ *
+ * Gets the name of the fd readiness backend of @loop.
  *
  * Returns: "epoll" or "poll" (the portable fallback, chosen at build time
  *   where epoll is missing, or with the environment variable

@@ -387,6 +387,8 @@ coop_handle_cancel (CoopHandle *handle)
  * coop_handle_is_cancelled:
  * @handle: a handle
  *
+ * Tells whether @handle was cancelled.
+ *
  * Returns: whether [method@Coop.Handle.cancel] was called on @handle before
  *   its callback ran
  */
@@ -401,6 +403,8 @@ coop_handle_is_cancelled (CoopHandle *handle)
 /**
  * coop_handle_get_when:
  * @handle: a handle
+ *
+ * Gets the time at which a timer handle is due.
  *
  * Returns: the deadline of a timer handle, in microseconds of the monotonic
  *   clock, or 0 for a handle made by [method@Coop.Loop.call_soon]
@@ -1079,6 +1083,8 @@ coop_loop_get_default (void)
  * coop_loop_get_context:
  * @loop: a loop
  *
+ * Gets the main context that @loop is attached to.
+ *
  * Returns: (transfer none): the #GMainContext whose sources run @loop
  */
 GMainContext *
@@ -1109,6 +1115,8 @@ coop_loop_time (CoopLoop *loop)
 /**
  * coop_loop_get_priority:
  * @loop: a loop
+ *
+ * Gets the priority shared by the sources of @loop.
  *
  * Returns: the priority of the loop's sources
  */
@@ -1149,6 +1157,8 @@ coop_loop_set_priority (CoopLoop *loop,
 /**
  * coop_loop_get_stack_size:
  * @loop: a loop
+ *
+ * Gets the default stack size of the tasks of @loop.
  *
  * Returns: the stack size, in bytes, given to tasks that do not ask for one
  */
@@ -1581,6 +1591,8 @@ coop_loop_stop (CoopLoop *loop)
  * coop_loop_is_running:
  * @loop: a loop
  *
+ * Tells whether @loop runs its own main loop.
+ *
  * Returns: whether [method@Coop.Loop.run_forever] or
  *   [method@Coop.Loop.run_until_complete] is running.  A loop driven by
  *   another main loop (GTK's) works without being "running" in this sense.
@@ -1644,6 +1656,8 @@ coop_loop_close (CoopLoop *loop)
 /**
  * coop_loop_is_closed:
  * @loop: a loop
+ *
+ * Tells whether @loop is closed.
  *
  * Returns: whether [method@Coop.Loop.close] was called
  */

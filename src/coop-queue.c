@@ -1256,6 +1256,8 @@ coop_queue_shutdown (CoopQueue *queue,
  * coop_queue_get_size:
  * @queue: a queue
  *
+ * Gets the number of items in @queue.
+ *
  * Returns: how many items @queue holds (not counting the items of waiting
  *   putters)
  */
@@ -1271,6 +1273,8 @@ coop_queue_get_size (CoopQueue *queue)
  * coop_queue_get_maxsize:
  * @queue: a queue
  *
+ * Gets the capacity of @queue.
+ *
  * Returns: how many items @queue holds at most, or 0 for no limit
  */
 guint
@@ -1284,6 +1288,8 @@ coop_queue_get_maxsize (CoopQueue *queue)
 /**
  * coop_queue_is_empty:
  * @queue: a queue
+ *
+ * Tells whether @queue is empty.
  *
  * Returns: whether @queue holds no item
  */
@@ -1299,6 +1305,8 @@ coop_queue_is_empty (CoopQueue *queue)
  * coop_queue_is_full:
  * @queue: a queue
  *
+ * Tells whether @queue is full.
+ *
  * Returns: whether @queue holds [property@Coop.Queue:maxsize] items (never
  *   for a queue without a limit)
  */
@@ -1313,6 +1321,8 @@ coop_queue_is_full (CoopQueue *queue)
 /**
  * coop_queue_is_shut_down:
  * @queue: a queue
+ *
+ * Tells whether @queue was shut down.
  *
  * Returns: whether [method@Coop.Queue.shutdown] was called
  */

@@ -143,6 +143,29 @@ struct _CoopStream
   socklen_t    peer_len;        /* 0: not known yet */
 };
 
+/**
+ * CoopStream:
+ *
+ * A connected TCP or Unix-domain stream socket, as the reader and writer
+ * pair of asyncio's `open_connection()` in one object.
+ *
+ * Make one with [func@Coop.Stream.open_tcp] or [func@Coop.Stream.open_unix]
+ * (futures that finish with the connected stream), wrap a connected socket
+ * with [ctor@Coop.Stream.new_for_fd], or receive one in the
+ * [callback@Coop.StreamHandler] of a [class@Coop.Server].
+ *
+ * Reads ([method@Coop.Stream.read], [method@Coop.Stream.read_exactly],
+ * [method@Coop.Stream.read_line]) return futures that finish with a
+ * #GBytes; one read may be pending at a time.  [method@Coop.Stream.write]
+ * never blocks: what the socket does not take at once is buffered, and
+ * [method@Coop.Stream.drain] waits until the buffer is below its low-water
+ * mark, which gives a writer asyncio's back-pressure.
+ * [method@Coop.Stream.close] flushes and closes in the background;
+ * [method@Coop.Stream.wait_closed] waits for it.
+ *
+ * Errors are in the `G_IO_ERROR` domain.  A stream is used from the thread
+ * of its loop only.
+ */
 G_DEFINE_FINAL_TYPE (CoopStream, coop_stream, G_TYPE_OBJECT)
 
 static void stream_update_reading (CoopStream *self);
@@ -1586,6 +1609,8 @@ coop_stream_read_line (CoopStream *stream)
  * coop_stream_get_limit:
  * @stream: a stream
  *
+ * Gets the line length limit of @stream.
+ *
  * Returns: the longest line [method@Coop.Stream.read_line] accepts, in bytes
  */
 gsize
@@ -1620,6 +1645,8 @@ coop_stream_set_limit (CoopStream *stream,
  * coop_stream_get_read_buffer_size:
  * @stream: a stream
  *
+ * Gets the number of bytes buffered for reading.
+ *
  * Returns: how many bytes were received and not read yet
  */
 gsize
@@ -1633,6 +1660,8 @@ coop_stream_get_read_buffer_size (CoopStream *stream)
 /**
  * coop_stream_at_eof:
  * @stream: a stream
+ *
+ * Tells whether everything the peer sent has been read.
  *
  * Returns: whether the peer ended the stream and everything it sent was
  *   read (asyncio's `at_eof()`)
@@ -1863,6 +1892,8 @@ coop_stream_get_write_buffer_limits (CoopStream *stream,
  * coop_stream_get_write_buffer_size:
  * @stream: a stream
  *
+ * Gets the number of bytes buffered for writing.
+ *
  * Returns: how many written bytes wait to be sent
  */
 gsize
@@ -1934,6 +1965,8 @@ coop_stream_abort (CoopStream *stream)
 /**
  * coop_stream_is_closing:
  * @stream: a stream
+ *
+ * Tells whether @stream is closed or closing.
  *
  * Returns: whether [method@Coop.Stream.close] or [method@Coop.Stream.abort]
  *   was called (the socket may still be flushing)
@@ -2129,6 +2162,20 @@ struct _CoopServer
   GQueue             closed_waiters;
 };
 
+/**
+ * CoopServer:
+ *
+ * A listening TCP or Unix-domain socket that serves each connection in its
+ * own C task, as asyncio's `start_server()`.
+ *
+ * [ctor@Coop.Server.new_tcp] and [ctor@Coop.Server.new_unix] listen at
+ * once; every accepted connection runs the [callback@Coop.StreamHandler]
+ * as the body of a new task, with a [class@Coop.Stream] that is closed
+ * when the handler returns.  [method@Coop.Server.close] stops accepting,
+ * [method@Coop.Server.close_clients] and [method@Coop.Server.abort_clients]
+ * end the connections being served, and [method@Coop.Server.wait_closed]
+ * waits until the last of them is done.
+ */
 G_DEFINE_FINAL_TYPE (CoopServer, coop_server, G_TYPE_OBJECT)
 
 static void listener_start (Listener *listener);
@@ -2670,6 +2717,8 @@ coop_server_new_unix (CoopLoop          *loop,
  * coop_server_get_port:
  * @server: a server
  *
+ * Gets the port @server listens on.
+ *
  * Returns: the TCP port the server listens on (the one the system picked
  *   if 0 was asked for), or 0 for a Unix-domain server
  */
@@ -2684,6 +2733,8 @@ coop_server_get_port (CoopServer *server)
 /**
  * coop_server_is_serving:
  * @server: a server
+ *
+ * Tells whether @server accepts connections.
  *
  * Returns: whether the server accepts connections (until
  *   [method@Coop.Server.close])
@@ -2787,6 +2838,8 @@ coop_server_wait_closed (CoopServer *server)
 /**
  * coop_server_get_n_connections:
  * @server: a server
+ *
+ * Gets the number of connections being served.
  *
  * Returns: how many accepted connections have a task still running
  */

@@ -438,6 +438,8 @@ coop_lock_release (CoopLock *lock)
  * coop_lock_is_locked:
  * @lock: a lock
  *
+ * Tells whether @lock is held.
+ *
  * Returns: whether @lock is locked (someone owns it, or it is being handed
  *   to a waiter)
  */
@@ -727,6 +729,8 @@ coop_event_clear (CoopEvent *event)
 /**
  * coop_event_is_set:
  * @event: an event
+ *
+ * Tells whether the flag of @event is set.
  *
  * Returns: whether @event is set
  */
@@ -1115,6 +1119,8 @@ coop_semaphore_release (CoopSemaphore  *semaphore,
  * coop_semaphore_get_value:
  * @semaphore: a semaphore
  *
+ * Gets the number of free slots of @semaphore.
+ *
  * Returns: the number of free slots of @semaphore (0 while anybody waits)
  */
 guint
@@ -1128,6 +1134,8 @@ coop_semaphore_get_value (CoopSemaphore *semaphore)
 /**
  * coop_semaphore_is_locked:
  * @semaphore: a semaphore
+ *
+ * Tells whether acquiring @semaphore would wait.
  *
  * Returns: whether [method@Coop.Semaphore.acquire] would have to wait:
  *   no slot is free (or somebody waits, which implies it)
@@ -1462,6 +1470,8 @@ coop_barrier_abort (CoopBarrier *barrier)
  * coop_barrier_get_parties:
  * @barrier: a barrier
  *
+ * Gets the number of waiters that make up one round of @barrier.
+ *
  * Returns: how many waiters @barrier gathers each round
  */
 guint
@@ -1476,6 +1486,8 @@ coop_barrier_get_parties (CoopBarrier *barrier)
  * coop_barrier_get_n_waiting:
  * @barrier: a barrier
  *
+ * Gets the number of waiters of the current round.
+ *
  * Returns: how many futures wait on @barrier now
  */
 guint
@@ -1489,6 +1501,8 @@ coop_barrier_get_n_waiting (CoopBarrier *barrier)
 /**
  * coop_barrier_is_broken:
  * @barrier: a barrier
+ *
+ * Tells whether @barrier is broken.
  *
  * Returns: whether @barrier was aborted and not reset since
  */

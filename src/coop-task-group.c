@@ -417,6 +417,8 @@ coop_task_group_get_failed (CoopTaskGroup *group)
  * coop_task_group_get_n_pending:
  * @group: a task group
  *
+ * Gets the number of members of @group still running.
+ *
  * Returns: how many members are not done yet
  */
 guint

@@ -481,6 +481,8 @@ coop_task_new (CoopLoop       *loop,
 /**
  * coop_task_get_current:
  *
+ * Gets the task running on the calling thread.
+ *
  * Returns: (transfer none) (nullable): the task running on this thread, or
  *   %NULL outside a task
  */
@@ -514,6 +516,8 @@ coop_task_cancel (CoopTask   *task,
 /**
  * coop_task_is_cancelling:
  * @task: a task
+ *
+ * Tells whether a cancellation of @task is pending.
  *
  * Returns: whether a cancellation was requested and not yet delivered to
  *   the task at an await
@@ -551,6 +555,8 @@ coop_task_set_name (CoopTask   *task,
  * coop_task_get_name:
  * @task: a task
  *
+ * Gets the name of @task.
+ *
  * Returns: (nullable): the name of @task
  */
 const char *
@@ -564,6 +570,8 @@ coop_task_get_name (CoopTask *task)
 /**
  * coop_task_get_awaiting:
  * @task: a task
+ *
+ * Gets the future that @task waits for.
  *
  * Returns: (transfer none) (nullable): the future @task is paused on, if any
  */

@@ -59,6 +59,8 @@ G_DEFINE_BOXED_TYPE (CoopTimeout, coop_timeout, coop_timeout_ref, coop_timeout_u
  * coop_timeout_ref: (skip)
  * @timeout: a timeout scope
  *
+ * Takes a reference on @timeout.
+ *
  * Returns: (transfer full): @timeout
  */
 CoopTimeout *
@@ -255,6 +257,8 @@ coop_timeout_reschedule (CoopTimeout *timeout,
  * coop_timeout_get_when: (skip)
  * @timeout: a timeout scope
  *
+ * Gets the deadline of @timeout.
+ *
  * Returns: the deadline in microseconds of the monotonic clock, or -1 if
  *   there is none
  */
@@ -269,6 +273,8 @@ coop_timeout_get_when (CoopTimeout *timeout)
 /**
  * coop_timeout_expired: (skip)
  * @timeout: a timeout scope
+ *
+ * Tells whether the deadline of @timeout passed.
  *
  * Returns: whether the deadline passed while the block was running
  */

@@ -1,0 +1,35 @@
+#!/usr/bin/python3
+# asyncio on Coop: coop.run(), asyncio's own primitives on the GLib main
+# loop, and `await` on a Coop.Future (here a Coop.sleep under asyncio).
+# SPDX-License-Identifier: LGPL-2.1-or-later
+import asyncio
+
+import coop
+from gi.repository import Coop
+
+
+async def worker(n, results):
+    await asyncio.sleep(0.01 * n)
+    results.append(n)
+
+
+async def main():
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, coop.EventLoop), loop
+    results = []
+    async with asyncio.TaskGroup() as group:
+        for n in (3, 1, 2):
+            group.create_task(worker(n, results))
+    assert results == [1, 2, 3], results
+    # A Coop future, awaited from asyncio code.
+    await Coop.sleep(Coop.Loop.get_default(), 10 * 1000)
+    try:
+        await asyncio.wait_for(Coop.sleep(Coop.Loop.get_default(), 10 * 1000 * 1000), 0.02)
+        raise AssertionError("wait_for did not time out")
+    except TimeoutError:
+        pass
+    return "done"
+
+
+assert coop.run(main()) == "done"
+print("python asyncio on Coop (%s): ok" % coop.__file__)
