@@ -63,6 +63,11 @@ class CoopStartServerTests(test_server.BaseStartServer, unittest.TestCase):
 # Test case classes of our own for modules whose loops are made by class.
 OWN_CLASSES = {
     "test_events": CoopEventLoopTests,
+    # The policy tests and get_event_loop() tests, with Coop's policy as
+    # asyncio's default one (set_event_loop(None) semantics and all).
+    "test_events.PolicyTests": test_events.PolicyTests,
+    "test_events.TestPyGetEventLoop": test_events.TestPyGetEventLoop,
+    "test_events.TestCGetEventLoop": getattr(test_events, "TestCGetEventLoop", None),
     "test_sock_lowlevel": CoopSockTests,
     "test_sendfile": CoopSendfileTests,
     "test_server": CoopStartServerTests,
@@ -92,6 +97,8 @@ POLICY_MODULES = [
 def load(name):
     loader = unittest.defaultTestLoader
     if name in OWN_CLASSES:
+        if OWN_CLASSES[name] is None:
+            return unittest.TestSuite()
         return loader.loadTestsFromTestCase(OWN_CLASSES[name])
     module = __import__("test.test_asyncio." + name, fromlist=["*"])
     return loader.loadTestsFromModule(module)

@@ -521,3 +521,22 @@ def test_dropping_everything_while_pending(context):
         loop.close()
         del loop
         gc.collect()
+
+
+def test_glib_and_asyncio_child_watching_coexist(loop):
+    """A Coop (GSubprocess, GLib's SIGCHLD handling) child and asyncio
+    children (asyncio's child watcher) run at once: each side reaps only its
+    own, and both see the right exit status."""
+    async def main():
+        cproc = Coop.Subprocess.new(loop.coop_loop, ["sh", "-c", "sleep 0.05; exit 3"],
+                                    Gio.SubprocessFlags.NONE)
+        procs = [await asyncio.create_subprocess_exec("sh", "-c", f"exit {i}")
+                 for i in range(5)]
+        codes = await asyncio.gather(*(p.wait() for p in procs))
+        await cproc.wait()
+        ok, code = cproc.get_returncode()
+        return codes, ok, code
+
+    codes, ok, code = loop.run_until_complete(asyncio.wait_for(main(), 30))
+    assert codes == [0, 1, 2, 3, 4]
+    assert ok and code == 3
