@@ -370,6 +370,11 @@ def test_driver_on_closed_coop_loop(context):
     with pytest.raises(GLib.Error) as info:
         Coop.Driver.new(coop_loop, -1, lambda fd_ready: -1)
     assert info.value.matches(Coop.error_quark(), Coop.Error.LOOP_CLOSED)
+    # The asyncio loop refuses it too, and leaks nothing on the way.
+    with pytest.raises(GLib.Error):
+        coop.EventLoop(coop_loop=coop_loop)
+    with pytest.raises(ValueError):
+        coop.EventLoop(GLib.MainContext.new(), coop_loop=Coop.Loop.new(context))
 
 
 def test_streams_subprocess_executor_timeout_taskgroup(loop):

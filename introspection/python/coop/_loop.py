@@ -70,13 +70,18 @@ class EventLoop(asyncio.SelectorEventLoop):
         self._forever = None
         self._pending_exc = None
         super().__init__(_Selector())
-        if coop_loop is None:
-            coop_loop = Coop.Loop.new(context)
-        elif context is not None and context != coop_loop.get_context():
-            raise ValueError("context and coop_loop disagree")
-        self._coop_loop = coop_loop
-        self._context = coop_loop.get_context()
-        self._driver = Coop.Driver.new(coop_loop, self._selector.fileno(), self._dispatch)
+        try:
+            if coop_loop is None:
+                coop_loop = Coop.Loop.new(context)
+            elif context is not None and context != coop_loop.get_context():
+                raise ValueError("context and coop_loop disagree")
+            self._coop_loop = coop_loop
+            self._context = coop_loop.get_context()
+            # Fails (GLib.Error, Coop.Error.LOOP_CLOSED) on a closed Coop loop.
+            self._driver = Coop.Driver.new(coop_loop, self._selector.fileno(), self._dispatch)
+        except BaseException:
+            super().close()
+            raise
         if self._ready:
             self._wake_at(0)
 
