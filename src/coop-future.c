@@ -1188,6 +1188,32 @@ coop_future_get_object (CoopFuture  *future,
 }
 
 /**
+ * coop_future_get_futures:
+ * @future: a future
+ * @error: return location for an error
+ *
+ * Returns the result of a future that finished with an array of futures:
+ * the result of [func@Coop.gather] (all its inputs, in order) and of
+ * [func@Coop.wait] (those done, in order).  Bindings read such results
+ * here, since a #GPtrArray in a #GValue carries no element type.
+ *
+ * Returns: (nullable) (transfer none) (element-type Coop.Future): the
+ *   futures, owned by @future, or %NULL with @error set
+ *   (%COOP_ERROR_NO_RESULT if the result is not an array of futures)
+ */
+GPtrArray *
+coop_future_get_futures (CoopFuture  *future,
+                         GError     **error)
+{
+  const GValue *value;
+
+  g_return_val_if_fail (COOP_IS_FUTURE (future), NULL);
+
+  value = get_typed (future, G_TYPE_PTR_ARRAY, error);
+  return value != NULL ? g_value_get_boxed (value) : NULL;
+}
+
+/**
  * coop_future_get_boxed: (skip)
  * @future: a future
  * @error: return location for an error
@@ -1323,6 +1349,166 @@ coop_future_add_done_callback (CoopFuture         *future,
     done_callback_fire (&record->waiter, future);
   else
     coop_future_add_waiter (future, &record->waiter);
+}
+
+/* --- then ----------------------------------------------------------------------- */
+
+typedef struct
+{
+  CoopWaiter               waiter;
+  GList                    link;       /* in the loop's list while pending */
+  CoopFuture              *future;     /* a reference, as an await holds one */
+  CoopLoop                *loop;       /* registered with; the future holds it */
+  CoopFutureFulfilledFunc  on_fulfilled;
+  gpointer                 fulfilled_data;
+  GDestroyNotify           fulfilled_destroy;
+  CoopFutureRejectedFunc   on_rejected;
+  gpointer                 rejected_data;
+  GDestroyNotify           rejected_destroy;
+} ThenRecord;
+
+/* Both destroy notifies, whichever callback ran (or none). */
+static void
+then_record_free (ThenRecord *record)
+{
+  if (record->fulfilled_destroy != NULL)
+    record->fulfilled_destroy (record->fulfilled_data);
+  if (record->rejected_destroy != NULL)
+    record->rejected_destroy (record->rejected_data);
+  g_object_unref (record->future);
+  g_free (record);
+}
+
+/* The value passed to on_fulfilled: none for "no value", and none for the
+ * values that no binding can convert from a bare GValue (a raw pointer, an
+ * array without an element type), which would otherwise fail in the
+ * binding's marshaller and leave its promise unsettled forever. */
+static const GValue *
+then_value (CoopFuturePrivate *priv)
+{
+  GType type = G_VALUE_TYPE (&priv->value);
+
+  if (type == G_TYPE_INVALID || type == G_TYPE_POINTER ||
+      type == G_TYPE_PTR_ARRAY || type == G_TYPE_ARRAY)
+    return NULL;
+  return &priv->value;
+}
+
+static void
+then_run (gpointer data)
+{
+  ThenRecord *record = data;
+  CoopFuture *future = record->future;
+  CoopFuturePrivate *priv = PRIV (future);
+
+  if (priv->state == COOP_FUTURE_STATE_FINISHED)
+    {
+      if (record->on_fulfilled != NULL)
+        record->on_fulfilled (then_value (priv), record->fulfilled_data);
+    }
+  else if (record->on_rejected != NULL)
+    {
+      /* A rejection handler counts as reading the error; without one the
+       * error stays unretrieved and is reported as usual. */
+      record->on_rejected (coop_future_peek_error (future), record->rejected_data);
+    }
+  then_record_free (record);
+}
+
+static void
+then_discard (gpointer data)
+{
+  then_record_free (data);
+}
+
+static void
+then_fire (CoopWaiter *waiter,
+           CoopFuture *future)
+{
+  ThenRecord *record = (ThenRecord *) waiter;
+
+  coop_loop_unregister_then (record->loop, &record->link);
+  coop_loop_push_ready (record->loop, then_run, then_discard, record);
+}
+
+void
+coop_future_drop_then (GList *link)
+{
+  ThenRecord *record = link->data;
+
+  coop_loop_unregister_then (record->loop, &record->link);
+  coop_future_remove_waiter (record->future, &record->waiter);
+  then_record_free (record);
+}
+
+/**
+ * coop_future_then:
+ * @future: a future
+ * @on_fulfilled: (nullable) (scope notified) (closure fulfilled_data) (destroy fulfilled_destroy):
+ *   called with the result if @future finishes with one
+ * @fulfilled_data: data for @on_fulfilled
+ * @fulfilled_destroy: (nullable): frees @fulfilled_data
+ * @on_rejected: (nullable) (scope notified) (closure rejected_data) (destroy rejected_destroy):
+ *   called with the error if @future fails or is cancelled
+ * @rejected_data: data for @on_rejected
+ * @rejected_destroy: (nullable): frees @rejected_data
+ *
+ * Calls @on_fulfilled with the result, or @on_rejected with the error, once
+ * @future is done: the `then` of a JavaScript thenable, so that `await
+ * future` works in GJS.  A cancelled future rejects with
+ * `G_IO_ERROR_CANCELLED`.
+ *
+ * @on_fulfilled gets %NULL for a future that finished with no value, and
+ * also for the results that a binding cannot convert from a #GValue: a
+ * raw pointer ([method@Coop.Future.get_pointer]) and an array of futures
+ * (the result of [func@Coop.gather] and [func@Coop.wait], read with
+ * [method@Coop.Future.get_futures]).
+ *
+ * At most one of the callbacks runs, from the loop's ready queue on the
+ * future's loop (as [method@Coop.Future.add_done_callback]), never inside
+ * this call, even if @future is already done.  Both destroy notifies run
+ * exactly once, on the loop's thread: right after the callback that ran, or
+ * when the loop is closed while @future is still pending (then neither
+ * callback runs).  Until then the future is kept alive, as an await keeps
+ * what it awaits.
+ *
+ * A rejection with @on_rejected counts as reading the error; without it an
+ * error nobody reads is reported when the future is finalized.
+ */
+void
+coop_future_then (CoopFuture              *future,
+                  CoopFutureFulfilledFunc  on_fulfilled,
+                  gpointer                 fulfilled_data,
+                  GDestroyNotify           fulfilled_destroy,
+                  CoopFutureRejectedFunc   on_rejected,
+                  gpointer                 rejected_data,
+                  GDestroyNotify           rejected_destroy)
+{
+  ThenRecord *record;
+
+  g_return_if_fail (COOP_IS_FUTURE (future));
+
+  record = g_new0 (ThenRecord, 1);
+  record->waiter.func = then_fire;
+  record->link.data = record;
+  record->future = g_object_ref (future);
+  record->loop = future_loop (PRIV (future));
+  record->on_fulfilled = on_fulfilled;
+  record->fulfilled_data = fulfilled_data;
+  record->fulfilled_destroy = fulfilled_destroy;
+  record->on_rejected = on_rejected;
+  record->rejected_data = rejected_data;
+  record->rejected_destroy = rejected_destroy;
+
+  if (PRIV (future)->state != COOP_FUTURE_STATE_PENDING)
+    coop_loop_push_ready (record->loop, then_run, then_discard, record);
+  else if (coop_loop_is_closed (record->loop))
+    then_record_free (record);   /* nothing will ever run it */
+  else
+    {
+      coop_loop_register_then (record->loop, &record->link);
+      coop_future_add_waiter (future, &record->waiter);
+    }
 }
 
 /**

@@ -37,6 +37,31 @@ struct _CoopFutureClass
   gpointer padding[12];
 };
 
+/**
+ * CoopFutureFulfilledFunc:
+ * @value: (nullable): the result of the future, or %NULL if it finished
+ *   with no value (or with a raw pointer or an array of futures, see
+ *   [method@Coop.Future.then])
+ * @user_data: (closure): the data passed to [method@Coop.Future.then]
+ *
+ * Called by [method@Coop.Future.then] when the future finished with a
+ * result.  @value is owned by the future and valid during the call.
+ */
+typedef void (*CoopFutureFulfilledFunc) (const GValue *value,
+                                         gpointer      user_data);
+
+/**
+ * CoopFutureRejectedFunc:
+ * @error: the error of the future: `G_IO_ERROR_CANCELLED` if it was
+ *   cancelled
+ * @user_data: (closure): the data passed to [method@Coop.Future.then]
+ *
+ * Called by [method@Coop.Future.then] when the future failed or was
+ * cancelled.  @error is owned by the future and valid during the call.
+ */
+typedef void (*CoopFutureRejectedFunc) (const GError *error,
+                                        gpointer      user_data);
+
 COOP_AVAILABLE_IN_ALL
 CoopFuture      *coop_future_new               (CoopLoop      *loop);
 COOP_AVAILABLE_IN_ALL
@@ -113,6 +138,9 @@ COOP_AVAILABLE_IN_ALL
 GObject         *coop_future_get_object        (CoopFuture    *future,
                                                 GError       **error);
 COOP_AVAILABLE_IN_ALL
+GPtrArray       *coop_future_get_futures       (CoopFuture    *future,
+                                                GError       **error);
+COOP_AVAILABLE_IN_ALL
 gconstpointer    coop_future_get_boxed         (CoopFuture    *future,
                                                 GError       **error);
 
@@ -121,6 +149,14 @@ void             coop_future_add_done_callback (CoopFuture        *future,
                                                 CoopFutureCallback callback,
                                                 gpointer           user_data,
                                                 GDestroyNotify     notify);
+COOP_AVAILABLE_IN_ALL
+void             coop_future_then              (CoopFuture             *future,
+                                                CoopFutureFulfilledFunc on_fulfilled,
+                                                gpointer                fulfilled_data,
+                                                GDestroyNotify          fulfilled_destroy,
+                                                CoopFutureRejectedFunc  on_rejected,
+                                                gpointer                rejected_data,
+                                                GDestroyNotify          rejected_destroy);
 COOP_AVAILABLE_IN_ALL
 gboolean         coop_future_remove_done_callback (CoopFuture        *future,
                                                    CoopFutureCallback callback,

@@ -620,7 +620,7 @@ gtask_return_free (gpointer data)
  *
  * Returns the outcome of @future through @gtask once @future is done, so a
  * library can offer a GIO-style `_async`/`_finish` pair implemented with
- * Coop (see [ctor@Coop.Task.new_for_gtask] for the usual case of a task).
+ * Coop (see `coop_task_new_for_gtask()` for the usual case of a task).
  * Cancelling the cancellable of @gtask, from any thread, cancels @future.
  *
  * The result is returned from the loop's ready queue, never inside this
@@ -671,7 +671,7 @@ coop_future_return_to_gtask (CoopFuture *future,
 }
 
 /**
- * coop_task_new_for_gtask:
+ * coop_task_new_for_gtask: (skip)
  * @loop: the loop to run on
  * @gtask: the #GTask of an `_async` call, not returned yet
  * @func: (scope notified) (closure user_data) (destroy notify): the body of
@@ -704,6 +704,9 @@ coop_future_return_to_gtask (CoopFuture *future,
  *
  * Cancelling the cancellable of @gtask cancels the task.  The task takes
  * the name of @gtask, if it has one.
+ *
+ * Not for language bindings (`(skip)`, @func runs on a fiber): they return
+ * a future of their own coroutine with [method@Coop.Future.return_to_gtask].
  *
  * Returns: (transfer full): the task
  */

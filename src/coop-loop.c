@@ -120,6 +120,7 @@ struct _CoopLoop
   LoopSource     *timer_source;
 
   GQueue          tasks;         /* live tasks, links embedded in the tasks */
+  GQueue          thens;         /* coop_future_then() records on pending futures */
   CoopFuturePool *future_pool;   /* NULL once closed */
   CoopStackPool  *stack_pool;
 
@@ -809,6 +810,7 @@ coop_loop_init (CoopLoop *loop)
   loop->ready = g_new (ReadyEntry, 256);
   g_mutex_init (&loop->ts_lock);
   g_queue_init (&loop->tasks);
+  g_queue_init (&loop->thens);
   loop->run_stack = g_array_new (FALSE, FALSE, sizeof (RunFrame));
   loop->stack_pool = coop_stack_pool_new (DEFAULT_STACK_SIZE);
   loop->future_pool = coop_future_pool_new ();
@@ -845,6 +847,11 @@ loop_drain (CoopLoop *loop)
       if (!coop_task_abandon (task))
         break;
     }
+
+  /* then() callbacks on futures that can no longer complete through this
+   * loop: neither callback will run, both destroy notifies do. */
+  while (loop->thens.head != NULL)
+    coop_future_drop_then (loop->thens.head);
 
   while (loop->ready_len > 0)
     {
@@ -1176,7 +1183,7 @@ coop_loop_get_stack_size (CoopLoop *loop)
  * @stack_size: a size in bytes, from 16 KiB to 1 GiB
  *
  * Sets the stack size of tasks created from now on that do not ask for their
- * own (see [ctor@Coop.Task.new_full]).  Stack memory is reserved, not
+ * own (see `coop_task_new_full()`).  Stack memory is reserved, not
  * committed: a task costs only the pages it touches.
  */
 void
@@ -1242,6 +1249,20 @@ coop_loop_unregister_task (CoopLoop *loop,
                            GList    *link)
 {
   g_queue_unlink (&loop->tasks, link);
+}
+
+void
+coop_loop_register_then (CoopLoop *loop,
+                         GList    *link)
+{
+  g_queue_push_tail_link (&loop->thens, link);
+}
+
+void
+coop_loop_unregister_then (CoopLoop *loop,
+                           GList    *link)
+{
+  g_queue_unlink (&loop->thens, link);
 }
 
 /* Scheduling on a closed loop is a programming error: say so and release

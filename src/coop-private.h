@@ -38,6 +38,13 @@ void      coop_loop_register_task   (CoopLoop *loop,
                                      GList    *link);
 void      coop_loop_unregister_task (CoopLoop *loop,
                                      GList    *link);
+/* Records of coop_future_then() on pending futures, dropped (both destroy
+ * notifies run, neither callback) when the loop is closed. */
+void      coop_loop_register_then   (CoopLoop *loop,
+                                     GList    *link);
+void      coop_loop_unregister_then (CoopLoop *loop,
+                                     GList    *link);
+void      coop_future_drop_then     (GList    *link);
 /* Schedules a timer for an internal user; the handle is owned by the
  * caller (one reference).  The same as coop_loop_call_at. */
 

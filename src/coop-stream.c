@@ -2530,7 +2530,7 @@ server_start (CoopServer *self)
 }
 
 /**
- * coop_server_new_tcp:
+ * coop_server_new_tcp: (skip)
  * @loop: the loop
  * @host: (nullable): the address to listen on: a numeric IPv4 or IPv6
  *   address, a host name (resolved *synchronously*, every address it has is
@@ -2554,7 +2554,9 @@ server_start (CoopServer *self)
  *
  * Fails with `G_IO_ERROR_ADDRESS_IN_USE` and the like when it cannot listen,
  * and with %COOP_ERROR_NOT_SUPPORTED if @handler is not C code (a language
- * binding's callback: bindings use their own servers).
+ * binding's callback: bindings use their own servers).  For that reason
+ * it is not introspected (`(skip)`): a binding serves connections with its
+ * own language's servers or a #GSocketService.
  *
  * Returns: (transfer full) (nullable): the server, serving
  */
@@ -2647,7 +2649,7 @@ coop_server_new_tcp (CoopLoop          *loop,
 }
 
 /**
- * coop_server_new_unix:
+ * coop_server_new_unix: (skip)
  * @loop: the loop
  * @path: the file name of the socket; a stale socket file there is removed
  *   first (as asyncio), any other file is an error
@@ -2660,8 +2662,9 @@ coop_server_new_tcp (CoopLoop          *loop,
  * @error: return location for an error
  *
  * Starts a Unix-domain stream server, as asyncio's `start_unix_server()`;
- * see [ctor@Coop.Server.new_tcp].  The socket file is removed when the
- * server is closed, if it is still the one the server made.
+ * see `coop_server_new_tcp()`.  The socket file is removed when the
+ * server is closed, if it is still the one the server made.  Not
+ * introspected, as `coop_server_new_tcp()`.
  *
  * Returns: (transfer full) (nullable): the server, serving
  */

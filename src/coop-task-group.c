@@ -12,7 +12,7 @@
  * A set of tasks that end together, as asyncio's `TaskGroup` (trio's
  * nursery).
  *
- * Tasks are spawned into the group with [method@Coop.TaskGroup.spawn]
+ * Tasks are spawned into the group with `coop_task_group_spawn()`
  * (or adopted with [method@Coop.TaskGroup.add]).  The group is itself a
  * [class@Coop.Future]: once it is closed ([method@Coop.TaskGroup.close]) it
  * finishes when every member is done, so no task outlives its group.
@@ -256,7 +256,7 @@ adopt (CoopTaskGroup *group,
 }
 
 /**
- * coop_task_group_spawn:
+ * coop_task_group_spawn: (skip)
  * @group: an open task group
  * @name: (nullable): a name for the task
  * @func: (scope notified) (closure user_data) (destroy notify): the body of
@@ -264,7 +264,7 @@ adopt (CoopTaskGroup *group,
  * @user_data: data for @func
  * @notify: (nullable): frees @user_data once the task is done
  *
- * Creates a task in @group (see [ctor@Coop.Task.new_full]).  Members may
+ * Creates a task in @group (see `coop_task_new_full()`).  Members may
  * spawn more members until the group is done, even while it is being
  * joined.  If a member already failed or the group is being cancelled, the
  * task is cancelled at once (its function never runs).  Spawning into a
@@ -273,6 +273,9 @@ adopt (CoopTaskGroup *group,
  * The group holds the task while it runs, and lets go of it once it is done
  * (a failed one stays in [method@Coop.TaskGroup.get_failed]): take a
  * reference to use the task after it finished.
+ *
+ * Not for language bindings (`(skip)`, a task function runs on a fiber):
+ * they add a future of their own coroutine with [method@Coop.TaskGroup.add].
  *
  * Returns: (transfer none) (nullable): the task, or %NULL if the group is
  *   finished

@@ -20,7 +20,7 @@
  * result is whatever the function set on `COOP_FUTURE (task)`.
  *
  * A task starts on a later dispatch of the loop's ready queue, never inside
- * [ctor@Coop.Task.new], and keeps itself alive until it is done, so the
+ * `coop_task_new()`, and keeps itself alive until it is done, so the
  * caller may drop its reference at once.
  *
  * [method@Coop.Task.cancel] makes the await the task is paused in (or its
@@ -398,7 +398,7 @@ coop_task_class_init (CoopTaskClass *klass)
 /* --- public API ---------------------------------------------------------------- */
 
 /**
- * coop_task_new_full:
+ * coop_task_new_full: (skip)
  * @loop: the loop to run on
  * @name: (nullable): a name for messages and debugging
  * @stack_size: the stack size in bytes (16 KiB to 1 GiB), or 0 for the
@@ -410,6 +410,11 @@ coop_task_class_init (CoopTaskClass *klass)
  *
  * Creates a task that runs @func on its own stack.  It starts on a later
  * dispatch of the loop's ready queue.
+ *
+ * Not for language bindings (`(skip)`): a binding's interpreter must not
+ * run on a fiber stack.  Bindings write their coroutines in their own
+ * language (a Python coroutine, a JavaScript async function) and bridge
+ * them through a [class@Coop.Future] (GJS: `Coop.Future.from_promise()`).
  *
  * Returns: (transfer full): the task
  */
@@ -456,7 +461,7 @@ coop_task_new_full (CoopLoop       *loop,
 }
 
 /**
- * coop_task_new:
+ * coop_task_new: (skip)
  * @loop: the loop to run on
  * @func: (scope notified) (closure user_data) (destroy notify): the body of
  *   the task, a C function
@@ -466,6 +471,11 @@ coop_task_new_full (CoopLoop       *loop,
  * Creates a task that runs @func on its own stack, with the loop's default
  * stack size.  It starts on a later dispatch of the loop's ready queue,
  * never inside this call.
+ *
+ * Not for language bindings (`(skip)`): a binding's interpreter must not
+ * run on a fiber stack.  Bindings write their coroutines in their own
+ * language (a Python coroutine, a JavaScript async function) and bridge
+ * them through a [class@Coop.Future] (GJS: `Coop.Future.from_promise()`).
  *
  * Returns: (transfer full): the task
  */

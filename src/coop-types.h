@@ -42,7 +42,7 @@ typedef void (*CoopFutureCallback) (CoopFuture *future,
 /**
  * CoopTaskFunc:
  * @task: the task whose body this is
- * @user_data: (closure): the data passed to [ctor@Coop.Task.new]
+ * @user_data: (closure): the data passed to `coop_task_new()`
  *
  * The body of a C task.  It runs on its own stack (a fiber) and may call
  * [func@Coop.await] to pause until a future is done.  It sets the task's

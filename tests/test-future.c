@@ -387,6 +387,227 @@ test_heavy_results_released (CoopFixture *f, gconstpointer data)
   g_assert_null (weak);
 }
 
+/* --- then -------------------------------------------------------------------------- */
+
+typedef struct
+{
+  int          fulfilled;
+  int          rejected;
+  int          fulfilled_freed;
+  int          rejected_freed;
+  GValue       value;       /* a copy of what on_fulfilled got */
+  gboolean     got_null;
+  GError      *error;       /* a copy of what on_rejected got */
+} ThenLog;
+
+static void
+then_log_clear (ThenLog *log)
+{
+  if (G_IS_VALUE (&log->value))
+    g_value_unset (&log->value);
+  g_clear_error (&log->error);
+}
+
+static void
+on_fulfilled (const GValue *value, gpointer data)
+{
+  ThenLog *log = data;
+
+  log->fulfilled++;
+  if (value == NULL)
+    log->got_null = TRUE;
+  else
+    {
+      g_value_init (&log->value, G_VALUE_TYPE (value));
+      g_value_copy (value, &log->value);
+    }
+}
+
+static void
+on_rejected (const GError *error, gpointer data)
+{
+  ThenLog *log = data;
+
+  log->rejected++;
+  log->error = g_error_copy (error);
+}
+
+static void
+fulfilled_free (gpointer data)
+{
+  ((ThenLog *) data)->fulfilled_freed++;
+}
+
+static void
+rejected_free (gpointer data)
+{
+  ((ThenLog *) data)->rejected_freed++;
+}
+
+static void
+then_with_log (CoopFuture *future, ThenLog *log)
+{
+  coop_future_then (future, on_fulfilled, log, fulfilled_free,
+                    on_rejected, log, rejected_free);
+}
+
+/* One callback runs, from the ready queue (never inside then() or set_*());
+ * both destroy notifies run exactly once right after it. */
+static void
+test_then_fulfilled (CoopFixture *f, gconstpointer data)
+{
+  ThenLog log = { 0 }, early = { 0 };
+  /* Not from the pool, so the last unref finalizes it. */
+  CoopFuture *future = g_object_new (COOP_TYPE_FUTURE, "loop", f->loop, NULL);
+  CoopFuture *weak = future;
+
+  g_object_add_weak_pointer (G_OBJECT (future), (gpointer *) &weak);
+  then_with_log (future, &log);
+  g_object_unref (future);           /* then() keeps it alive, as an await */
+  g_assert_nonnull (weak);
+  coop_test_drain ();
+  g_assert_cmpint (log.fulfilled + log.rejected + log.fulfilled_freed, ==, 0);
+
+  coop_future_set_int64 (weak, 42);
+  g_assert_cmpint (log.fulfilled, ==, 0);
+  coop_test_drain ();
+  g_assert_null (weak);
+  g_assert_cmpint (log.fulfilled, ==, 1);
+  g_assert_cmpint (log.rejected, ==, 0);
+  g_assert_cmpint (g_value_get_int64 (&log.value), ==, 42);
+  g_assert_cmpint (log.fulfilled_freed, ==, 1);
+  g_assert_cmpint (log.rejected_freed, ==, 1);
+
+  /* then() on a future already done: queued, not run inside the call. */
+  future = coop_future_new (f->loop);
+  coop_future_set_string (future, "late");
+  then_with_log (future, &early);
+  g_assert_cmpint (early.fulfilled, ==, 0);
+  coop_test_drain ();
+  g_assert_cmpint (early.fulfilled, ==, 1);
+  g_assert_cmpstr (g_value_get_string (&early.value), ==, "late");
+  g_assert_cmpint (early.fulfilled_freed + early.rejected_freed, ==, 2);
+  g_object_unref (future);
+
+  then_log_clear (&log);
+  then_log_clear (&early);
+}
+
+static void
+test_then_none_and_unconvertible (CoopFixture *f, gconstpointer data)
+{
+  ThenLog none = { 0 }, gathered = { 0 };
+  g_autoptr(CoopFuture) future = coop_future_new (f->loop);
+  g_autoptr(CoopFuture) child = coop_future_new (f->loop);
+  g_autoptr(CoopFuture) gather = NULL;
+  g_autoptr(GError) error = NULL;
+  GPtrArray *futures;
+
+  coop_future_set_none (future);
+  then_with_log (future, &none);
+  coop_future_set_int64 (child, 1);
+  gather = coop_gather (f->loop, &child, 1, FALSE);
+  then_with_log (gather, &gathered);
+  coop_test_wait_until (gathered.fulfilled_freed == 1);
+  g_assert_cmpint (none.fulfilled, ==, 1);
+  g_assert_true (none.got_null);
+  /* An array of futures carries no element type: %NULL, read it apart. */
+  g_assert_cmpint (gathered.fulfilled, ==, 1);
+  g_assert_true (gathered.got_null);
+  futures = coop_future_get_futures (gather, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (futures->len, ==, 1);
+  g_assert_true (g_ptr_array_index (futures, 0) == child);
+  g_assert_null (coop_future_get_futures (child, &error));
+  g_assert_error (error, COOP_ERROR, COOP_ERROR_NO_RESULT);
+}
+
+static int n_reported;
+
+static void
+count_reports (CoopLoop *loop, const char *message, CoopFuture *future,
+               const GError *error, gpointer data)
+{
+  n_reported++;
+}
+
+static void
+test_then_rejected (CoopFixture *f, gconstpointer data)
+{
+  ThenLog failed = { 0 }, cancelled = { 0 }, unheard = { 0 };
+  CoopFuture *future;
+
+  n_reported = 0;
+  coop_loop_set_exception_handler (f->loop, count_reports, NULL, NULL);
+
+  future = coop_future_new (f->loop);
+  then_with_log (future, &failed);
+  coop_future_take_error (future, g_error_new_literal (COOP_ERROR, COOP_ERROR_QUEUE_EMPTY, "empty"));
+  g_object_unref (future);
+  coop_test_drain ();
+  g_assert_cmpint (failed.rejected, ==, 1);
+  g_assert_cmpint (failed.fulfilled, ==, 0);
+  g_assert_error (failed.error, COOP_ERROR, COOP_ERROR_QUEUE_EMPTY);
+  g_assert_cmpint (failed.fulfilled_freed + failed.rejected_freed, ==, 2);
+  g_assert_cmpint (n_reported, ==, 0);   /* a rejection handler read it */
+
+  future = coop_future_new (f->loop);
+  then_with_log (future, &cancelled);
+  coop_future_cancel (future, "stop");
+  g_object_unref (future);
+  coop_test_drain ();
+  g_assert_cmpint (cancelled.rejected, ==, 1);
+  g_assert_error (cancelled.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (cancelled.fulfilled_freed + cancelled.rejected_freed, ==, 2);
+
+  /* Without a rejection handler the error is not read, so it is reported. */
+  future = coop_future_new (f->loop);
+  coop_future_then (future, on_fulfilled, &unheard, fulfilled_free, NULL, NULL, NULL);
+  coop_future_take_error (future, g_error_new_literal (COOP_ERROR, COOP_ERROR_FAILED, "lost"));
+  g_object_unref (future);
+  coop_test_drain ();
+  g_assert_cmpint (unheard.fulfilled + unheard.rejected, ==, 0);
+  g_assert_cmpint (unheard.fulfilled_freed, ==, 1);
+  g_assert_cmpint (n_reported, ==, 1);
+
+  coop_loop_set_exception_handler (f->loop, NULL, NULL, NULL);
+  then_log_clear (&failed);
+  then_log_clear (&cancelled);
+}
+
+/* Closing the loop drops the then() of a pending future: neither callback,
+ * both destroy notifies, and the future is let go.  So does a then() on a
+ * future of a closed loop, and one whose callback was queued at close. */
+static void
+test_then_loop_closed (CoopFixture *f, gconstpointer data)
+{
+  ThenLog pending = { 0 }, queued = { 0 }, after = { 0 };
+  CoopFuture *future = coop_future_new (f->loop);
+  CoopFuture *weak = future;
+  g_autoptr(CoopFuture) done = coop_future_new (f->loop);
+  g_autoptr(CoopFuture) never = NULL;
+
+  g_object_add_weak_pointer (G_OBJECT (future), (gpointer *) &weak);
+  then_with_log (future, &pending);
+  g_object_unref (future);
+  coop_future_set_int64 (done, 1);
+  then_with_log (done, &queued);
+
+  coop_loop_close (f->loop);
+  g_assert_null (weak);
+  g_assert_cmpint (pending.fulfilled + pending.rejected, ==, 0);
+  g_assert_cmpint (pending.fulfilled_freed, ==, 1);
+  g_assert_cmpint (pending.rejected_freed, ==, 1);
+  g_assert_cmpint (queued.fulfilled + queued.rejected, ==, 0);
+  g_assert_cmpint (queued.fulfilled_freed + queued.rejected_freed, ==, 2);
+
+  never = g_object_new (COOP_TYPE_FUTURE, "loop", f->loop, NULL);
+  then_with_log (never, &after);
+  g_assert_cmpint (after.fulfilled_freed + after.rejected_freed, ==, 2);
+  coop_test_drain ();
+  g_assert_cmpint (after.fulfilled + after.rejected, ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -404,6 +625,10 @@ main (int argc, char **argv)
   coop_test_add ("/coop/future/recycling-late-handler", test_recycling_late_handler);
   coop_test_add ("/coop/future/no-recycling-when-watched", test_no_recycling_when_watched);
   coop_test_add ("/coop/future/heavy-results-released", test_heavy_results_released);
+  coop_test_add ("/coop/future/then-fulfilled", test_then_fulfilled);
+  coop_test_add ("/coop/future/then-none-and-unconvertible", test_then_none_and_unconvertible);
+  coop_test_add ("/coop/future/then-rejected", test_then_rejected);
+  coop_test_add ("/coop/future/then-loop-closed", test_then_loop_closed);
 
   return g_test_run ();
 }

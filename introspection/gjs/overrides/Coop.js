@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+//
+// GJS override for the Coop namespace.  gjs loads overrides/Coop.js from
+// its own overrides directory (<datadir>/gjs-1.0/overrides) or from a
+// directory on GJS_PATH, the first time `gi://Coop` (or imports.gi.Coop) is
+// imported, and calls _init() with the namespace as `this`.  It is a
+// legacy script (not an ES module) because that is what gjs 1.74 loads as
+// an override.
+//
+// What it adds:
+//  - Coop.Future.prototype.then returns a real Promise, and an array of
+//    futures (the result of Coop.gather and Coop.wait, which a GValue
+//    cannot carry into JS) arrives as a JS array of Coop.Future;
+//  - Coop.Future.from_promise(promise, loop): a JS promise (or any value)
+//    as a Coop.Future, so C code and the combinators can wait for JS work;
+//  - Coop.Future.prototype.to_promise();
+//  - Coop.Loop.prototype.run_until_complete also takes a promise;
+//  - Coop.AsCompleted is iterable: for (const f of asCompleted) await f;
+//  - Coop.Queue.prototype.get_nowait throws QUEUE_EMPTY / QUEUE_SHUT_DOWN
+//    (gjs 1.74 converts the caller-allocated out GValue of a failed call
+//    and throws its own conversion error instead of the GError).
+
+/* exported _init */
+
+const {GLib} = imports.gi;
+
+let Coop;
+
+// What from_promise() settled a future with, for JS readers: the value or
+// the exception itself (the GValue holds what C can read, if anything).
+// Keyed by the future's JS wrapper: only JS code that holds the future can
+// await it, and while it holds it the wrapper stays the same object.
+const jsOutcomes = new WeakMap();
+
+function resultOf(future, value) {
+    if (value !== null)
+        return value;
+    try {
+        return future.get_futures();
+    } catch (e) {
+        return null;   // finished with no value (or a raw pointer)
+    }
+}
+
+function asGError(error) {
+    if (error instanceof GLib.Error)
+        return error;
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    return new GLib.Error(Coop.Error, Coop.Error.FAILED, message);
+}
+
+function _init() {
+    Coop = this;
+
+    const nativeThen = Coop.Future.prototype.then;
+    const nativeRunUntilComplete = Coop.Loop.prototype.run_until_complete;
+
+    // coop_future_then() calls one of its two callbacks from the future's
+    // loop and releases both (their destroy notifies) right after, or when
+    // the loop is closed while the future is pending.
+    Coop.Future.prototype.then = function (onFulfilled, onRejected) {
+        const promise = new Promise((resolve, reject) => {
+            nativeThen.call(this,
+                value => {
+                    const outcome = jsOutcomes.get(this);
+                    resolve(outcome ? outcome.value : resultOf(this, value));
+                },
+                error => {
+                    const outcome = jsOutcomes.get(this);
+                    reject(outcome && 'error' in outcome ? outcome.error : error);
+                });
+        });
+        return onFulfilled || onRejected ? promise.then(onFulfilled, onRejected) : promise;
+    };
+
+    Coop.Future.prototype.to_promise = function () {
+        return this.then();
+    };
+
+    Coop.Future.from_promise = function (promise, loop = null) {
+        const future = Coop.Future.new(loop ?? Coop.Loop.get_default());
+        Promise.resolve(promise).then(value => {
+            if (future.is_done())
+                return;   // cancelled (say, by wait_for) meanwhile
+            jsOutcomes.set(future, {value});
+            if (value === undefined || value === null) {
+                future.set_none();
+                return;
+            }
+            try {
+                future.set_value(value);
+            } catch (e) {
+                future.set_none();   // a plain JS object: only JS can read it
+            }
+        }, error => {
+            if (future.is_done())
+                return;
+            jsOutcomes.set(future, {error});
+            future.set_error(asGError(error));
+        });
+        return future;
+    };
+
+    Coop.Loop.prototype.run_until_complete = function (awaitable) {
+        if (!(awaitable instanceof Coop.Future))
+            awaitable = Coop.Future.from_promise(awaitable, this);
+        return nativeRunUntilComplete.call(this, awaitable);
+    };
+
+    const nativeGetNowait = Coop.Queue.prototype.get_nowait;
+    Coop.Queue.prototype.get_nowait = function () {
+        if (this.is_empty()) {
+            if (this.is_shut_down())
+                throw new GLib.Error(Coop.Error, Coop.Error.QUEUE_SHUT_DOWN, 'The queue was shut down');
+            throw new GLib.Error(Coop.Error, Coop.Error.QUEUE_EMPTY, 'The queue is empty');
+        }
+        return nativeGetNowait.call(this);
+    };
+
+    Coop.AsCompleted.prototype[Symbol.iterator] = function* () {
+        while (this.get_n_left() > 0)
+            yield this.next();
+    };
+}
