@@ -103,8 +103,8 @@ step c c_program
 # so that only installed modules are found: the GObject-introspection level,
 # then asyncio on Coop (python3-coop).  Further binding examples (the GJS
 # override, examples/python) join these lists as more files to run.
-python_programs="debian/tests/smoke.py debian/tests/coop-asyncio.py"
-gjs_programs="debian/tests/smoke.js"
+python_programs="debian/tests/smoke.py debian/tests/coop-asyncio.py examples/python/tour.py"
+gjs_programs="debian/tests/smoke.js -m:debian/tests/await.js -m:examples/gjs/coop-await.js"
 
 run_python () {
   for p in $python_programs; do
@@ -115,7 +115,10 @@ step python run_python
 
 run_gjs () {
   for p in $gjs_programs; do
-    (cd "$work" && clean_env gjs "$top/$p") || return 1
+    case $p in
+      -m:*) (cd "$work" && clean_env gjs -m "$top/${p#-m:}") || return 1 ;;
+      *) (cd "$work" && clean_env gjs "$top/$p") || return 1 ;;
+    esac
   done
 }
 step gjs run_gjs
