@@ -253,8 +253,10 @@ def test_await_c_futures(loop):
         for i, f in enumerate(futures):
             loop.call_later(0.001 * (3 - i), f.set_result, i)
         gathered = Coop.gather(coop_loop, futures, True)
-        await gathered
+        assert await gathered == futures
         assert [f.result() for f in futures] == [0, 1, 2]
+        done = await Coop.wait(coop_loop, futures, Coop.WaitMode.ALL_COMPLETED)
+        assert done == futures
         pending = loop.create_coop_future()
         with pytest.raises(GLib.Error) as info:
             await Coop.wait_for(pending, 5_000)

@@ -123,14 +123,20 @@ class Future(Coop.Future):
         return None
 
     def result(self):
-        """The result of a finished future, converted back to Python.
+        """The result of a finished future, converted back to Python (the
+        result of ``Coop.gather()`` and ``Coop.wait()`` is the list of
+        futures, as in C).
 
         Raises the future's exception if it failed, ``CancelledError`` if it
         was cancelled, and ``asyncio.InvalidStateError`` if it is pending.
         """
         state = self.get_state()
         if state == Coop.FutureState.FINISHED:
-            return _python_value(self.get_value())
+            value = self.get_value()
+            if isinstance(value, GLib.PtrArray):
+                # Coop.gather() and Coop.wait(): the futures, as a list.
+                return list(self.get_futures())
+            return _python_value(value)
         exc = self.exception()
         raise exc
 
