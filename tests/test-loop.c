@@ -72,8 +72,10 @@ chain_cb (gpointer data)
     }
 }
 
-/* One dispatch runs exactly what was queued when it began: what the
- * callbacks queue waits for the next dispatch. */
+/* Callbacks run in batches: each batch is exactly what was queued when it
+ * began, and what its callbacks queue runs in the next batch.  The next
+ * batch runs in the same dispatch (no trip through the main loop), so one
+ * iteration runs the whole chain, in order. */
 static void
 test_batch (CoopFixture *f, gconstpointer data)
 {
@@ -82,13 +84,64 @@ test_batch (CoopFixture *f, gconstpointer data)
   coop_handle_unref (coop_loop_call_soon (f->loop, chain_cb, &c, NULL));
   g_assert_true (coop_test_iterate ());
   g_assert_cmpint (c.ran[0], ==, 1);
-  g_assert_cmpint (c.ran[1], ==, 0);
-  g_assert_true (coop_test_iterate ());
   g_assert_cmpint (c.ran[1], ==, 1);
-  g_assert_cmpint (c.ran[2], ==, 0);
-  g_assert_true (coop_test_iterate ());
   g_assert_cmpint (c.ran[2], ==, 1);
   g_assert_false (coop_test_iterate ());
+}
+
+typedef struct
+{
+  CoopLoop *loop;
+  GString  *log;
+} Order;
+
+static void
+order_log_cb (gpointer data)
+{
+  Order *o = data;
+
+  g_string_append (o->log, "b;");
+}
+
+static void
+order_timer_cb (gpointer data)
+{
+  Order *o = data;
+
+  g_string_append (o->log, "timer;");
+}
+
+static void
+order_second_cb (gpointer data)
+{
+  Order *o = data;
+
+  g_string_append (o->log, "a2;");
+}
+
+static void
+order_first_cb (gpointer data)
+{
+  Order *o = data;
+
+  g_string_append (o->log, "a;");
+  /* Queued by this batch: runs after everything already queued (b). */
+  coop_handle_unref (coop_loop_call_soon (o->loop, order_second_cb, o, NULL));
+  /* Due at once: runs between this batch and the next, as it would
+   * between two iterations (timers before the ready queue). */
+  coop_handle_unref (coop_loop_call_later (o->loop, 0, order_timer_cb, o, NULL));
+}
+
+static void
+test_batch_order (CoopFixture *f, gconstpointer data)
+{
+  Order o = { f->loop, g_string_new (NULL) };
+
+  coop_handle_unref (coop_loop_call_soon (f->loop, order_first_cb, &o, NULL));
+  coop_handle_unref (coop_loop_call_soon (f->loop, order_log_cb, &o, NULL));
+  g_assert_true (coop_test_iterate ());
+  g_assert_cmpstr (o.log->str, ==, "a;b;timer;a2;");
+  g_string_free (o.log, TRUE);
 }
 
 static void
@@ -525,6 +578,7 @@ main (int argc, char **argv)
 
   coop_test_add ("/coop/loop/call-soon-fifo", test_call_soon_fifo);
   coop_test_add ("/coop/loop/batch", test_batch);
+  coop_test_add ("/coop/loop/batch-order", test_batch_order);
   coop_test_add ("/coop/loop/no-starvation", test_no_starvation);
   coop_test_add ("/coop/loop/handle-cancel", test_handle_cancel);
   coop_test_add ("/coop/loop/timers-order", test_timers_order);
