@@ -129,6 +129,11 @@ struct _CoopLoop
   CoopExceptionHandler exception_handler;
   gpointer             exception_data;
   GDestroyNotify       exception_notify;
+
+  /* Debug mode (coop-debug.c): the only thing hot paths look at is
+   * debug_flags, once per dispatch. */
+  guint           debug_flags;   /* CoopDebugFlags */
+  gpointer        debug_state;
 };
 
 enum {
@@ -587,6 +592,20 @@ ready_source_dispatch (GSource     *source,
   g_object_ref (loop);
   pushed = push_context_if_needed (loop);
   n = loop->ready_len;
+  if (G_UNLIKELY (loop->debug_flags != 0))
+    {
+      while (n-- > 0 && loop->ready_len > 0)
+        {
+          ReadyEntry entry = loop->ready[loop->ready_head];
+
+          loop->ready_head = (loop->ready_head + 1) & loop->ready_mask;
+          loop->ready_len--;
+          coop_debug_run_entry (loop, entry.func, entry.data,
+                                entry.func == run_handle ? (gpointer) ((CoopHandle *) entry.data)->callback
+                                                         : (gpointer) entry.func);
+        }
+      n = 0;
+    }
   while (n-- > 0 && loop->ready_len > 0)
     {
       ReadyEntry entry = loop->ready[loop->ready_head];
@@ -749,6 +768,8 @@ timer_source_dispatch (GSource     *source,
 
       if (G_UNLIKELY (loop->closed))
         discard_handle (handle);   /* closed by an earlier one: release, don't run */
+      else if (G_UNLIKELY (loop->debug_flags != 0))
+        coop_debug_run_entry (loop, run_handle, handle, (gpointer) handle->callback);
       else
         run_handle (handle);
     }
@@ -828,6 +849,8 @@ coop_loop_constructed (GObject *object)
    * are ready the expired timers run before the ready queue. */
   loop->timer_source = loop_source_new (loop, &timer_source_funcs, "[coop-timers]");
   loop->ready_source = loop_source_new (loop, &ready_source_funcs, "[coop-ready]");
+
+  coop_debug_loop_init (loop);
 }
 
 /* Cancels and releases everything still queued.  Used by close and
@@ -886,6 +909,7 @@ coop_loop_finalize (GObject *object)
   CoopLoop *loop = COOP_LOOP (object);
 
   registry_remove (loop);
+  coop_debug_loop_shutdown (loop);
   coop_io_shutdown (loop);
   loop_drain (loop);
   loop_source_destroy (&loop->ready_source);
@@ -1748,4 +1772,59 @@ coop_loop_report_exception (CoopLoop     *loop,
                g_quark_to_string (error->domain), error->code);
   else
     g_warning ("%s", message);
+}
+
+/* --- for coop-debug.c ------------------------------------------------------------ */
+
+guint
+coop_loop_get_debug_internal (CoopLoop *loop)
+{
+  return loop->debug_flags;
+}
+
+void
+coop_loop_set_debug_flags_internal (CoopLoop *loop,
+                                    guint     flags)
+{
+  loop->debug_flags = flags;
+}
+
+gpointer
+coop_loop_get_debug_state (CoopLoop *loop)
+{
+  return loop->debug_state;
+}
+
+void
+coop_loop_set_debug_state (CoopLoop *loop,
+                           gpointer  state)
+{
+  loop->debug_state = state;
+}
+
+void
+coop_loop_get_counts (CoopLoop *loop,
+                      guint    *n_ready,
+                      guint    *n_timers,
+                      guint    *n_tasks)
+{
+  *n_ready = loop->ready_len;
+  *n_timers = loop->heap_len;
+  *n_tasks = loop->tasks.length;
+}
+
+CoopTask *
+coop_loop_find_task (CoopLoop *loop,
+                     guint64   id)
+{
+  for (GList *l = loop->tasks.head; l != NULL; l = l->next)
+    if (coop_task_get_id (l->data) == id)
+      return l->data;
+  return NULL;
+}
+
+CoopCallback
+coop_handle_get_callback (CoopHandle *handle)
+{
+  return handle->callback;
 }
