@@ -154,12 +154,22 @@ coop_composite_init (CoopComposite *self)
 
 static void child_done (CoopWaiter *waiter, CoopFuture *child);
 
+/* ", due in 1.5 s" or, once due but not yet run (the loop is busy),
+ * ", overdue by 3 ms". */
 static void
 append_deadline (GString    *out,
+                 const char *what,
                  CoopHandle *timer)
 {
   gint64 left = coop_handle_get_when (timer) - g_get_monotonic_time ();
 
+  if (left < 0)
+    {
+      g_string_append (out, ", overdue by ");
+      left = -left;
+    }
+  else
+    g_string_append_printf (out, ", %s ", what);
   if (left < 10 * G_TIME_SPAN_MILLISECOND)
     g_string_append_printf (out, "%.3f ms", left / 1000.0);
   else
@@ -188,10 +198,7 @@ composite_describe (CoopFuture *future,
     case KIND_SLEEP:
       g_string_append (out, "sleep");
       if (self->timer != NULL)
-        {
-          g_string_append (out, ", due in ");
-          append_deadline (out, self->timer);
-        }
+        append_deadline (out, "due in", self->timer);
       return;
     case KIND_GATHER:
       g_string_append_printf (out, "gather of %u, %u pending", self->n_children, n_pending);
@@ -205,10 +212,7 @@ composite_describe (CoopFuture *future,
     case KIND_WAIT_FOR:
       g_string_append (out, "wait_for");
       if (self->timer != NULL)
-        {
-          g_string_append (out, ", times out in ");
-          append_deadline (out, self->timer);
-        }
+        append_deadline (out, "times out in", self->timer);
       else if (self->timed_out)
         g_string_append (out, ", timed out, waiting for the inner future to stop");
       break;
