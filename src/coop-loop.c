@@ -120,6 +120,7 @@ struct _CoopLoop
   LoopSource     *timer_source;
 
   GQueue          tasks;         /* live tasks, links embedded in the tasks */
+  guint64         next_task_id;  /* the last number given to a task */
   CoopFuturePool *future_pool;   /* NULL once closed */
   CoopStackPool  *stack_pool;
 
@@ -1252,13 +1253,14 @@ coop_loop_get_stack_pool (CoopLoop *loop)
   return loop->stack_pool;
 }
 
-void
+guint64
 coop_loop_register_task (CoopLoop *loop,
                          CoopTask *task,
                          GList    *link)
 {
   link->data = task;
   g_queue_push_tail_link (&loop->tasks, link);
+  return ++loop->next_task_id;
 }
 
 void

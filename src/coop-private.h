@@ -8,6 +8,8 @@
 # error "config.h must be included before coop-private.h"
 #endif
 
+#include <time.h>
+
 #include "coop.h"
 #include "coop-fiber-private.h"
 
@@ -33,7 +35,22 @@ gboolean  coop_loop_check_usable (CoopLoop      *loop,
 CoopStackPool *coop_loop_get_stack_pool (CoopLoop *loop);
 /* now + delay, saturating (a huge delay means "never", not "at once"). */
 gint64    coop_time_after (gint64 delay_usec);
-void      coop_loop_register_task   (CoopLoop *loop,
+/* The monotonic clock to within a few milliseconds, for bookkeeping on hot
+ * paths (a task's creation time): CLOCK_MONOTONIC_COARSE costs a quarter
+ * of g_get_monotonic_time() and reads the same clock. */
+static inline gint64
+coop_time_coarse (void)
+{
+#ifdef CLOCK_MONOTONIC_COARSE
+  struct timespec ts;
+
+  if (G_LIKELY (clock_gettime (CLOCK_MONOTONIC_COARSE, &ts) == 0))
+    return (gint64) ts.tv_sec * G_USEC_PER_SEC + ts.tv_nsec / 1000;
+#endif
+  return g_get_monotonic_time ();
+}
+/* Returns the task's number (from 1, per loop). */
+guint64   coop_loop_register_task   (CoopLoop *loop,
                                      CoopTask *task,
                                      GList    *link);
 void      coop_loop_unregister_task (CoopLoop *loop,

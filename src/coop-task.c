@@ -51,7 +51,7 @@ struct _CoopTask
   char           *cancel_message;
   gsize           stack_size;
   GSList         *cancel_hooks;    /* CancelHook*, run on each cancel request */
-  guint64         id;              /* per thread, from 1, for dumps */
+  guint64         id;              /* per loop, from 1, for dumps */
   guint64         parent_id;       /* the task that made it, 0 outside a task */
   gint64          created_usec;
 
@@ -105,7 +105,6 @@ coop_task_add_cancel_hook (CoopTask           *task,
 }
 
 static __thread CoopTask *current_task;
-static __thread guint64 next_task_id;
 
 CoopTask *
 coop_task_current_internal (void)
@@ -439,9 +438,8 @@ coop_task_new_full (CoopLoop       *loop,
   task->notify = notify;
   task->name = g_strdup (name);
   task->stack_size = stack_size;
-  task->id = ++next_task_id;
   task->parent_id = current_task != NULL ? current_task->id : 0;
-  task->created_usec = g_get_monotonic_time ();
+  task->created_usec = coop_time_coarse ();
   coop_future_hold (COOP_FUTURE (task));
 
   if (coop_loop_is_closed (loop))
@@ -457,7 +455,7 @@ coop_task_new_full (CoopLoop       *loop,
 
   task->alive_ref = TRUE;
   g_object_ref (task);
-  coop_loop_register_task (loop, task, &task->link);
+  task->id = coop_loop_register_task (loop, task, &task->link);
   task_queue_step (task);
   return task;
 }
@@ -808,8 +806,8 @@ coop_task_abandon (CoopTask *task)
  * coop_task_get_id:
  * @task: a task
  *
- * Gets the number of @task: tasks made on a thread are numbered from 1 in
- * creation order.  Task dumps ([method@Coop.Loop.dump_tasks]) name tasks
+ * Gets the number of @task: the tasks of a loop are numbered from 1 in
+ * creation order (a task made on a closed loop has number 0).  Task dumps ([method@Coop.Loop.dump_tasks]) name tasks
  * by number (`#12`) as well as by name.
  *
  * Returns: the number of @task
@@ -861,8 +859,9 @@ coop_task_get_parent (CoopTask *task)
  * @task: a task
  *
  * Gets when @task was created, in microseconds of the monotonic clock
- * (g_get_monotonic_time()); subtract it from [method@Coop.Loop.time] to get
- * its age.
+ * (g_get_monotonic_time()), to within a few milliseconds (it is read from
+ * the kernel's coarse clock, which is four times cheaper); subtract it
+ * from [method@Coop.Loop.time] to get its age.
  *
  * Returns: the creation time of @task
  */

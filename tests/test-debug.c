@@ -8,8 +8,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "coop-private.h"
-
 static void
 await_body (CoopTask *task,
             gpointer  user_data)
@@ -239,7 +237,10 @@ test_backtrace (CoopFixture   *f,
 
 /* --- debug mode ---------------------------------------------------------------- */
 
-static void
+/* Not static: without libunwind, dladdr() names exported symbols only. */
+G_GNUC_NO_INLINE void slow_callback (gpointer data);
+
+G_GNUC_NO_INLINE void
 slow_callback (gpointer data)
 {
   g_usleep (30 * 1000);
@@ -252,7 +253,9 @@ slow_task_body (CoopTask *task,
   g_usleep (30 * 1000);
 }
 
-static void
+void test_slow (CoopFixture *f, gconstpointer data);
+
+void
 test_slow (CoopFixture   *f,
            gconstpointer  data)
 {
@@ -277,7 +280,9 @@ test_slow (CoopFixture   *f,
   coop_loop_set_debug (f->loop, COOP_DEBUG_NONE);
 }
 
-static void
+void test_never_retrieved (CoopFixture *f, gconstpointer data);
+
+void
 test_never_retrieved (CoopFixture   *f,
                       gconstpointer  data)
 {
@@ -302,7 +307,9 @@ quiet_body (CoopTask *task,
 {
 }
 
-static void
+void test_never_awaited (CoopFixture *f, gconstpointer data);
+
+void
 test_never_awaited (CoopFixture   *f,
                     gconstpointer  data)
 {
@@ -347,7 +354,9 @@ test_destroy_pending (CoopFixture   *f,
 
 static gboolean stall_done;
 
-static void
+G_GNUC_NO_INLINE void stall_callback (gpointer data);
+
+G_GNUC_NO_INLINE void
 stall_callback (gpointer data)
 {
   g_usleep (400 * 1000);
