@@ -9,6 +9,9 @@
  */
 #include <coop.h>
 
+#include <signal.h>
+#include <string.h>
+
 #define N_WORKERS  5000
 #define N_RELAYS   1000
 #define N_SLOW     500
@@ -183,6 +186,15 @@ main_task (CoopTask *task, gpointer data)
   coop_future_set_int64 (COOP_FUTURE (task), sum);
 }
 
+/* --dump: what every task waits for, 10 ms in. */
+static void
+print_dump (gpointer data)
+{
+  g_autofree char *dump = coop_loop_dump_tasks (data);
+
+  g_print ("%s", dump);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -190,6 +202,12 @@ main (int argc, char **argv)
   g_autoptr(CoopTask) task = coop_task_new_full (demo.loop, "main", 0, main_task, &demo, NULL);
   g_autoptr(GError) error = NULL;
   gint64 start = g_get_monotonic_time ();
+
+  /* kill -USR1 <pid> prints the task dump on stderr. */
+  coop_loop_install_dump_signal (demo.loop, SIGUSR1);
+  if (argc > 1 && strcmp (argv[1], "--dump") == 0)
+    coop_handle_unref (coop_loop_call_later (demo.loop, 10 * G_TIME_SPAN_MILLISECOND, print_dump,
+                                             demo.loop, NULL));
 
   g_print ("Coop demo: %d concurrent tasks on one thread, in a GMainContext\n",
            N_WORKERS + N_RELAYS + N_SLOW + N_DOOMED + 1);

@@ -154,6 +154,80 @@ coop_composite_init (CoopComposite *self)
 
 static void child_done (CoopWaiter *waiter, CoopFuture *child);
 
+/* ", due in 1.5 s" or, once due but not yet run (the loop is busy),
+ * ", overdue by 3 ms". */
+static void
+append_deadline (GString    *out,
+                 const char *what,
+                 CoopHandle *timer)
+{
+  gint64 left = coop_handle_get_when (timer) - g_get_monotonic_time ();
+
+  if (left < 0)
+    {
+      g_string_append (out, ", overdue by ");
+      left = -left;
+    }
+  else
+    g_string_append_printf (out, ", %s ", what);
+  if (left < 10 * G_TIME_SPAN_MILLISECOND)
+    g_string_append_printf (out, "%.3f ms", left / 1000.0);
+  else
+    g_string_append_printf (out, "%.3f s", left / (double) G_TIME_SPAN_SECOND);
+}
+
+static void
+composite_describe (CoopFuture *future,
+                    gpointer    data,
+                    GString    *out)
+{
+  CoopComposite *self = COOP_COMPOSITE (future);
+  guint i, n_pending = 0;
+  CoopFuture *first = NULL;
+
+  for (i = 0; i < self->n_children; i++)
+    if (!coop_future_is_done (self->children[i]))
+      {
+        if (first == NULL)
+          first = self->children[i];
+        n_pending++;
+      }
+
+  switch (self->kind)
+    {
+    case KIND_SLEEP:
+      g_string_append (out, "sleep");
+      if (self->timer != NULL)
+        append_deadline (out, "due in", self->timer);
+      return;
+    case KIND_GATHER:
+      g_string_append_printf (out, "gather of %u, %u pending", self->n_children, n_pending);
+      break;
+    case KIND_WAIT:
+      g_string_append_printf (out, "wait (%s) on %u, %u pending",
+                              self->mode == COOP_WAIT_FIRST_COMPLETED ? "first completed" :
+                              self->mode == COOP_WAIT_FIRST_EXCEPTION ? "first exception" : "all completed",
+                              self->n_children, n_pending);
+      break;
+    case KIND_WAIT_FOR:
+      g_string_append (out, "wait_for");
+      if (self->timer != NULL)
+        append_deadline (out, "times out in", self->timer);
+      else if (self->timed_out)
+        g_string_append (out, ", timed out, waiting for the inner future to stop");
+      break;
+    case KIND_SHIELD:
+    default:
+      g_string_append (out, "shield");
+      break;
+    }
+  if (first != NULL)
+    {
+      g_string_append (out, self->kind == KIND_WAIT_FOR || self->kind == KIND_SHIELD ? " on: " : "; first: ");
+      coop_future_append_description (first, out, 2);
+    }
+}
+
 static CoopComposite *
 composite_new (CoopLoop    *loop,
                Kind         kind,
@@ -173,6 +247,7 @@ composite_new (CoopLoop    *loop,
       self->waiters[i].func = child_done;
       self->waiters[i].data = self;
     }
+  coop_future_set_describe (COOP_FUTURE (self), composite_describe, NULL);
   coop_future_add_waiter (COOP_FUTURE (self), &self->self_waiter);
   return self;
 }

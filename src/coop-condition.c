@@ -581,6 +581,18 @@ coop_condition_get_lock (CoopCondition *condition)
   return condition->lock;
 }
 
+static void
+condition_describe (CoopFuture *future,
+                    gpointer    data,
+                    GString    *out)
+{
+  CoopCondition *condition = data;
+
+  g_string_append_printf (out, "condition %p (%u waiting, lock %p %s)", (gpointer) condition,
+                          condition->waiters.length, (gpointer) condition->lock,
+                          coop_lock_is_locked (condition->lock) ? "locked" : "free");
+}
+
 /* The common start of wait() and wait_for(): a new future, failed at once
  * if the lock is not held, cancelled at once (the lock kept) if the calling
  * task is being cancelled, otherwise waiting in line with the lock
@@ -596,6 +608,7 @@ condition_wait (CoopCondition  *condition,
 
   self = coop_future_new_internal (COOP_TYPE_CONDITION_WAITER, condition->loop);
   self->lock = g_object_ref (condition->lock);
+  coop_future_set_describe (COOP_FUTURE (self), condition_describe, condition);
 
   if (!coop_lock_is_locked (condition->lock))
     {

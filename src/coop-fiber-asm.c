@@ -77,6 +77,38 @@ coop_fiber_context_make (CoopFiberContext *ctx,
   ctx->sp = sp;
 }
 
+/* Reads the frame a switch pushed (see the layout in the .S file). */
+gboolean
+coop_fiber_context_get_regs (const CoopFiberContext *ctx,
+                             CoopFiberRegs          *regs)
+{
+  const uint64_t *sp = ctx->sp;
+
+  /* 0 and 1 rather than FALSE and TRUE: this file builds without GLib
+   * for the cross-built switch check. */
+  if (sp == NULL)
+    return 0;
+  memset (regs, 0, sizeof *regs);
+#if defined(__x86_64__)
+  regs->callee[0] = sp[5];                    /* rbx */
+  regs->callee[1] = sp[6];                    /* rbp */
+  regs->callee[2] = sp[4];                    /* r12 */
+  regs->callee[3] = sp[3];                    /* r13 */
+  regs->callee[4] = sp[2];                    /* r14 */
+  regs->callee[5] = sp[1];                    /* r15 */
+  regs->fp = sp[6];
+  regs->pc = sp[7];
+  regs->sp = (guintptr) (sp + 8);
+#elif defined(__aarch64__)
+  for (int i = 0; i < 11; i++)
+    regs->callee[i] = sp[i];                  /* x19 .. x29 */
+  regs->fp = sp[10];
+  regs->pc = sp[11];                          /* x30, the return address */
+  regs->sp = (guintptr) (sp + 22);
+#endif
+  return 1;
+}
+
 /* Nothing to free: the whole context lives on its stack. */
 void
 coop_fiber_context_free (CoopFiberContext *ctx)

@@ -95,6 +95,26 @@ void       coop_fiber_context_make   (CoopFiberContext *ctx,
 void       coop_fiber_context_switch (CoopFiberContext *from,
                                       CoopFiberContext *to);
 void       coop_fiber_context_free   (CoopFiberContext *ctx);
+/* The registers a paused context resumes with, for unwinding its stack
+ * (coop-debug.c): the resume address, the stack and frame pointers, and
+ * the callee-saved registers (x86_64: rbx, rbp, r12-r15; aarch64:
+ * x19-x29).  Returns FALSE where the backend cannot tell. */
+typedef struct
+{
+  guintptr pc;
+  guintptr sp;
+  guintptr fp;
+  guintptr callee[11];
+} CoopFiberRegs;
+
+gboolean   coop_fiber_context_get_regs (const CoopFiberContext *ctx,
+                                        CoopFiberRegs          *regs);
+/* The registers of a fiber that is suspended (started, not running, not
+ * finished), with the bounds of its stack; FALSE otherwise. */
+gboolean   coop_fiber_get_paused_regs  (CoopFiber              *fiber,
+                                        CoopFiberRegs          *regs,
+                                        guintptr               *stack_low,
+                                        guintptr               *stack_high);
 /* Name of the compiled backend: "x86_64", "aarch64" or "ucontext". */
 const char *coop_fiber_backend_name  (void);
 

@@ -103,6 +103,43 @@ coop_fiber_context_switch (CoopFiberContext *from,
     g_error ("swapcontext() failed");
 }
 
+/* What swapcontext() saved. */
+gboolean
+coop_fiber_context_get_regs (const CoopFiberContext *ctx,
+                             CoopFiberRegs          *regs)
+{
+  const CoopUContext *uctx = ctx->sp;
+
+  if (uctx == NULL)
+    return FALSE;
+  memset (regs, 0, sizeof *regs);
+#if defined(__x86_64__)
+  {
+    const greg_t *gregs = uctx->uc.uc_mcontext.gregs;
+
+    regs->callee[0] = gregs[REG_RBX];
+    regs->callee[1] = gregs[REG_RBP];
+    regs->callee[2] = gregs[REG_R12];
+    regs->callee[3] = gregs[REG_R13];
+    regs->callee[4] = gregs[REG_R14];
+    regs->callee[5] = gregs[REG_R15];
+    regs->fp = gregs[REG_RBP];
+    regs->pc = gregs[REG_RIP];
+    regs->sp = gregs[REG_RSP];
+  }
+  return TRUE;
+#elif defined(__aarch64__)
+  for (int i = 0; i < 11; i++)
+    regs->callee[i] = uctx->uc.uc_mcontext.regs[19 + i];
+  regs->fp = uctx->uc.uc_mcontext.regs[29];
+  regs->pc = uctx->uc.uc_mcontext.pc;
+  regs->sp = uctx->uc.uc_mcontext.sp;
+  return TRUE;
+#else
+  return FALSE;
+#endif
+}
+
 /* Nothing to free: contexts live on their stacks. */
 void
 coop_fiber_context_free (CoopFiberContext *ctx)

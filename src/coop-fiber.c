@@ -1186,6 +1186,21 @@ coop_fiber_suspend (void)
                            &self->asan_caller_size);
 }
 
+gboolean
+coop_fiber_get_paused_regs (CoopFiber     *fiber,
+                            CoopFiberRegs *regs,
+                            guintptr      *stack_low,
+                            guintptr      *stack_high)
+{
+  if (!fiber->started || fiber->running || fiber->finished || fiber->stack == NULL)
+    return FALSE;
+  if (!coop_fiber_context_get_regs (&fiber->ctx, regs))
+    return FALSE;
+  *stack_low = (guintptr) fiber->stack->low;
+  *stack_high = (guintptr) fiber->stack->top;
+  return regs->sp >= *stack_low && regs->sp < *stack_high;
+}
+
 CoopFiber *
 coop_fiber_current (void)
 {

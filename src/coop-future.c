@@ -46,10 +46,14 @@ typedef struct
   guint            held : 1;
   guint            retrieved : 1;
   guint            had_handlers : 1;  /* ::done had handlers at completion */
+  guint            observed : 1;      /* awaited, watched or read (debug mode's never-awaited) */
   guint64          pool_slot;         /* position in the loop's pool, or NOT_POOLED */
   CoopUndoFunc     undo;              /* see coop_future_set_undo() */
   gpointer         undo_data;
   GDestroyNotify   undo_notify;
+  CoopDescribeFunc describe;          /* see coop_future_set_describe() */
+  gpointer         describe_data;
+  CoopDebugSite   *site;              /* where it was made, in debug mode only */
 } CoopFuturePrivate;
 
 enum {
@@ -150,6 +154,7 @@ coop_future_add_waiter (CoopFuture *future,
 {
   CoopFuturePrivate *priv = PRIV (future);
 
+  priv->observed = TRUE;
   waiter->next = NULL;
   waiter->prev = priv->waiters_tail;
   if (priv->waiters_tail != NULL)
@@ -213,7 +218,7 @@ begin_set (CoopFuture *future,
   if (G_UNLIKELY (priv->state != COOP_FUTURE_STATE_PENDING ||
                   priv->held_state != COOP_FUTURE_STATE_PENDING))
     {
-      g_autofree char *what = coop_future_describe (future);
+      g_autofree char *what = coop_future_get_label (future);
 
       g_critical ("%s: %s is already done; a future's result can be set only once",
                   func, what);
@@ -272,10 +277,19 @@ coop_future_finalize (GObject *object)
 
   if (priv->state == COOP_FUTURE_STATE_FAILED && !priv->retrieved && priv->loop != NULL)
     {
-      g_autofree char *what = coop_future_describe (future);
-      g_autofree char *message = g_strdup_printf ("The error of %s was never retrieved", what);
+      g_autofree char *what = coop_future_get_label (future);
+      g_autoptr(GString) message = g_string_new (NULL);
 
-      coop_loop_report_exception (priv->loop, message, future, priv->error);
+      g_string_printf (message, "The error of %s was never retrieved", what);
+      if (G_UNLIKELY (priv->site != NULL))
+        coop_debug_site_append (priv->site, message, " (created ");
+      coop_loop_report_exception (priv->loop, message->str, future, priv->error);
+    }
+  if (G_UNLIKELY (priv->site != NULL))
+    {
+      if (priv->loop != NULL)
+        coop_debug_future_finalized (future, priv->loop, priv->observed);
+      g_clear_pointer (&priv->site, coop_debug_site_free);
     }
 
   future_clear_undo (priv);
@@ -473,6 +487,10 @@ future_reset (CoopFuture *future)
   priv->held = FALSE;
   priv->retrieved = FALSE;
   priv->had_handlers = FALSE;
+  priv->observed = FALSE;
+  priv->describe = NULL;
+  priv->describe_data = NULL;
+  g_clear_pointer (&priv->site, coop_debug_site_free);
   future_clear_undo (priv);
 }
 
@@ -574,7 +592,8 @@ coop_future_new (CoopLoop *loop)
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
 
   pool = coop_loop_get_future_pool (loop);
-  if (G_LIKELY (pool != NULL && pool->thread == g_thread_self ()))
+  /* Debug mode records where each future was made: no recycling then. */
+  if (G_LIKELY (pool != NULL && pool->thread == g_thread_self () && !coop_debug_capture))
     return future_pool_take (pool, loop);
   return coop_future_new_internal (COOP_TYPE_FUTURE, loop);
 }
@@ -588,6 +607,8 @@ coop_future_new_internal (GType     type,
   constructing_loop = loop;
   future = g_object_new_with_properties (type, 0, NULL, NULL);
   constructing_loop = NULL;
+  if (G_UNLIKELY (coop_debug_capture) && loop != NULL)
+    PRIV (future)->site = coop_debug_site_capture (loop);
   return future;
 }
 
@@ -938,6 +959,7 @@ coop_future_peek_error (CoopFuture *future)
   CoopFuturePrivate *priv = PRIV (future);
 
   priv->retrieved = TRUE;
+  priv->observed = TRUE;
   return priv->error;
 }
 
@@ -962,6 +984,7 @@ coop_future_propagate (CoopFuture  *future,
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   priv = PRIV (future);
+  priv->observed = TRUE;
   switch ((CoopFutureState) priv->state)
     {
     case COOP_FUTURE_STATE_FINISHED:
@@ -1344,6 +1367,7 @@ coop_future_add_done_callback (CoopFuture         *future,
   record->callback = callback;
   record->user_data = user_data;
   record->notify = notify;
+  PRIV (future)->observed = TRUE;
 
   if (PRIV (future)->state != COOP_FUTURE_STATE_PENDING)
     done_callback_fire (&record->waiter, future);
@@ -1611,7 +1635,7 @@ coop_future_clear_undo (CoopFuture *future)
 }
 
 char *
-coop_future_describe (CoopFuture *future)
+coop_future_get_label (CoopFuture *future)
 {
   if (COOP_IS_TASK (future))
     {
@@ -1620,4 +1644,101 @@ coop_future_describe (CoopFuture *future)
       return g_strdup_printf ("task '%s'", name != NULL ? name : "(unnamed)");
     }
   return g_strdup_printf ("%s %p", G_OBJECT_TYPE_NAME (future), future);
+}
+
+void
+coop_future_set_describe (CoopFuture      *future,
+                          CoopDescribeFunc func,
+                          gpointer         data)
+{
+  CoopFuturePrivate *priv = PRIV (future);
+
+  priv->describe = func;
+  priv->describe_data = data;
+}
+
+CoopDebugSite *
+coop_future_get_site (CoopFuture *future)
+{
+  return PRIV (future)->site;
+}
+
+gboolean
+coop_future_was_observed (CoopFuture *future)
+{
+  return PRIV (future)->observed;
+}
+
+static __thread guint describe_nesting;
+
+void
+coop_future_append_description (CoopFuture *future,
+                                GString    *out,
+                                guint       depth)
+{
+  CoopFuturePrivate *priv = PRIV (future);
+
+  if (COOP_IS_TASK (future))
+    {
+      CoopTask *task = COOP_TASK (future);
+      const char *name = coop_task_get_name (task);
+
+      g_string_append_printf (out, "task #%" G_GUINT64_FORMAT " '%s'",
+                              coop_task_get_id (task), name != NULL ? name : "(unnamed)");
+    }
+  else if (priv->state == COOP_FUTURE_STATE_PENDING && priv->describe != NULL && describe_nesting < depth)
+    {
+      /* Combinators describe their children: nest a few levels at most. */
+      describe_nesting++;
+      priv->describe (future, priv->describe_data, out);
+      describe_nesting--;
+    }
+  else if (priv->state == COOP_FUTURE_STATE_PENDING && priv->describe != NULL)
+    g_string_append (out, "...");
+  else
+    g_string_append_printf (out, "%s %p", G_OBJECT_TYPE_NAME (future), future);
+
+  switch ((CoopFutureState) priv->state)
+    {
+    case COOP_FUTURE_STATE_PENDING:
+      break;
+    case COOP_FUTURE_STATE_FINISHED:
+      g_string_append (out, " [finished]");
+      break;
+    case COOP_FUTURE_STATE_FAILED:
+      g_string_append_printf (out, " [failed: %s]", priv->error != NULL ? priv->error->message : "?");
+      break;
+    case COOP_FUTURE_STATE_CANCELLED:
+    default:
+      g_string_append (out, " [cancelled]");
+      break;
+    }
+}
+
+/**
+ * coop_future_describe:
+ * @future: a future
+ *
+ * Says in words what @future stands for, for debugging: a pending sleep
+ * names its deadline, an fd wait the fd and direction, a lock or queue
+ * request the primitive and its state, a combinator how many futures it
+ * still waits for (and what the first of them is), a task its number and
+ * name.  A done future gives its type and outcome.
+ *
+ * The wording is for people and may change between versions: don't parse
+ * it.  See [method@Coop.Loop.dump_tasks] for the same descriptions of what
+ * every task waits for.
+ *
+ * Returns: (transfer full): a new string
+ */
+char *
+coop_future_describe (CoopFuture *future)
+{
+  GString *out;
+
+  g_return_val_if_fail (COOP_IS_FUTURE (future), NULL);
+
+  out = g_string_new (NULL);
+  coop_future_append_description (future, out, 3);
+  return g_string_free (out, FALSE);
 }

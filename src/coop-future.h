@@ -145,6 +145,9 @@ gconstpointer    coop_future_get_boxed         (CoopFuture    *future,
                                                 GError       **error);
 
 COOP_AVAILABLE_IN_ALL
+char            *coop_future_describe          (CoopFuture    *future);
+
+COOP_AVAILABLE_IN_ALL
 void             coop_future_add_done_callback (CoopFuture        *future,
                                                 CoopFutureCallback callback,
                                                 gpointer           user_data,

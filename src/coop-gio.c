@@ -291,6 +291,18 @@ forward_free (gpointer data)
   g_free (forward);
 }
 
+/* GIO does not say which call a result is for until it arrives. */
+static void
+async_future_describe (CoopFuture *future,
+                       gpointer    data,
+                       GString    *out)
+{
+  CoopAsyncFuture *self = COOP_ASYNC_FUTURE (future);
+
+  g_string_append_printf (out, "GIO call (cancellable %p%s)", (gpointer) self->cancellable,
+                          self->cancel_requested ? ", cancel requested" : "");
+}
+
 /**
  * coop_async_future_new:
  * @loop: the loop the future belongs to
@@ -306,9 +318,13 @@ forward_free (gpointer data)
 CoopAsyncFuture *
 coop_async_future_new (CoopLoop *loop)
 {
+  CoopAsyncFuture *future;
+
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
 
-  return coop_future_new_internal (COOP_TYPE_ASYNC_FUTURE, loop);
+  future = coop_future_new_internal (COOP_TYPE_ASYNC_FUTURE, loop);
+  coop_future_set_describe (COOP_FUTURE (future), async_future_describe, NULL);
+  return future;
 }
 
 /**

@@ -858,6 +858,16 @@ coop_loop_remove_writer (CoopLoop *loop,
   return remove_callback (loop, fd, TRUE);
 }
 
+static void
+wait_fd_describe (CoopFuture *future,
+                  gpointer    data,
+                  GString    *out)
+{
+  WaitEntry *entry = data;
+
+  g_string_append_printf (out, "fd %d %s", entry->fd, entry->write ? "writable" : "readable");
+}
+
 static CoopFuture *
 wait_fd (CoopLoop *loop,
          int       fd,
@@ -886,6 +896,7 @@ wait_fd (CoopLoop *loop,
   entry->write = write;
   entry->link.data = entry;
   entry->queued = TRUE;
+  coop_future_set_describe (future, wait_fd_describe, entry);
   g_queue_push_tail_link (write ? &watch->write_waiters : &watch->read_waiters, &entry->link);
   io->n_waiting++;
   coop_future_add_waiter (future, &entry->waiter);

@@ -123,6 +123,7 @@ struct _CoopLoop
 
   GQueue          tasks;         /* live tasks, links embedded in the tasks */
   GQueue          thens;         /* coop_future_then() records on pending futures */
+  guint64         next_task_id;  /* the last number given to a task */
   CoopFuturePool *future_pool;   /* NULL once closed */
   CoopStackPool  *stack_pool;
 
@@ -132,6 +133,11 @@ struct _CoopLoop
   CoopExceptionHandler exception_handler;
   gpointer             exception_data;
   GDestroyNotify       exception_notify;
+
+  /* Debug mode (coop-debug.c): the only thing hot paths look at is
+   * debug_flags, once per dispatch. */
+  guint           debug_flags;   /* CoopDebugFlags */
+  gpointer        debug_state;
 };
 
 enum {
@@ -619,13 +625,29 @@ ready_source_dispatch (GSource     *source,
   for (rounds = 0; ; rounds++)
     {
       n = loop->ready_len;
-      while (n-- > 0 && loop->ready_len > 0)
+      if (G_UNLIKELY (loop->debug_flags != 0))
         {
-          ReadyEntry entry = loop->ready[loop->ready_head];
+          while (n-- > 0 && loop->ready_len > 0)
+            {
+              ReadyEntry entry = loop->ready[loop->ready_head];
 
-          loop->ready_head = (loop->ready_head + 1) & loop->ready_mask;
-          loop->ready_len--;
-          entry.func (entry.data);
+              loop->ready_head = (loop->ready_head + 1) & loop->ready_mask;
+              loop->ready_len--;
+              coop_debug_run_entry (loop, entry.func, entry.data,
+                                    entry.func == run_handle ? (gpointer) ((CoopHandle *) entry.data)->callback
+                                                             : (gpointer) entry.func);
+            }
+        }
+      else
+        {
+          while (n-- > 0 && loop->ready_len > 0)
+            {
+              ReadyEntry entry = loop->ready[loop->ready_head];
+
+              loop->ready_head = (loop->ready_head + 1) & loop->ready_mask;
+              loop->ready_len--;
+              entry.func (entry.data);
+            }
         }
 
       if (loop->ready_len == 0 && !g_atomic_int_get (&loop->ts_pending))
@@ -796,6 +818,8 @@ run_due_timers (CoopLoop *loop,
 
       if (G_UNLIKELY (loop->closed))
         discard_handle (handle);   /* closed by an earlier one: release, don't run */
+      else if (G_UNLIKELY (loop->debug_flags != 0))
+        coop_debug_run_entry (loop, run_handle, handle, (gpointer) handle->callback);
       else
         run_handle (handle);
     }
@@ -889,6 +913,8 @@ coop_loop_constructed (GObject *object)
    * are ready the expired timers run before the ready queue. */
   loop->timer_source = loop_source_new (loop, &timer_source_funcs, "[coop-timers]");
   loop->ready_source = loop_source_new (loop, &ready_source_funcs, "[coop-ready]");
+
+  coop_debug_loop_init (loop);
 }
 
 /* Cancels and releases everything still queued.  Used by close and
@@ -952,6 +978,7 @@ coop_loop_finalize (GObject *object)
   CoopLoop *loop = COOP_LOOP (object);
 
   registry_remove (loop);
+  coop_debug_loop_shutdown (loop);
   coop_io_shutdown (loop);
   loop_drain (loop);
   loop_source_destroy (&loop->ready_source);
@@ -1294,13 +1321,14 @@ coop_loop_get_stack_pool (CoopLoop *loop)
   return loop->stack_pool;
 }
 
-void
+guint64
 coop_loop_register_task (CoopLoop *loop,
                          CoopTask *task,
                          GList    *link)
 {
   link->data = task;
   g_queue_push_tail_link (&loop->tasks, link);
+  return ++loop->next_task_id;
 }
 
 void
@@ -1828,4 +1856,59 @@ coop_loop_report_exception (CoopLoop     *loop,
                g_quark_to_string (error->domain), error->code);
   else
     g_warning ("%s", message);
+}
+
+/* --- for coop-debug.c ------------------------------------------------------------ */
+
+guint
+coop_loop_get_debug_internal (CoopLoop *loop)
+{
+  return loop->debug_flags;
+}
+
+void
+coop_loop_set_debug_flags_internal (CoopLoop *loop,
+                                    guint     flags)
+{
+  loop->debug_flags = flags;
+}
+
+gpointer
+coop_loop_get_debug_state (CoopLoop *loop)
+{
+  return loop->debug_state;
+}
+
+void
+coop_loop_set_debug_state (CoopLoop *loop,
+                           gpointer  state)
+{
+  loop->debug_state = state;
+}
+
+void
+coop_loop_get_counts (CoopLoop *loop,
+                      guint    *n_ready,
+                      guint    *n_timers,
+                      guint    *n_tasks)
+{
+  *n_ready = loop->ready_len;
+  *n_timers = loop->heap_len;
+  *n_tasks = loop->tasks.length;
+}
+
+CoopTask *
+coop_loop_find_task (CoopLoop *loop,
+                     guint64   id)
+{
+  for (GList *l = loop->tasks.head; l != NULL; l = l->next)
+    if (coop_task_get_id (l->data) == id)
+      return l->data;
+  return NULL;
+}
+
+CoopCallback
+coop_handle_get_callback (CoopHandle *handle)
+{
+  return handle->callback;
 }

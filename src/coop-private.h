@@ -8,6 +8,8 @@
 # error "config.h must be included before coop-private.h"
 #endif
 
+#include <time.h>
+
 #include "coop.h"
 #include "coop-fiber-private.h"
 
@@ -33,7 +35,22 @@ gboolean  coop_loop_check_usable (CoopLoop      *loop,
 CoopStackPool *coop_loop_get_stack_pool (CoopLoop *loop);
 /* now + delay, saturating (a huge delay means "never", not "at once"). */
 gint64    coop_time_after (gint64 delay_usec);
-void      coop_loop_register_task   (CoopLoop *loop,
+/* The monotonic clock to within a few milliseconds, for bookkeeping on hot
+ * paths (a task's creation time): CLOCK_MONOTONIC_COARSE costs a quarter
+ * of g_get_monotonic_time() and reads the same clock. */
+static inline gint64
+coop_time_coarse (void)
+{
+#ifdef CLOCK_MONOTONIC_COARSE
+  struct timespec ts;
+
+  if (G_LIKELY (clock_gettime (CLOCK_MONOTONIC_COARSE, &ts) == 0))
+    return (gint64) ts.tv_sec * G_USEC_PER_SEC + ts.tv_nsec / 1000;
+#endif
+  return g_get_monotonic_time ();
+}
+/* Returns the task's number (from 1, per loop). */
+guint64   coop_loop_register_task   (CoopLoop *loop,
                                      CoopTask *task,
                                      GList    *link);
 void      coop_loop_unregister_task (CoopLoop *loop,
@@ -112,8 +129,26 @@ void     coop_future_run_undo      (CoopFuture   *future);
 /* Drops it without running it: the result was delivered. */
 void     coop_future_clear_undo    (CoopFuture   *future);
 
-/* How a future names itself in warnings ("task 'x'", "future 0x…"). */
-char    *coop_future_describe      (CoopFuture *future);
+/* How a future names itself in warnings ("task 'x'", "CoopFuture 0x…"). */
+char    *coop_future_get_label     (CoopFuture *future);
+
+/* What a pending future stands for, in words, for coop_future_describe()
+ * and the task dump (coop-debug.c): set by whoever makes the future (a
+ * sleep, a lock request, an fd wait...), from a static function and a
+ * borrowed pointer, so it costs two stores.  @data must stay valid while
+ * the future is pending; the function is never called once it is done.
+ * It appends a short phrase to @out ("sleep, due in 0.5 s"). */
+typedef void (*CoopDescribeFunc) (CoopFuture *future,
+                                  gpointer    data,
+                                  GString    *out);
+void     coop_future_set_describe  (CoopFuture      *future,
+                                    CoopDescribeFunc func,
+                                    gpointer         data);
+/* Appends the description of @future to @out (nesting at most @depth
+ * futures deep, for combinators that describe their children). */
+void     coop_future_append_description (CoopFuture *future,
+                                         GString    *out,
+                                         guint       depth);
 
 /* Recycled plain futures, one pool per loop (see coop-future.c).  Slots
  * are absolute positions, so a future can leave the ring from the middle
@@ -151,6 +186,64 @@ void      coop_task_add_cancel_hook  (CoopTask          *task,
                                       GDestroyNotify     notify);
 guint     coop_task_uncancel         (CoopTask *task);
 CoopLoop *coop_task_get_loop_internal (CoopTask *task);
+
+CoopFiber *coop_task_get_fiber_internal (CoopTask *task,
+                                         gboolean *started,
+                                         gboolean *running);
+guint64   coop_task_get_parent_id    (CoopTask *task);
+gboolean  coop_task_is_step          (CoopReadyFunc func,
+                                      gpointer      data);
+/* Appends the C stack of a paused task (coop-debug.c). */
+void      coop_task_append_backtrace (CoopTask *task,
+                                      GString  *out,
+                                      const char *indent);
+
+/* --- debugging (coop-debug.c) ------------------------------------------------
+ * coop_debug_capture is non-zero once any loop records creation sites (a
+ * debug flag that reports them); with it zero, futures and tasks pay one
+ * predictable branch for all of this. */
+extern int coop_debug_capture;
+
+typedef struct _CoopDebugSite CoopDebugSite;
+CoopDebugSite *coop_debug_site_capture (CoopLoop      *loop);
+void           coop_debug_site_free    (CoopDebugSite *site);
+void           coop_debug_site_append  (CoopDebugSite *site,
+                                        GString       *out,
+                                        const char    *prefix);
+CoopDebugSite *coop_future_get_site    (CoopFuture    *future);
+void           coop_debug_future_finalized (CoopFuture *future,
+                                            CoopLoop   *loop,
+                                            gboolean    observed);
+gboolean       coop_future_was_observed (CoopFuture *future);
+
+/* The loop's debug flags (0 unless debug mode is on). */
+guint     coop_loop_get_debug_internal (CoopLoop *loop);
+void      coop_loop_set_debug_flags_internal (CoopLoop *loop,
+                                              guint     flags);
+/* Runs one ready-queue or timer entry with the debug checks. */
+void      coop_debug_run_entry       (CoopLoop      *loop,
+                                      CoopReadyFunc  func,
+                                      gpointer       data,
+                                      gpointer       what);
+void      coop_debug_loop_init       (CoopLoop *loop);
+void      coop_debug_loop_shutdown   (CoopLoop *loop);
+/* Appends a one-line symbolic name for a return address, or for the
+ * address of a function (a callback). */
+void      coop_debug_append_symbol   (GString  *out,
+                                      gpointer  address);
+void      coop_debug_append_code     (GString  *out,
+                                      gpointer  address);
+/* Loop internals the dump shows. */
+void      coop_loop_get_counts       (CoopLoop *loop,
+                                      guint    *n_ready,
+                                      guint    *n_timers,
+                                      guint    *n_tasks);
+CoopTask *coop_loop_find_task        (CoopLoop *loop,
+                                      guint64   id);
+gpointer  coop_loop_get_debug_state  (CoopLoop *loop);
+void      coop_loop_set_debug_state  (CoopLoop *loop,
+                                      gpointer  state);
+CoopCallback coop_handle_get_callback (CoopHandle *handle);
 
 /* Frequently used errors. */
 GError   *coop_cancelled_error_new   (const char *message);

@@ -120,6 +120,7 @@ typedef struct
   CoopWaiter   waiter;     /* on future: notices a cancellation */
   GList        link;       /* in list */
   GQueue      *list;       /* queue->putters or queue->joiners */
+  CoopQueue   *queue;      /* borrowed: the queue holds the pending entry */
   CoopFuture  *future;     /* strong */
   QueueItem    item;       /* putters only */
 } Pending;
@@ -495,6 +496,35 @@ pending_waiter_fired (CoopWaiter *waiter,
   g_free (pending);
 }
 
+static void
+queue_describe (CoopFuture *future,
+                gpointer    data,
+                GString    *out)
+{
+  CoopQueue *queue;
+  const char *what;
+
+  if (COOP_IS_QUEUE_GETTER (future))
+    {
+      queue = data;
+      what = "get";
+    }
+  else
+    {
+      Pending *pending = data;
+
+      queue = pending->queue;
+      what = pending->list == &queue->putters ? "put" : "join";
+    }
+
+  g_string_append_printf (out, "queue %p %s (size %u", (gpointer) queue, what, queue->size);
+  if (queue->maxsize > 0)
+    g_string_append_printf (out, "/%u", queue->maxsize);
+  g_string_append_printf (out, ", %u getters, %u putters waiting, %u unfinished%s)",
+                          queue->getters.length, queue->putters.length, queue->unfinished,
+                          queue->shut_down ? ", shut down" : "");
+}
+
 static Pending *
 pending_new (CoopQueue *queue,
              GQueue    *list)
@@ -505,7 +535,9 @@ pending_new (CoopQueue *queue,
   pending->waiter.data = pending;
   pending->link.data = pending;
   pending->list = list;
+  pending->queue = queue;
   pending->future = coop_future_new (queue->loop);
+  coop_future_set_describe (pending->future, queue_describe, pending);
   coop_future_add_waiter (pending->future, &pending->waiter);
   g_queue_push_tail_link (list, &pending->link);
   return pending;
@@ -1034,6 +1066,7 @@ coop_queue_get (CoopQueue *queue)
     coop_future_take_error (COOP_FUTURE (getter), shut_down_error_new ());
   else
     {
+      coop_future_set_describe (COOP_FUTURE (getter), queue_describe, queue);
       getter->queue = queue;
       coop_future_add_waiter (COOP_FUTURE (getter), &getter->waiter);
       g_queue_push_tail_link (&queue->getters, &getter->link);

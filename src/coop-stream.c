@@ -696,6 +696,24 @@ read_undo (CoopFuture *future,
     stream_pump (self, FALSE);
 }
 
+static void
+stream_describe (CoopFuture *future,
+                 gpointer    data,
+                 GString    *out)
+{
+  CoopStream *self = data;
+
+  if (future == self->read_future)
+    g_string_append_printf (out, "stream %p %s (fd %d, %" G_GSIZE_FORMAT " bytes buffered)",
+                            (gpointer) self,
+                            self->read_kind == READ_SOME ? "read" :
+                            self->read_kind == READ_EXACTLY ? "read_exactly" : "read_line",
+                            self->fd, self->rlen);
+  else
+    g_string_append_printf (out, "stream %p drain (fd %d, %" G_GSIZE_FORMAT " bytes to write)",
+                            (gpointer) self, self->fd, self->wsize);
+}
+
 static CoopFuture *
 stream_read_start (CoopStream *self,
                    ReadKind    kind,
@@ -703,6 +721,8 @@ stream_read_start (CoopStream *self,
 {
   CoopFuture *future = coop_future_new (self->loop);
   GError *error = NULL;
+
+  coop_future_set_describe (future, stream_describe, self);
 
   if (self->closing)
     {
@@ -1824,6 +1844,7 @@ coop_stream_drain (CoopStream *stream)
   g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
 
   future = coop_future_new (stream->loop);
+  coop_future_set_describe (future, stream_describe, stream);
   if (stream->write_error != NULL)
     coop_future_set_error (future, stream->write_error);
   else if (stream->closing)

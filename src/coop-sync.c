@@ -55,11 +55,15 @@ sync_entry_completed (CoopWaiter *waiter,
 
 /* Queues a new pending future and returns it (transfer full). */
 static CoopFuture *
-sync_queue_push_new (GQueue   *queue,
-                     CoopLoop *loop)
+sync_queue_push_new (GQueue          *queue,
+                     CoopLoop        *loop,
+                     CoopDescribeFunc describe,
+                     gpointer         owner)
 {
   SyncEntry *entry = g_new0 (SyncEntry, 1);
   CoopFuture *future = coop_future_new (loop);
+
+  coop_future_set_describe (future, describe, owner);
 
   entry->waiter.func = sync_entry_completed;
   entry->link.data = entry;
@@ -353,6 +357,17 @@ coop_lock_new (CoopLoop *loop)
   return g_object_new (COOP_TYPE_LOCK, "loop", loop, NULL);
 }
 
+static void
+lock_describe (CoopFuture *future,
+               gpointer    data,
+               GString    *out)
+{
+  CoopLock *lock = data;
+
+  g_string_append_printf (out, "lock %p (%s, %u waiting)", (gpointer) lock,
+                          lock->locked ? "locked" : "free", lock->waiters.length);
+}
+
 /**
  * coop_lock_acquire:
  * @lock: a lock
@@ -382,7 +397,7 @@ coop_lock_acquire (CoopLock *lock)
   g_return_val_if_fail (COOP_IS_LOCK (lock), NULL);
 
   if (lock->locked)
-    return sync_queue_push_new (&lock->waiters, lock->loop);
+    return sync_queue_push_new (&lock->waiters, lock->loop, lock_describe, lock);
 
   /* Nobody waits on a free lock. */
   lock->locked = TRUE;
@@ -742,6 +757,17 @@ coop_event_is_set (CoopEvent *event)
   return event->is_set;
 }
 
+static void
+event_describe (CoopFuture *future,
+                gpointer    data,
+                GString    *out)
+{
+  CoopEvent *event = data;
+
+  g_string_append_printf (out, "event %p (%s, %u waiting)", (gpointer) event,
+                          event->is_set ? "set" : "not set", event->waiters.length);
+}
+
 /**
  * coop_event_wait:
  * @event: an event
@@ -760,7 +786,7 @@ coop_event_wait (CoopEvent *event)
   g_return_val_if_fail (COOP_IS_EVENT (event), NULL);
 
   if (!event->is_set)
-    return sync_queue_push_new (&event->waiters, event->loop);
+    return sync_queue_push_new (&event->waiters, event->loop, event_describe, event);
 
   future = coop_future_new (event->loop);
   coop_future_set_boolean (future, TRUE);
@@ -1019,6 +1045,17 @@ coop_semaphore_new_bounded (CoopLoop *loop,
   return g_object_new (COOP_TYPE_SEMAPHORE, "loop", loop, "value", value, "bounded", TRUE, NULL);
 }
 
+static void
+semaphore_describe (CoopFuture *future,
+                    gpointer    data,
+                    GString    *out)
+{
+  CoopSemaphore *semaphore = data;
+
+  g_string_append_printf (out, "semaphore %p (value %u, %u waiting)", (gpointer) semaphore,
+                          semaphore->value, semaphore->waiters.length);
+}
+
 /**
  * coop_semaphore_acquire:
  * @semaphore: a semaphore
@@ -1047,7 +1084,7 @@ coop_semaphore_acquire (CoopSemaphore *semaphore)
   g_return_val_if_fail (COOP_IS_SEMAPHORE (semaphore), NULL);
 
   if (semaphore->value == 0)
-    return sync_queue_push_new (&semaphore->waiters, semaphore->loop);
+    return sync_queue_push_new (&semaphore->waiters, semaphore->loop, semaphore_describe, semaphore);
 
   /* Nobody waits while a slot is free. */
   semaphore->value--;
@@ -1357,6 +1394,17 @@ coop_barrier_new (CoopLoop *loop,
   return g_object_new (COOP_TYPE_BARRIER, "loop", loop, "parties", parties, NULL);
 }
 
+static void
+barrier_describe (CoopFuture *future,
+                  gpointer    data,
+                  GString    *out)
+{
+  CoopBarrier *barrier = data;
+
+  g_string_append_printf (out, "barrier %p (%u of %u parties waiting)", (gpointer) barrier,
+                          barrier->waiters.length, barrier->parties);
+}
+
 /**
  * coop_barrier_wait:
  * @barrier: a barrier
@@ -1394,7 +1442,7 @@ coop_barrier_wait (CoopBarrier *barrier)
     }
 
   if (barrier->waiters.length + 1 < barrier->parties)
-    return sync_queue_push_new (&barrier->waiters, barrier->loop);
+    return sync_queue_push_new (&barrier->waiters, barrier->loop, barrier_describe, barrier);
 
   /* The last one: let the round go, in arrival order.  The barrier is
    * empty and ready for the next round before anything completes. */

@@ -200,6 +200,17 @@ coop_task_group_init (CoopTaskGroup *group)
   group->failed = g_ptr_array_new_with_free_func (g_object_unref);
 }
 
+static void
+task_group_describe (CoopFuture *future,
+                     gpointer    data,
+                     GString    *out)
+{
+  CoopTaskGroup *group = COOP_TASK_GROUP (future);
+
+  g_string_append_printf (out, "task group (%u members pending%s%s)", group->n_pending,
+                          group->closed ? ", closed" : "", group->aborting ? ", aborting" : "");
+}
+
 /**
  * coop_task_group_new:
  * @loop: the loop of the group and its members
@@ -211,9 +222,13 @@ coop_task_group_init (CoopTaskGroup *group)
 CoopTaskGroup *
 coop_task_group_new (CoopLoop *loop)
 {
+  CoopTaskGroup *group;
+
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
 
-  return coop_future_new_internal (COOP_TYPE_TASK_GROUP, loop);
+  group = coop_future_new_internal (COOP_TYPE_TASK_GROUP, loop);
+  coop_future_set_describe (COOP_FUTURE (group), task_group_describe, NULL);
+  return group;
 }
 
 static gboolean

@@ -51,6 +51,9 @@ struct _CoopTask
   char           *cancel_message;
   gsize           stack_size;
   GSList         *cancel_hooks;    /* CancelHook*, run on each cancel request */
+  guint64         id;              /* per loop, from 1, for dumps */
+  guint64         parent_id;       /* the task that made it, 0 outside a task */
+  gint64          created_usec;
 
   guint           started : 1;
   guint           done : 1;             /* function returned or task abandoned */
@@ -440,6 +443,8 @@ coop_task_new_full (CoopLoop       *loop,
   task->notify = notify;
   task->name = g_strdup (name);
   task->stack_size = stack_size;
+  task->parent_id = current_task != NULL ? current_task->id : 0;
+  task->created_usec = coop_time_coarse ();
   coop_future_hold (COOP_FUTURE (task));
 
   if (coop_loop_is_closed (loop))
@@ -455,7 +460,7 @@ coop_task_new_full (CoopLoop       *loop,
 
   task->alive_ref = TRUE;
   g_object_ref (task);
-  coop_loop_register_task (loop, task, &task->link);
+  task->id = coop_loop_register_task (loop, task, &task->link);
   task_queue_step (task);
   return task;
 }
@@ -769,6 +774,27 @@ coop_task_abandon (CoopTask *task)
     return FALSE;
 
   g_object_ref (task);
+  message = g_strdup_printf ("Task '%s' was destroyed while still pending (its loop was closed)",
+                             task_fiber_name (task));
+  if (G_UNLIKELY (coop_loop_get_debug_internal (task->loop) & COOP_DEBUG_DESTROY_PENDING))
+    {
+      /* Say what it waited for, where it was made and where it stands,
+       * while its stack is still there. */
+      GString *more = g_string_new (message);
+      CoopDebugSite *site = coop_future_get_site (COOP_FUTURE (task));
+
+      if (task->awaiting != NULL)
+        {
+          g_string_append (more, "\n  awaiting: ");
+          coop_future_append_description (task->awaiting, more, 3);
+        }
+      if (site != NULL)
+        coop_debug_site_append (site, more, "\n  created ");
+      coop_task_append_backtrace (task, more, "\n    ");
+      g_free (message);
+      message = g_string_free (more, FALSE);
+    }
+
   if (task->awaiting != NULL)
     {
       coop_future_remove_waiter (task->awaiting, &task->waiter);
@@ -777,8 +803,6 @@ coop_task_abandon (CoopTask *task)
   /* Its frames are discarded, not unwound: the function never returns. */
   coop_fiber_clear (&task->fiber);
 
-  message = g_strdup_printf ("Task '%s' was destroyed while still pending (its loop was closed)",
-                             task_fiber_name (task));
   coop_loop_report_exception (task->loop, message, COOP_FUTURE (task), NULL);
 
   coop_future_release (COOP_FUTURE (task));
@@ -786,4 +810,86 @@ coop_task_abandon (CoopTask *task)
   task_complete (task);
   g_object_unref (task);
   return TRUE;
+}
+
+/**
+ * coop_task_get_id:
+ * @task: a task
+ *
+ * Gets the number of @task: the tasks of a loop are numbered from 1 in
+ * creation order (a task made on a closed loop has number 0).  Task dumps ([method@Coop.Loop.dump_tasks]) name tasks
+ * by number (`#12`) as well as by name.
+ *
+ * Returns: the number of @task
+ */
+guint64
+coop_task_get_id (CoopTask *task)
+{
+  g_return_val_if_fail (COOP_IS_TASK (task), 0);
+
+  return task->id;
+}
+
+guint64
+coop_task_get_parent_id (CoopTask *task)
+{
+  return task->parent_id;
+}
+
+gboolean
+coop_task_is_step (CoopReadyFunc func,
+                   gpointer      data)
+{
+  return func == task_step;
+}
+
+/**
+ * coop_task_get_parent:
+ * @task: a task
+ *
+ * Gets the task that created @task (the task that was running when
+ * [ctor@Coop.Task.new] was called), if that task is still live: tasks do
+ * not keep their parents alive.  This looks through the loop's live tasks,
+ * so it is meant for debugging, not for hot paths.
+ *
+ * Returns: (transfer none) (nullable): the live parent task, or %NULL
+ */
+CoopTask *
+coop_task_get_parent (CoopTask *task)
+{
+  g_return_val_if_fail (COOP_IS_TASK (task), NULL);
+
+  if (task->parent_id == 0)
+    return NULL;
+  return coop_loop_find_task (task->loop, task->parent_id);
+}
+
+/**
+ * coop_task_get_creation_time:
+ * @task: a task
+ *
+ * Gets when @task was created, in microseconds of the monotonic clock
+ * (g_get_monotonic_time()), to within a few milliseconds (it is read from
+ * the kernel's coarse clock, which is four times cheaper); subtract it
+ * from [method@Coop.Loop.time] to get its age.
+ *
+ * Returns: the creation time of @task
+ */
+gint64
+coop_task_get_creation_time (CoopTask *task)
+{
+  g_return_val_if_fail (COOP_IS_TASK (task), 0);
+
+  return task->created_usec;
+}
+
+/* For coop-debug.c: the fiber and the state of a task. */
+CoopFiber *
+coop_task_get_fiber_internal (CoopTask *task,
+                              gboolean *started,
+                              gboolean *running)
+{
+  *started = task->started && !task->done;
+  *running = task->fiber.running;
+  return &task->fiber;
 }

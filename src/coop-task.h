@@ -42,6 +42,14 @@ COOP_AVAILABLE_IN_ALL
 CoopFuture *coop_task_get_awaiting   (CoopTask      *task);
 COOP_AVAILABLE_IN_ALL
 gboolean    coop_task_is_cancelling  (CoopTask      *task);
+COOP_AVAILABLE_IN_ALL
+guint64     coop_task_get_id         (CoopTask      *task);
+COOP_AVAILABLE_IN_ALL
+CoopTask   *coop_task_get_parent     (CoopTask      *task);
+COOP_AVAILABLE_IN_ALL
+gint64      coop_task_get_creation_time (CoopTask   *task);
+COOP_AVAILABLE_IN_ALL
+char       *coop_task_dump_backtrace (CoopTask      *task);
 
 COOP_AVAILABLE_IN_ALL
 gboolean    coop_await               (CoopFuture    *future,

@@ -228,6 +228,15 @@ job_run (gpointer data,
 
 /* --- public API ----------------------------------------------------------------- */
 
+static void
+thread_future_describe (CoopFuture *future,
+                        gpointer    data,
+                        GString    *out)
+{
+  g_string_append (out, "thread pool job ");
+  coop_debug_append_code (out, data);
+}
+
 /**
  * coop_loop_run_in_thread:
  * @loop: a loop
@@ -284,6 +293,7 @@ coop_loop_run_in_thread (CoopLoop       *loop,
 
   future = coop_future_new_internal (COOP_TYPE_THREAD_FUTURE, loop);
   future->cancellable = g_cancellable_new ();
+  coop_future_set_describe (COOP_FUTURE (future), thread_future_describe, (gpointer) func);
 
   if (coop_loop_is_closed (loop))
     {

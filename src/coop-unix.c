@@ -568,6 +568,14 @@ coop_loop_remove_signal_handler (CoopLoop *loop,
   return TRUE;
 }
 
+static void
+signal_future_describe (CoopFuture *future,
+                        gpointer    data,
+                        GString    *out)
+{
+  g_string_append_printf (out, "unix signal %d (%s)", GPOINTER_TO_INT (data), g_strsignal (GPOINTER_TO_INT (data)));
+}
+
 /**
  * coop_unix_signal_wait:
  * @loop: a loop
@@ -610,6 +618,7 @@ coop_unix_signal_wait (CoopLoop *loop,
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
 
   self = coop_future_new_internal (COOP_TYPE_SIGNAL_FUTURE, loop);
+  coop_future_set_describe (COOP_FUTURE (self), signal_future_describe, GINT_TO_POINTER (signum));
 
   index = signal_index (signum);
   if (index < 0)
@@ -869,12 +878,25 @@ coop_subprocess_op_init (CoopSubprocessOp *self)
   self->cancellable = g_cancellable_new ();
 }
 
+static void
+subprocess_op_describe (CoopFuture *future,
+                        gpointer    data,
+                        GString    *out)
+{
+  CoopSubprocessOp *op = COOP_SUBPROCESS_OP (future);
+  const char *pid = op->owner->subprocess != NULL ? g_subprocess_get_identifier (op->owner->subprocess) : NULL;
+
+  g_string_append_printf (out, "subprocess %s (pid %s)", (const char *) data, pid != NULL ? pid : "gone");
+}
+
 static CoopSubprocessOp *
-subprocess_op_new (CoopSubprocess *self)
+subprocess_op_new (CoopSubprocess *self,
+                   const char     *what)
 {
   CoopSubprocessOp *op = coop_future_new_internal (COOP_TYPE_SUBPROCESS_OP, self->loop);
 
   op->owner = g_object_ref (self);
+  coop_future_set_describe (COOP_FUTURE (op), subprocess_op_describe, (gpointer) what);
   return op;
 }
 
@@ -1161,7 +1183,7 @@ coop_subprocess_wait (CoopSubprocess *self)
 
   g_return_val_if_fail (SUBPROCESS_USABLE (self), NULL);
 
-  op = subprocess_op_new (self);
+  op = subprocess_op_new (self, "wait");
   if (!subprocess_op_enter (op, &pushed))
     return COOP_FUTURE (op);
   g_subprocess_wait_async (self->subprocess, op->cancellable, wait_done, g_object_ref (op));
@@ -1205,7 +1227,7 @@ coop_subprocess_communicate (CoopSubprocess *self,
 
   g_return_val_if_fail (SUBPROCESS_USABLE (self), NULL);
 
-  op = subprocess_op_new (self);
+  op = subprocess_op_new (self, "communicate");
   if (stdin_buf != NULL && !(self->flags & G_SUBPROCESS_FLAGS_STDIN_PIPE))
     {
       subprocess_op_fail (op, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,

@@ -11,6 +11,7 @@
 #include "coop-future.h"
 #include "coop-task.h"
 #include "coop-combinators.h"
+#include "coop-debug.h"
 #include "coop-sync.h"
 #include "coop-condition.h"
 #include "coop-queue.h"

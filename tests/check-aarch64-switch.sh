@@ -39,6 +39,7 @@ typedef const void *gconstpointer;
 typedef size_t gsize;
 typedef unsigned int guint;
 typedef int gboolean;
+typedef unsigned long guintptr;
 #define G_BEGIN_DECLS
 #define G_END_DECLS
 EOF
