@@ -614,6 +614,7 @@ ready_source_dispatch (GSource     *source,
 
   g_object_ref (loop);
   pushed = push_context_if_needed (loop);
+  coop_marks_refresh ();
 
   /* Batches: exactly the entries queued before each began.  Entries queued
    * by a batch run in the next one, as in asyncio, but the next batch runs

@@ -21,6 +21,14 @@ G_BEGIN_DECLS
 
 /* --- the ready queue ------------------------------------------------------ */
 
+/* Sysprof marks (coop-task.c): asks the collector, once per dispatch,
+ * whether a profiler listens. */
+#ifdef HAVE_SYSPROF
+void      coop_marks_refresh     (void);
+#else
+# define  coop_marks_refresh()   G_STMT_START { } G_STMT_END
+#endif
+
 /* One entry of the ready queue: three words, stored by value in a ring, so
  * queueing a task step allocates nothing.  @discard runs instead of @func
  * when the loop is closed with the entry still queued. */

@@ -6,6 +6,9 @@
 
 #include <dlfcn.h>
 
+#ifdef HAVE_SYSPROF
+# include <sysprof-capture.h>
+#endif
 #include "coop-private.h"
 
 /**
@@ -221,6 +224,38 @@ coop_is_static_code (gpointer func)
 #endif
 }
 
+#ifdef HAVE_SYSPROF
+/* Sysprof marks: a task step (from resume to the next pause) and an await
+ * (from pause to resume), named after the task, when a profiler collects
+ * them (e.g. `sysprof-cli --use-trace-fd`).  Whether one does is asked once
+ * per dispatch of the ready queue (coop_marks_refresh()); a step or an
+ * await then only reads a thread-local flag. */
+static __thread gboolean marks_active;
+
+void
+coop_marks_refresh (void)
+{
+  marks_active = sysprof_collector_is_active ();
+}
+
+static void
+mark_step (CoopTask *task,
+           gint64    begin)
+{
+  sysprof_collector_mark (begin, SYSPROF_CAPTURE_CURRENT_TIME - begin, "Coop", "task step",
+                          task->name != NULL ? task->name : "(unnamed task)");
+}
+
+static void
+mark_await (CoopTask   *task,
+            const char *what,
+            gint64      begin)
+{
+  sysprof_collector_mark_printf (begin, SYSPROF_CAPTURE_CURRENT_TIME - begin, "Coop", "await",
+                                 "%s: %s", task->name != NULL ? task->name : "(unnamed task)", what);
+}
+#endif
+
 static void
 task_step (gpointer data)
 {
@@ -261,7 +296,17 @@ task_step (gpointer data)
 
   previous = current_task;
   current_task = task;
-  coop_fiber_resume (&task->fiber);
+#ifdef HAVE_SYSPROF
+  if (G_UNLIKELY (marks_active))
+    {
+      gint64 begin = SYSPROF_CAPTURE_CURRENT_TIME;
+
+      coop_fiber_resume (&task->fiber);
+      mark_step (task, begin);
+    }
+  else
+#endif
+    coop_fiber_resume (&task->fiber);
   current_task = previous;
 
   if (task->fiber.finished && !task->done)
@@ -606,7 +651,19 @@ wait_until_done (CoopTask   *task,
   /* No reference: the caller holds one for the duration of the call. */
   task->awaiting = future;
   coop_future_add_waiter (future, &task->waiter);
-  coop_fiber_suspend ();
+#ifdef HAVE_SYSPROF
+  if (G_UNLIKELY (marks_active))
+    {
+      /* Described while it is still pending: what the task waits for. */
+      g_autofree char *what = coop_future_describe (future);
+      gint64 begin = SYSPROF_CAPTURE_CURRENT_TIME;
+
+      coop_fiber_suspend ();
+      mark_await (task, what != NULL ? what : G_OBJECT_TYPE_NAME (future), begin);
+    }
+  else
+#endif
+    coop_fiber_suspend ();
   coop_future_remove_waiter (future, &task->waiter);
   task->awaiting = NULL;
 }
