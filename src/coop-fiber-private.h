@@ -9,6 +9,14 @@
 
 G_BEGIN_DECLS
 
+/* Thread-locals, initial-exec: an access is then one %fs-relative load,
+ * with no __tls_get_addr call, which matters on the task step and await
+ * paths.  The few bytes Coop keeps per thread fit easily in the static TLS
+ * surplus glibc keeps for libraries loaded with dlopen() (as GObject
+ * introspection does). */
+#define COOP_TLS __thread __attribute__ ((tls_model ("initial-exec")))
+
+
 typedef void         (*CoopFiberFunc)     (gpointer data);
 /* Returns a short human-readable name for the owner of a fiber (the task
  * name); must be async-signal-safe (just return a pointer). */

@@ -107,12 +107,6 @@
 # define MAP_STACK 0
 #endif
 
-/* initial-exec: a thread-local access is then one %fs-relative load, with
- * no __tls_get_addr call, which matters on the resume/suspend path.  The
- * few bytes used here fit easily in the static TLS surplus glibc keeps for
- * libraries loaded with dlopen() (as GObject introspection does). */
-#define COOP_TLS __thread __attribute__ ((tls_model ("initial-exec")))
-
 #define COOP_STACK_DEFAULT_SIZE   (256 * 1024)
 /* Room for a few frames plus a signal frame (up to ~3.5 KiB with AVX-512
  * state) when an ordinary signal arrives while a fiber runs. */

@@ -78,7 +78,7 @@ G_DEFINE_TYPE_WITH_PRIVATE (CoopFuture, coop_future, G_TYPE_OBJECT)
 /* Futures and tasks are made on hot paths: the loop is passed through a
  * thread-local instead of a construct property, which would cost GValue
  * marshalling for every future. */
-static __thread CoopLoop *constructing_loop;
+static COOP_TLS CoopLoop *constructing_loop;
 
 static void future_unpool (CoopFuture *future);
 
@@ -1669,7 +1669,7 @@ coop_future_was_observed (CoopFuture *future)
   return PRIV (future)->observed;
 }
 
-static __thread guint describe_nesting;
+static COOP_TLS guint describe_nesting;
 
 void
 coop_future_append_description (CoopFuture *future,

@@ -107,7 +107,7 @@ coop_task_add_cancel_hook (CoopTask           *task,
   task->cancel_hooks = g_slist_append (task->cancel_hooks, hook);
 }
 
-static __thread CoopTask *current_task;
+static COOP_TLS CoopTask *current_task;
 
 CoopTask *
 coop_task_current_internal (void)
@@ -230,7 +230,7 @@ coop_is_static_code (gpointer func)
  * them (e.g. `sysprof-cli --use-trace-fd`).  Whether one does is asked once
  * per dispatch of the ready queue (coop_marks_refresh()); a step or an
  * await then only reads a thread-local flag. */
-static __thread gboolean marks_active;
+static COOP_TLS gboolean marks_active;
 
 void
 coop_marks_refresh (void)

@@ -87,7 +87,7 @@ typedef struct
 
 /* The executor whose job this worker thread is running, if any: a pool
  * must not wait for its own threads. */
-static __thread Executor *current_executor;
+static COOP_TLS Executor *current_executor;
 
 static GQuark
 executor_quark (void)
