@@ -416,12 +416,15 @@ coop_future_class_init (CoopFutureClass *klass)
 
 #define NOT_POOLED G_MAXUINT64
 
+/* Its address identifies the calling thread (see CoopFuturePool.thread). */
+static COOP_TLS char pool_thread_marker;
+
 CoopFuturePool *
 coop_future_pool_new (void)
 {
   CoopFuturePool *pool = g_new0 (CoopFuturePool, 1);
 
-  pool->thread = g_thread_self ();
+  pool->thread = &pool_thread_marker;
   pool->mask = 64 - 1;
   pool->ring = g_new0 (CoopFuture *, 64);
   return pool;
@@ -593,7 +596,7 @@ coop_future_new (CoopLoop *loop)
 
   pool = coop_loop_get_future_pool (loop);
   /* Debug mode records where each future was made: no recycling then. */
-  if (G_LIKELY (pool != NULL && pool->thread == g_thread_self () && !coop_debug_capture))
+  if (G_LIKELY (pool != NULL && pool->thread == &pool_thread_marker && !coop_debug_capture))
     return future_pool_take (pool, loop);
   return coop_future_new_internal (COOP_TYPE_FUTURE, loop);
 }
@@ -1610,7 +1613,7 @@ future_repool (CoopFuture *future)
       !future_result_is_light (priv))
     return;
   pool = coop_loop_get_future_pool (future_loop (priv));
-  if (pool == NULL || pool->thread != g_thread_self ())
+  if (pool == NULL || pool->thread != &pool_thread_marker)
     return;
   if (pool->tail - pool->head > pool->mask)
     {

@@ -164,7 +164,9 @@ void     coop_future_append_description (CoopFuture *future,
 #define COOP_FUTURE_POOL_MAX 4096
 typedef struct
 {
-  GThread     *thread;     /* the only thread that may use the pool */
+  gconstpointer thread;   /* the only thread that may use the pool (the
+                           * address of a thread-local, cheaper to compare
+                           * than g_thread_self ()) */
   guint64      head;       /* position of the oldest entry */
   guint64      tail;       /* one past the newest */
   guint        mask;       /* capacity - 1 */
