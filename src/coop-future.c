@@ -631,6 +631,19 @@ coop_future_get_loop (CoopFuture *future)
   return future_loop (PRIV (future));
 }
 
+/* The same as the public getters, for callers that checked @future. */
+CoopLoop *
+coop_future_loop_unchecked (CoopFuture *future)
+{
+  return future_loop (PRIV (future));
+}
+
+gboolean
+coop_future_done_unchecked (CoopFuture *future)
+{
+  return PRIV (future)->state != COOP_FUTURE_STATE_PENDING;
+}
+
 /**
  * coop_future_get_state:
  * @future: a future
@@ -981,12 +994,18 @@ gboolean
 coop_future_propagate (CoopFuture  *future,
                        GError     **error)
 {
-  CoopFuturePrivate *priv;
-
   g_return_val_if_fail (COOP_IS_FUTURE (future), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  priv = PRIV (future);
+  return coop_future_propagate_unchecked (future, error);
+}
+
+gboolean
+coop_future_propagate_unchecked (CoopFuture  *future,
+                                 GError     **error)
+{
+  CoopFuturePrivate *priv = PRIV (future);
+
   priv->observed = TRUE;
   switch ((CoopFutureState) priv->state)
     {

@@ -118,6 +118,11 @@ void     coop_future_set_cancelled (CoopFuture *future,
                                     const char *message);
 /* The error of a FAILED/CANCELLED future, marking it retrieved. */
 const GError *coop_future_peek_error (CoopFuture *future);
+/* The public getters without the argument check, for callers that did it. */
+CoopLoop *coop_future_loop_unchecked      (CoopFuture  *future);
+gboolean  coop_future_done_unchecked      (CoopFuture  *future);
+gboolean  coop_future_propagate_unchecked (CoopFuture  *future,
+                                           GError     **error);
 void     coop_future_mark_retrieved (CoopFuture *future);
 /* Undo: what a synchronisation primitive does when the result of a future
  * it completed is thrown away.  A task cancelled after its lock (semaphore

@@ -724,7 +724,7 @@ coop_await (CoopFuture  *future,
                            "coop_await() can only be called from inside a C task");
       return FALSE;
     }
-  if (G_UNLIKELY (coop_future_get_loop (future) != task->loop))
+  if (G_UNLIKELY (coop_future_loop_unchecked (future) != task->loop))
     {
       g_set_error_literal (error, COOP_ERROR, COOP_ERROR_WRONG_LOOP,
                            "The awaited future belongs to another loop");
@@ -741,23 +741,23 @@ coop_await (CoopFuture  *future,
       /* As asyncio does with the future a cancelled task yields: cancel it
        * (a queued lock request would otherwise be granted to nobody) and
        * wait until it is done, so what it stands for has stopped. */
-      if (!coop_future_is_done (future))
+      if (!coop_future_done_unchecked (future))
         {
           coop_future_cancel (future, task->cancel_message);
-          if (!coop_future_is_done (future))
+          if (!coop_future_done_unchecked (future))
             wait_until_done (task, future);
         }
       return deliver_cancellation (task, future, error);
     }
 
-  if (!coop_future_is_done (future))
+  if (!coop_future_done_unchecked (future))
     {
       wait_until_done (task, future);
       if (G_UNLIKELY (task->cancel_requested))
         return deliver_cancellation (task, future, error);
     }
 
-  if (!coop_future_propagate (future, error))
+  if (!coop_future_propagate_unchecked (future, error))
     return FALSE;
   /* Delivered: whatever it granted is the task's now. */
   coop_future_clear_undo (future);
