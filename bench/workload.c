@@ -605,9 +605,13 @@ respons_measure (gint64 n,
 
   st = stats ((double *) (void *) tick_lateness->data, tick_lateness->len);
   json_begin ();
-  json_num ("late_p50_us", st.p50);
-  json_num ("late_p99_us", st.p99);
-  json_num ("late_max_us", st.max);
+  /* No tick at all during the run: no lateness figures, only ticks = 0. */
+  if (tick_lateness->len > 0)
+    {
+      json_num ("late_p50_us", st.p50);
+      json_num ("late_p99_us", st.p99);
+      json_num ("late_max_us", st.max);
+    }
   json_num ("ticks", tick_lateness->len);
   json_num ("steps_per_s", (steps_end - steps_at_measure) / ((respons_t_end - respons_t_measure) / 1e6));
   json_num ("stop_ms", (t_stop - respons_t_end) / 1e3);
