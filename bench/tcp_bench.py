@@ -28,11 +28,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = '/usr/bin/python3'
 
 SERVERS = ['coop', 'coop-poll', 'gio', 'asyncio', 'uvloop']
-# Python loops, for bench/python_bench.py (not in the default list).
-EXTRA_SERVERS = ['gbulb', 'coop-asyncio']
+# Python loops (bench/python_bench.py) and libuv (bench/run), not in the
+# default list.
+EXTRA_SERVERS = ['gbulb', 'coop-asyncio', 'libuv']
 LABELS = {'coop': 'Coop', 'coop-poll': 'Coop (poll)', 'gio': 'GIO',
           'asyncio': 'asyncio', 'uvloop': 'uvloop', 'gbulb': 'gbulb',
-          'coop-asyncio': 'asyncio on Coop'}
+          'coop-asyncio': 'asyncio on Coop', 'libuv': 'libuv'}
 PEERS = ['gio', 'asyncio', 'uvloop']
 
 # In the idle test, GIO and Coop's poll backend pay for every idle fd in every
@@ -52,6 +53,8 @@ def server_cmd(name, build):
         return [os.path.join(build, 'bench', 'tcp-server-coop'), '--port', '0'], env
     if name == 'gio':
         return [os.path.join(build, 'bench', 'tcp-server-gio'), '--port', '0'], env
+    if name == 'libuv':
+        return [os.path.join(build, 'bench', 'tcp-server-uv'), '--port', '0'], env
     cmd = [PYTHON, os.path.join(HERE, 'tcp_server_asyncio.py'), '--port', '0',
            '--loop', {'coop-asyncio': 'coop'}.get(name, name)]
     return cmd, env
@@ -81,6 +84,8 @@ def run_server(name, build, tests):
         clients, rounds, idle = tests['idle']
         tests['idle'] = (clients, max(1, rounds // IDLE_ROUNDS_DIVISOR.get(name, 1)), idle)
     cmd, env = server_cmd(name, build)
+    if not os.path.exists(cmd[0]):
+        return None
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline().strip()
@@ -149,7 +154,7 @@ def main():
 
     servers = [s for s in args.only.split(',') if s]
     for s in servers:
-        if s not in SERVERS:
+        if s not in SERVERS + EXTRA_SERVERS:
             sys.exit(f'unknown server {s!r}')
     tests = {'load': (100, args.rounds, 0),
              'active': (10, args.rounds, 0),
@@ -187,7 +192,7 @@ def main():
     def m(s, test, key):
         return med.get(s, {}).get(test, {}).get(key)
 
-    cols = [s for s in SERVERS if s in servers]
+    cols = [s for s in SERVERS + EXTRA_SERVERS if s in servers]
     peers = [p for p in PEERS if p in servers]
     head = '| measurement | unit | ' + ' | '.join(LABELS[s] for s in cols)
     if 'coop' in servers:

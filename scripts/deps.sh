@@ -11,7 +11,7 @@ PACKAGES="
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
   gjs valac python3-pytest libpython3.11-testsuite
   libgtk-4-dev gir1.2-gtk-4.0 python3-gi-cairo xvfb xauth x11-apps imagemagick dbus-daemon
-  python3-uvloop python3-gbulb
+  python3-uvloop python3-gbulb libuv1-dev python3-matplotlib
   libsysprof-capture-4-dev sysprof libunwind-dev
   gi-docgen
 "
