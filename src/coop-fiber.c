@@ -202,6 +202,10 @@ static COOP_TLS gboolean   coop_thread_ready;
 
 /* --- process-wide state -------------------------------------------------- */
 
+#ifdef COOP_ASAN
+static void coop_fiber_asan_death (void);
+#endif
+
 static void
 coop_fiber_global_init (void)
 {
@@ -225,6 +229,9 @@ coop_fiber_global_init (void)
             g_warning ("Ignoring COOP_STACK_GUARD_BUDGET=%s: not a number", env);
         }
       g_atomic_int_set (&coop_guard_budget, (gint) budget);
+#ifdef COOP_ASAN
+      __sanitizer_set_death_callback (coop_fiber_asan_death);
+#endif
 
       g_once_init_leave (&initialized, 1);
     }
@@ -301,6 +308,34 @@ coop_fiber_die_overflow (CoopFiber  *fiber,
   (void) r;
   abort ();
 }
+
+#ifdef COOP_ASAN
+/* Under AddressSanitizer our SIGSEGV handler is not installed (ASan's own
+ * reports a stack overflow, or any other error, and stops the process).
+ * Its report shows the addresses but not which task was running: say it
+ * after the report.  Called by ASan just before it exits, on whatever
+ * stack it is handling the error on, so only write(2). */
+static void
+coop_fiber_asan_death (void)
+{
+  CoopFiber *fiber = coop_current_fiber;
+  const char *name = NULL;
+  char buf[384];
+  gsize len = 0;
+  ssize_t r;
+
+  if (fiber == NULL)
+    return;
+  if (fiber->name_func != NULL)
+    name = fiber->name_func (fiber->name_data);
+  len = coop_append (buf, len, sizeof buf - 64,
+                     "Coop: AddressSanitizer stopped the process in task '");
+  len = coop_append (buf, len, sizeof buf - 64, name != NULL ? name : "(unnamed fiber)");
+  len = coop_append (buf, len, sizeof buf, "'\n");
+  r = write (STDERR_FILENO, buf, len);
+  (void) r;
+}
+#endif
 
 /* --- canaries ------------------------------------------------------------ */
 
