@@ -394,13 +394,29 @@ sleep_fire (gpointer data)
     coop_future_set_none (future);
 }
 
+/* The timer lets go of the sleep.  Without sleep_fire() having run, that
+ * happens only when the timer was cancelled: by cancelling the sleep (then
+ * already done) or by closing the loop.  A sleep left pending by a closed
+ * loop would never finish, and whoever awaits it (a binding, another
+ * loop's code) would wait for ever: it ends cancelled, as the loop's
+ * readiness futures do. */
+static void
+sleep_release (gpointer data)
+{
+  CoopFuture *future = data;
+
+  coop_future_set_cancelled (future, "The loop was closed");
+  g_object_unref (future);
+}
+
 /**
  * coop_sleep:
  * @loop: a loop
  * @delay_usec: how long, in microseconds (negative counts as 0)
  *
  * Returns a future that finishes, with no value, after @delay_usec.
- * Cancelling it removes its timer.  From a task:
+ * Cancelling it removes its timer; closing the loop cancels it.  From a
+ * task:
  *
  * ```c
  * g_autoptr(CoopFuture) nap = coop_sleep (loop, 50 * G_TIME_SPAN_MILLISECOND);
@@ -426,7 +442,7 @@ coop_sleep (CoopLoop *loop,
       return COOP_FUTURE (self);
     }
   self->timer = coop_loop_call_later (loop, delay_usec, sleep_fire,
-                                      g_object_ref (self), g_object_unref);
+                                      g_object_ref (self), sleep_release);
   return COOP_FUTURE (self);
 }
 

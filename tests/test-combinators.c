@@ -451,6 +451,27 @@ test_gather_cancel_gives_back (CoopFixture *f, gconstpointer data)
   g_object_unref (g.held_lock);
 }
 
+/* A sleep pending when its loop closes ends cancelled (it used to stay
+ * pending for ever, so whoever awaited it from elsewhere hung). */
+static void
+test_sleep_loop_closed (void)
+{
+  GMainContext *context = g_main_context_new ();
+  CoopLoop *loop = coop_loop_new (context);
+  CoopFuture *nap = coop_sleep (loop, G_USEC_PER_SEC);
+  CoopFuture *done_nap = coop_sleep (loop, 0);
+
+  while (!coop_future_is_done (done_nap))
+    g_main_context_iteration (context, TRUE);
+  coop_loop_close (loop);
+  g_assert_true (coop_future_is_cancelled (nap));
+  g_assert_cmpint (coop_future_get_state (done_nap), ==, COOP_FUTURE_STATE_FINISHED);
+  g_object_unref (nap);
+  g_object_unref (done_nap);
+  g_object_unref (loop);
+  g_main_context_unref (context);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -469,6 +490,7 @@ main (int argc, char **argv)
   coop_test_add ("/coop/combinators/as-completed", test_as_completed);
   coop_test_add ("/coop/combinators/gather-cancel-gives-back", test_gather_cancel_gives_back);
   coop_test_add ("/coop/combinators/as-completed-cancelled-request", test_as_completed_cancelled_request);
+  g_test_add_func ("/coop/combinators/sleep-loop-closed", test_sleep_loop_closed);
 
   return g_test_run ();
 }
