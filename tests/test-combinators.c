@@ -472,6 +472,32 @@ test_sleep_loop_closed (void)
   g_main_context_unref (context);
 }
 
+/* A wait_for nobody holds any more (only its timer does) whose inner
+ * future finishes: its completion cancels the timer, which drops that
+ * last reference, and the rest of the completion must not touch the
+ * finalized wait_for (it read freed memory; found by fuzz-ops). */
+static void
+test_wait_for_dropped (CoopFixture *f, gconstpointer data)
+{
+  CoopFuture *inner = coop_future_new (f->loop);
+  CoopFuture *limited = coop_wait_for (inner, G_USEC_PER_SEC);
+  GWeakRef weak;
+  GObject *alive;
+
+  g_weak_ref_init (&weak, limited);
+  g_object_unref (limited);
+  alive = g_weak_ref_get (&weak);
+  g_assert_nonnull (alive);   /* its timer holds it */
+  g_object_unref (alive);
+
+  coop_future_set_int64 (inner, 1);
+  coop_test_drain ();
+  alive = g_weak_ref_get (&weak);
+  g_assert_null (alive);
+  g_weak_ref_clear (&weak);
+  g_object_unref (inner);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -491,6 +517,7 @@ main (int argc, char **argv)
   coop_test_add ("/coop/combinators/gather-cancel-gives-back", test_gather_cancel_gives_back);
   coop_test_add ("/coop/combinators/as-completed-cancelled-request", test_as_completed_cancelled_request);
   g_test_add_func ("/coop/combinators/sleep-loop-closed", test_sleep_loop_closed);
+  coop_test_add ("/coop/combinators/wait-for-dropped", test_wait_for_dropped);
 
   return g_test_run ();
 }
