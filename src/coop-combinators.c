@@ -41,7 +41,16 @@ struct _CoopComposite
   guint         timed_out : 1;
   guint         cancelling : 1;
   guint         finished : 1;    /* self_waiter fired */
+  guint         cancel_pass;     /* the last cancellation it passed on */
 };
+
+/* One cancellation request goes down a graph of composites once per
+ * composite: a gather of gathers that share children (gather (g, g),
+ * nested) otherwise cancelled each shared child once per path, 2^depth
+ * times (found by fuzz-ops).  A pass is one top-level cancel, with
+ * everything it reaches; a later request (a retry) is a new pass. */
+static __thread guint composite_cancel_pass;
+static __thread guint composite_cancel_depth;
 
 G_DEFINE_FINAL_TYPE (CoopComposite, coop_composite, COOP_TYPE_FUTURE)
 
@@ -103,11 +112,18 @@ coop_composite_cancel (CoopFuture *future,
     case KIND_WAIT_FOR:
       /* Cancel the children; the composite ends cancelled once they are
        * done (at once for plain futures). */
+      if (composite_cancel_depth == 0)
+        composite_cancel_pass++;
+      else if (self->cancel_pass == composite_cancel_pass)
+        return TRUE;   /* reached again by the same request: done that */
+      self->cancel_pass = composite_cancel_pass;
       self->cancelling = TRUE;
       cancel_timer (self);
       g_object_ref (self);
+      composite_cancel_depth++;
       for (i = 0; i < self->n_children && !coop_future_is_done (future); i++)
         any |= coop_future_cancel (self->children[i], message);
+      composite_cancel_depth--;
       if (!coop_future_is_done (future) && !any)
         coop_future_set_cancelled (future, message);
       g_object_unref (self);
