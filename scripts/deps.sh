@@ -7,7 +7,7 @@ PACKAGES="
   meson ninja-build pkg-config gcc libc6-dev
   libglib2.0-dev libglib-testing-0-dev
   gobject-introspection libgirepository1.0-dev python3-gi
-  valgrind
+  valgrind clang libclang-rt-14-dev
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
   gjs valac python3-pytest libpython3.11-testsuite
   libgtk-4-dev gir1.2-gtk-4.0 python3-gi-cairo xvfb xauth x11-apps imagemagick dbus-daemon

@@ -41,7 +41,16 @@ struct _CoopComposite
   guint         timed_out : 1;
   guint         cancelling : 1;
   guint         finished : 1;    /* self_waiter fired */
+  guint         cancel_pass;     /* the last cancellation it passed on */
 };
+
+/* One cancellation request goes down a graph of composites once per
+ * composite: a gather of gathers that share children (gather (g, g),
+ * nested) otherwise cancelled each shared child once per path, 2^depth
+ * times (found by fuzz-ops).  A pass is one top-level cancel, with
+ * everything it reaches; a later request (a retry) is a new pass. */
+static __thread guint composite_cancel_pass;
+static __thread guint composite_cancel_depth;
 
 G_DEFINE_FINAL_TYPE (CoopComposite, coop_composite, COOP_TYPE_FUTURE)
 
@@ -103,11 +112,18 @@ coop_composite_cancel (CoopFuture *future,
     case KIND_WAIT_FOR:
       /* Cancel the children; the composite ends cancelled once they are
        * done (at once for plain futures). */
+      if (composite_cancel_depth == 0)
+        composite_cancel_pass++;
+      else if (self->cancel_pass == composite_cancel_pass)
+        return TRUE;   /* reached again by the same request: done that */
+      self->cancel_pass = composite_cancel_pass;
       self->cancelling = TRUE;
       cancel_timer (self);
       g_object_ref (self);
+      composite_cancel_depth++;
       for (i = 0; i < self->n_children && !coop_future_is_done (future); i++)
         any |= coop_future_cancel (self->children[i], message);
+      composite_cancel_depth--;
       if (!coop_future_is_done (future) && !any)
         coop_future_set_cancelled (future, message);
       g_object_unref (self);
@@ -469,13 +485,29 @@ sleep_fire (gpointer data)
     coop_future_set_none (future);
 }
 
+/* The timer lets go of the sleep.  Without sleep_fire() having run, that
+ * happens only when the timer was cancelled: by cancelling the sleep (then
+ * already done) or by closing the loop.  A sleep left pending by a closed
+ * loop would never finish, and whoever awaits it (a binding, another
+ * loop's code) would wait for ever: it ends cancelled, as the loop's
+ * readiness futures do. */
+static void
+sleep_release (gpointer data)
+{
+  CoopFuture *future = data;
+
+  coop_future_set_cancelled (future, "The loop was closed");
+  g_object_unref (future);
+}
+
 /**
  * coop_sleep:
  * @loop: a loop
  * @delay_usec: how long, in microseconds (negative counts as 0)
  *
  * Returns a future that finishes, with no value, after @delay_usec.
- * Cancelling it removes its timer.  From a task:
+ * Cancelling it removes its timer; closing the loop cancels it.  From a
+ * task:
  *
  * ```c
  * g_autoptr(CoopFuture) nap = coop_sleep (loop, 50 * G_TIME_SPAN_MILLISECOND);
@@ -501,7 +533,7 @@ coop_sleep (CoopLoop *loop,
       return COOP_FUTURE (self);
     }
   self->timer = coop_loop_call_later (loop, delay_usec, sleep_fire,
-                                      g_object_ref (self), g_object_unref);
+                                      g_object_ref (self), sleep_release);
   return COOP_FUTURE (self);
 }
 

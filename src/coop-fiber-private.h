@@ -50,6 +50,8 @@ struct _CoopFiber
   gpointer          asan_fake_stack;
   gconstpointer     asan_caller_bottom; /* stack of whoever resumed it (AddressSanitizer builds) */
   gsize             asan_caller_size;
+  gpointer          tsan_fiber;     /* ThreadSanitizer builds: its fiber context */
+  gpointer          tsan_caller;    /* and the one of whoever resumed it */
   guint             started : 1;
   guint             finished : 1;
   guint             running : 1;    /* between resume and the matching suspend/finish */

@@ -48,8 +48,8 @@
  * coop_fiber_resume() and coop_fiber_suspend() are the hot path: no
  * system call, no allocation, no lock, two thread-local reads and two
  * writes per round trip, plus a canary check (one cache line) on canary
- * stacks.  AddressSanitizer is told about every switch; valgrind about
- * every stack handed out.
+ * stacks.  AddressSanitizer and ThreadSanitizer are told about every
+ * switch; valgrind about every stack handed out.
  */
 
 #include "config.h"
@@ -98,6 +98,40 @@
 # define coop_asan_start_switch(save, bottom, size) ((void) 0)
 # define coop_asan_finish_switch(save, bottom_old, size_old) ((void) 0)
 # define coop_asan_unpoison(addr, size) ((void) 0)
+#endif
+
+/* ThreadSanitizer keeps a shadow call stack per thread: tell it about
+ * every switch (__tsan_switch_to_fiber), or it mixes up the frames of
+ * fibers that share a thread.  Flag 0: a switch synchronises the two
+ * fibers, which run on one thread, one at a time. */
+#if defined(__SANITIZE_THREAD__)
+# define COOP_FIBER_TSAN 1
+#elif defined(__has_feature)
+# if __has_feature(thread_sanitizer)
+#  define COOP_FIBER_TSAN 1
+# endif
+#endif
+
+#ifdef COOP_FIBER_TSAN
+# include <sanitizer/tsan_interface.h>
+# define coop_tsan_fiber_create(fiber) ((fiber)->tsan_fiber = __tsan_create_fiber (0))
+# define coop_tsan_fiber_destroy(fiber) \
+  G_STMT_START { \
+    if ((fiber)->tsan_fiber != NULL) \
+      __tsan_destroy_fiber ((fiber)->tsan_fiber); \
+    (fiber)->tsan_fiber = NULL; \
+  } G_STMT_END
+# define coop_tsan_fiber_enter(fiber) \
+  G_STMT_START { \
+    (fiber)->tsan_caller = __tsan_get_current_fiber (); \
+    __tsan_switch_to_fiber ((fiber)->tsan_fiber, 0); \
+  } G_STMT_END
+# define coop_tsan_fiber_leave(fiber) __tsan_switch_to_fiber ((fiber)->tsan_caller, 0)
+#else
+# define coop_tsan_fiber_create(fiber) ((void) 0)
+# define coop_tsan_fiber_destroy(fiber) ((void) 0)
+# define coop_tsan_fiber_enter(fiber) ((void) 0)
+# define coop_tsan_fiber_leave(fiber) ((void) 0)
 #endif
 
 #ifndef MAP_NORESERVE
@@ -196,6 +230,10 @@ static COOP_TLS gboolean   coop_thread_ready;
 
 /* --- process-wide state -------------------------------------------------- */
 
+#ifdef COOP_ASAN
+static void coop_fiber_asan_death (void);
+#endif
+
 static void
 coop_fiber_global_init (void)
 {
@@ -219,6 +257,9 @@ coop_fiber_global_init (void)
             g_warning ("Ignoring COOP_STACK_GUARD_BUDGET=%s: not a number", env);
         }
       g_atomic_int_set (&coop_guard_budget, (gint) budget);
+#ifdef COOP_ASAN
+      __sanitizer_set_death_callback (coop_fiber_asan_death);
+#endif
 
       g_once_init_leave (&initialized, 1);
     }
@@ -295,6 +336,34 @@ coop_fiber_die_overflow (CoopFiber  *fiber,
   (void) r;
   abort ();
 }
+
+#ifdef COOP_ASAN
+/* Under AddressSanitizer our SIGSEGV handler is not installed (ASan's own
+ * reports a stack overflow, or any other error, and stops the process).
+ * Its report shows the addresses but not which task was running: say it
+ * after the report.  Called by ASan just before it exits, on whatever
+ * stack it is handling the error on, so only write(2). */
+static void
+coop_fiber_asan_death (void)
+{
+  CoopFiber *fiber = coop_current_fiber;
+  const char *name = NULL;
+  char buf[384];
+  gsize len = 0;
+  ssize_t r;
+
+  if (fiber == NULL)
+    return;
+  if (fiber->name_func != NULL)
+    name = fiber->name_func (fiber->name_data);
+  len = coop_append (buf, len, sizeof buf - 64,
+                     "Coop: AddressSanitizer stopped the process in task '");
+  len = coop_append (buf, len, sizeof buf - 64, name != NULL ? name : "(unnamed fiber)");
+  len = coop_append (buf, len, sizeof buf, "'\n");
+  r = write (STDERR_FILENO, buf, len);
+  (void) r;
+}
+#endif
 
 /* --- canaries ------------------------------------------------------------ */
 
@@ -1060,6 +1129,7 @@ coop_fiber_release (CoopFiber *fiber)
     }
   coop_fiber_context_free (&fiber->ctx);
   coop_fiber_context_free (&fiber->caller);
+  coop_tsan_fiber_destroy (fiber);
 }
 
 void
@@ -1099,6 +1169,7 @@ coop_fiber_entry (gpointer data)
 
   /* NULL: this fiber's fake stack (ASan) dies with it. */
   coop_asan_start_switch (NULL, fiber->asan_caller_bottom, fiber->asan_caller_size);
+  coop_tsan_fiber_leave (fiber);
   coop_fiber_context_switch (&fiber->ctx, &fiber->caller);
 
   /* Nobody resumes a finished fiber. */
@@ -1121,6 +1192,7 @@ coop_fiber_start (CoopFiber *fiber)
   coop_fiber_context_make (&fiber->ctx, fiber->stack->low,
                            (gsize) (fiber->stack->top - fiber->stack->low) - (fiber->stack->index % 8) * 320,
                            coop_fiber_entry, fiber);
+  coop_tsan_fiber_create (fiber);
   fiber->started = TRUE;
 }
 
@@ -1149,6 +1221,7 @@ coop_fiber_resume (CoopFiber *fiber)
 
   coop_asan_start_switch (&fake_stack, fiber->stack->low,
                           (gsize) (fiber->stack->top - fiber->stack->low));
+  coop_tsan_fiber_enter (fiber);
   coop_fiber_context_switch (&fiber->caller, &fiber->ctx);
   coop_asan_finish_switch (fake_stack, NULL, NULL);
 
@@ -1174,6 +1247,7 @@ coop_fiber_suspend (void)
 
   coop_asan_start_switch (&self->asan_fake_stack, self->asan_caller_bottom,
                           self->asan_caller_size);
+  coop_tsan_fiber_leave (self);
   coop_fiber_context_switch (&self->ctx, &self->caller);
   /* Resumed, maybe by someone else this time: note whose stack we left. */
   coop_asan_finish_switch (self->asan_fake_stack, &self->asan_caller_bottom,

@@ -128,6 +128,11 @@ future_complete (CoopFuture      *future,
 
   priv->state = state;
 
+  /* A waiter may drop the last reference to @future: a wait_for that only
+   * its own timer holds cancels that timer when it completes, which
+   * finalized it in the middle of its completion (found by fuzz-ops). */
+  g_object_ref (future);
+
   while ((waiter = priv->waiters_head) != NULL)
     {
       priv->waiters_head = waiter->next;
@@ -146,6 +151,8 @@ future_complete (CoopFuture      *future,
       coop_loop_push_ready (future_loop (priv), emit_done, (CoopReadyFunc) g_object_unref,
                           g_object_ref (future));
     }
+
+  g_object_unref (future);
 }
 
 void

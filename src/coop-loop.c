@@ -525,13 +525,13 @@ take_threadsafe_items (CoopLoop *loop)
 {
   ThreadsafeItem *item;
 
-  g_mutex_lock (&loop->ts_lock);
+  coop_mutex_lock (&loop->ts_lock);
   item = loop->ts_head;
   loop->ts_head = loop->ts_tail = NULL;
   /* Reset under the lock: a producer that queues after this point sees the
    * flag down and wakes the context again, so no wake-up is lost. */
   g_atomic_int_set (&loop->ts_pending, FALSE);
-  g_mutex_unlock (&loop->ts_lock);
+  coop_mutex_unlock (&loop->ts_lock);
 
   while (item != NULL)
     {
@@ -959,11 +959,11 @@ loop_drain (CoopLoop *loop)
       coop_handle_unref (handle);
     }
 
-  g_mutex_lock (&loop->ts_lock);
+  coop_mutex_lock (&loop->ts_lock);
   item = loop->ts_head;
   loop->ts_head = loop->ts_tail = NULL;
   g_atomic_int_set (&loop->ts_pending, FALSE);
-  g_mutex_unlock (&loop->ts_lock);
+  coop_mutex_unlock (&loop->ts_lock);
   while (item != NULL)
     {
       ThreadsafeItem *next = item->next;
@@ -1505,12 +1505,12 @@ coop_loop_call_soon_threadsafe (CoopLoop       *loop,
   item->user_data = user_data;
   item->notify = notify;
 
-  g_mutex_lock (&loop->ts_lock);
+  coop_mutex_lock (&loop->ts_lock);
   if (G_UNLIKELY (g_atomic_int_get (&loop->closed)))
     {
       /* Another thread cannot know that the loop is about to close: not a
        * programming error, the callback is just dropped. */
-      g_mutex_unlock (&loop->ts_lock);
+      coop_mutex_unlock (&loop->ts_lock);
       discard_threadsafe_item (item);
       return;
     }
@@ -1521,7 +1521,7 @@ coop_loop_call_soon_threadsafe (CoopLoop       *loop,
   loop->ts_tail = item;
   wake = !g_atomic_int_get (&loop->ts_pending);
   g_atomic_int_set (&loop->ts_pending, TRUE);
-  g_mutex_unlock (&loop->ts_lock);
+  coop_mutex_unlock (&loop->ts_lock);
 
   if (wake)
     g_main_context_wakeup (loop->context);
@@ -1748,9 +1748,9 @@ coop_loop_close (CoopLoop *loop)
     }
 
   g_object_ref (loop);
-  g_mutex_lock (&loop->ts_lock);
+  coop_mutex_lock (&loop->ts_lock);
   g_atomic_int_set (&loop->closed, TRUE);
-  g_mutex_unlock (&loop->ts_lock);
+  coop_mutex_unlock (&loop->ts_lock);
 
   registry_remove (loop);
   coop_io_shutdown (loop);

@@ -15,6 +15,45 @@
 
 G_BEGIN_DECLS
 
+/* --- ThreadSanitizer ------------------------------------------------------ */
+
+/* GLib is not built with ThreadSanitizer, so the synchronisation inside it
+ * is invisible to TSan: GMutex (a futex and atomics on Linux) and the
+ * queue that hands a job to a GThreadPool worker.  In TSan builds Coop
+ * states the happens-before edges they make (scripts/check-tsan.sh); in
+ * every other build these are plain GLib calls and no-ops. */
+#if defined(__SANITIZE_THREAD__)
+# define COOP_TSAN 1
+#elif defined(__has_feature)
+# if __has_feature(thread_sanitizer)
+#  define COOP_TSAN 1
+# endif
+#endif
+
+#ifdef COOP_TSAN
+# include <sanitizer/tsan_interface.h>
+static inline void
+coop_mutex_lock (GMutex *mutex)
+{
+  g_mutex_lock (mutex);
+  __tsan_acquire (mutex);
+}
+
+static inline void
+coop_mutex_unlock (GMutex *mutex)
+{
+  __tsan_release (mutex);
+  g_mutex_unlock (mutex);
+}
+# define coop_tsan_release(addr) __tsan_release (addr)
+# define coop_tsan_acquire(addr) __tsan_acquire (addr)
+#else
+# define coop_mutex_lock(mutex) g_mutex_lock (mutex)
+# define coop_mutex_unlock(mutex) g_mutex_unlock (mutex)
+# define coop_tsan_release(addr) ((void) 0)
+# define coop_tsan_acquire(addr) ((void) 0)
+#endif
+
 /* Stack sizes beyond this are refused (a task's stack is reserved, not
  * committed, but address space is not infinite either). */
 #define COOP_STACK_SIZE_MAX ((gsize) 1024 * 1024 * 1024)

@@ -63,6 +63,7 @@ struct _CoopTask
   guint           cancel_requested : 1; /* to deliver at the next await */
   guint           n_cancels;            /* requests not yet withdrawn (asyncio's cancelling()) */
   guint           step_queued : 1;
+  guint           cancelling_awaited : 1; /* inside coop_future_cancel (awaiting) */
   guint           alive_ref : 1;        /* holds a reference on itself */
 };
 
@@ -323,6 +324,12 @@ coop_task_real_cancel (CoopFuture *future,
 
   if (task->done)
     return FALSE;
+  /* Tasks that await each other in a cycle (a deadlock, but a possible
+   * one): cancelling the awaited future came back here.  The request is
+   * already recorded; going round again recursed until the stack
+   * overflowed (found by fuzz-ops). */
+  if (task->cancelling_awaited)
+    return TRUE;
 
   task->n_cancels++;
   if (!task->cancel_requested)
@@ -351,7 +358,11 @@ coop_task_real_cancel (CoopFuture *future,
     {
       CoopFuture *awaiting = g_object_ref (task->awaiting);
 
+      g_object_ref (task);
+      task->cancelling_awaited = TRUE;
       coop_future_cancel (awaiting, message);
+      task->cancelling_awaited = FALSE;
+      g_object_unref (task);
       g_object_unref (awaiting);
     }
   return TRUE;

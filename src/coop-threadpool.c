@@ -201,6 +201,7 @@ job_run (gpointer data,
 {
   Job *job = data;
 
+  coop_tsan_acquire (job);
   current_executor = pool_data;
 
   /* Cancelled (or the loop closed) before it started: never run it. */
@@ -325,6 +326,8 @@ coop_loop_run_in_thread (CoopLoop       *loop,
   job->user_data = user_data;
   job->notify = notify;
 
+  /* The worker thread reads the job (and what the caller wrote before). */
+  coop_tsan_release (job);
   g_thread_pool_push (executor->pool, job, NULL);
   return COOP_FUTURE (future);
 }

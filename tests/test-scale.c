@@ -4,7 +4,9 @@
  */
 #include "coop-test.h"
 
-#define N_TASKS 100000
+/* COOP_SCALE_TASKS overrides the count (scripts/check-valgrind.sh runs
+ * this test with a few thousand: 100,000 take over ten minutes there). */
+static guint n_tasks = 100000;
 
 typedef struct
 {
@@ -48,7 +50,7 @@ count_maps (void)
   return n;
 }
 
-/* 100,000 tasks sleep at the same time, all suspended on their own stacks,
+/* 100,000 tasks (n_tasks) sleep at the same time, all suspended on their own stacks,
  * and all complete; the number of memory mappings stays far below
  * vm.max_map_count (65530). */
 static void
@@ -61,24 +63,24 @@ test_many_sleeping_tasks (CoopFixture *f, gconstpointer data)
   guint maps_during, i;
   GList *live;
 
-  for (i = 0; i < N_TASKS; i++)
+  for (i = 0; i < n_tasks; i++)
     g_ptr_array_add (tasks, coop_task_new (f->loop, sleeper_body, &shared, shared_notify));
 
   /* Let them all start and suspend. */
   coop_test_drain ();
   live = coop_loop_list_tasks (f->loop);
-  g_assert_cmpuint (g_list_length (live), ==, N_TASKS);
+  g_assert_cmpuint (g_list_length (live), ==, n_tasks);
   g_list_free_full (live, g_object_unref);
   maps_during = count_maps ();
-  g_test_message ("%u tasks suspended: %u mappings (before: %u)", N_TASKS, maps_during, maps_before);
+  g_test_message ("%u tasks suspended: %u mappings (before: %u)", n_tasks, maps_during, maps_before);
   g_assert_cmpuint (maps_during, <, 60000);
   g_assert_cmpuint (shared.finished, ==, 0);
 
   coop_event_set (shared.gate);
   all = coop_gather (f->loop, (CoopFuture **) tasks->pdata, tasks->len, FALSE);
   g_assert_true (coop_loop_run_until_complete (f->loop, all, NULL));
-  g_assert_cmpuint (shared.finished, ==, N_TASKS);
-  g_assert_cmpuint (shared.notified, ==, N_TASKS);
+  g_assert_cmpuint (shared.finished, ==, n_tasks);
+  g_assert_cmpuint (shared.notified, ==, n_tasks);
   g_ptr_array_unref (tasks);
   g_object_unref (shared.gate);
 }
@@ -89,14 +91,14 @@ spawn_body (CoopTask *task, gpointer data)
   ((Shared *) data)->finished++;
 }
 
-/* 100,000 short tasks, one after the other in batches: stacks are reused. */
+/* 100,000 short tasks (n_tasks), one after the other in batches: stacks are reused. */
 static void
 test_many_short_tasks (CoopFixture *f, gconstpointer data)
 {
   Shared shared = { f->loop, NULL, 0, 0 };
   guint i;
 
-  for (i = 0; i < N_TASKS; i++)
+  for (i = 0; i < n_tasks; i++)
     {
       CoopTask *task = coop_task_new (f->loop, spawn_body, &shared, NULL);
 
@@ -105,13 +107,17 @@ test_many_short_tasks (CoopFixture *f, gconstpointer data)
         coop_test_drain ();
     }
   coop_test_drain ();
-  g_assert_cmpuint (shared.finished, ==, N_TASKS);
+  g_assert_cmpuint (shared.finished, ==, n_tasks);
 }
 
 int
 main (int argc, char **argv)
 {
+  const char *env = g_getenv ("COOP_SCALE_TASKS");
+
   g_test_init (&argc, &argv, NULL);
+  if (env != NULL && *env != '\0')
+    n_tasks = MAX (1000, (guint) g_ascii_strtoull (env, NULL, 10));
 
   coop_test_add ("/coop/scale/many-sleeping-tasks", test_many_sleeping_tasks);
   coop_test_add ("/coop/scale/many-short-tasks", test_many_short_tasks);

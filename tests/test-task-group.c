@@ -189,10 +189,24 @@ cancelled_parent_body (CoopTask *task, gpointer data)
   coop_future_take_error (COOP_FUTURE (task), g_steal_pointer (&error));
 }
 
+/* Cancels the parent once it and both members are suspended (a fixed
+ * delay was not enough under valgrind: members cancelled before their
+ * first step never run, so they logged nothing). */
 static void
 cancel_cb (gpointer data)
 {
-  coop_task_cancel (data, NULL);
+  CoopTask *parent = data;
+  CoopLoop *loop = coop_future_get_loop (COOP_FUTURE (parent));
+  GList *tasks = coop_loop_list_tasks (loop), *l;
+  guint waiting = 0;
+
+  for (l = tasks; l != NULL; l = l->next)
+    waiting += coop_task_get_awaiting (l->data) != NULL;
+  if (waiting == 3)
+    coop_task_cancel (parent, NULL);
+  else
+    coop_handle_unref (coop_loop_call_later (loop, 1000, cancel_cb, parent, NULL));
+  g_list_free_full (tasks, g_object_unref);
 }
 
 /* Cancelling the task that joins the group cancels the members; the join

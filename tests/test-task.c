@@ -627,6 +627,57 @@ test_close_with_tasks (void)
   g_string_free (reports, TRUE);
 }
 
+static CoopTask *cycle_tasks[2];
+
+static void
+cycle_body (CoopTask *task, gpointer data)
+{
+  guint i = GPOINTER_TO_UINT (data);
+
+  /* Each awaits the other: a deadlock nobody resolves. */
+  coop_await (COOP_FUTURE (cycle_tasks[1 - i]), NULL);
+  g_assert_not_reached ();   /* abandoned when the loop closes */
+}
+
+static void
+count_report (CoopLoop *loop, const char *message, CoopFuture *future, const GError *error,
+              gpointer data)
+{
+  (*(guint *) data)++;
+}
+
+/* Cancelling a task in a cycle of awaits: the request goes round once and
+ * stops (it recursed until the stack overflowed; found by fuzz-ops). */
+static void
+test_cancel_cycle (void)
+{
+  GMainContext *context = g_main_context_new ();
+  CoopLoop *loop = coop_loop_new (context);
+  guint reported = 0;
+  guint i;
+
+  coop_loop_set_exception_handler (loop, count_report, &reported, NULL);
+  for (i = 0; i < 2; i++)
+    cycle_tasks[i] = coop_task_new (loop, cycle_body, GUINT_TO_POINTER (i), NULL);
+  while (g_main_context_iteration (context, FALSE))
+    ;
+  g_assert_true (coop_task_get_awaiting (cycle_tasks[0]) == COOP_FUTURE (cycle_tasks[1]));
+
+  g_assert_true (coop_task_cancel (cycle_tasks[0], NULL));
+  g_assert_true (coop_task_is_cancelling (cycle_tasks[0]));
+  g_assert_true (coop_task_is_cancelling (cycle_tasks[1]));
+  while (g_main_context_iteration (context, FALSE))
+    ;
+  /* Still deadlocked (as in asyncio); closing the loop abandons them. */
+  g_assert_false (coop_future_is_done (COOP_FUTURE (cycle_tasks[0])));
+  coop_loop_close (loop);
+  g_assert_cmpuint (reported, ==, 2);
+  for (i = 0; i < 2; i++)
+    g_clear_object (&cycle_tasks[i]);
+  g_object_unref (loop);
+  g_main_context_unref (context);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -649,6 +700,7 @@ main (int argc, char **argv)
   coop_test_add ("/coop/task/nested", test_nested);
   coop_test_add ("/coop/task/binding-callback", test_binding_callback);
   g_test_add_func ("/coop/task/close-with-tasks", test_close_with_tasks);
+  g_test_add_func ("/coop/task/cancel-cycle", test_cancel_cycle);
 
   return g_test_run ();
 }

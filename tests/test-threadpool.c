@@ -231,7 +231,7 @@ test_cancel (CoopFixture *f, gconstpointer data)
 typedef struct
 {
   GThread *ran;
-  int      notified;
+  gint     notified;      /* atomic: the notify may run on a worker */
   GThread *notify_thread;
 } Queued;
 
@@ -247,7 +247,7 @@ queued_notify (gpointer data)
 {
   Queued *q = data;
 
-  q->notified++;
+  g_atomic_int_inc (&q->notified);
   q->notify_thread = g_thread_self ();
 }
 
@@ -271,7 +271,7 @@ test_cancel_before_start (CoopFixture *f, gconstpointer data)
   g_assert_true (coop_loop_run_until_complete (f->loop, busy, NULL));
   g_assert_cmpint (coop_future_get_int64 (busy, NULL), ==, 7);
 
-  coop_test_wait_until (q.notified == 1);
+  coop_test_wait_until (g_atomic_int_get (&q.notified) == 1);
   g_assert_null (q.ran);
   g_assert_true (q.notify_thread == g_thread_self ());
   g_assert_true (coop_future_is_cancelled (queued));
@@ -519,7 +519,7 @@ test_close_while_running (void)
     }
   g_weak_ref_clear (&weak);
   g_assert_null (q.ran);
-  g_assert_cmpint (q.notified, ==, 1);
+  g_assert_cmpint (g_atomic_int_get (&q.notified), ==, 1);
 
   g_main_context_pop_thread_default (context);
   g_main_context_unref (context);
