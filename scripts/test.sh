@@ -21,7 +21,7 @@ setup () {
 
 status=0
 setup "$BUILD" "$@"
-meson test -C "$BUILD" --print-errorlogs --num-processes 2 || status=1
+meson test -C "$BUILD" --print-errorlogs --num-processes 2 --no-suite stress || status=1
 
 # The fallback context switch must keep working too.
 setup "$BUILD-ucontext" -Dfiber_backend=ucontext -Dintrospection=false "$@"
