@@ -586,6 +586,7 @@ static void run_due_timers (CoopLoop *loop,
  * how often it looks at the clock when no timer is pending. */
 #define READY_BUDGET_USEC 1000
 #define READY_ROUNDS_PER_CLOCK_CHECK 32
+#define READY_ENTRIES_PER_CLOCK_CHECK 64
 
 /* Whether run_forever()/run_until_complete() was told to return (its main
  * loop quit) or stop() was called before a run: then no further batch. */
@@ -606,6 +607,9 @@ ready_source_dispatch (GSource     *source,
   CoopLoop *loop = ((LoopSource *) source)->loop;
   GMainContext *context = loop->context;
   gboolean pushed;
+  gboolean debug;
+  gboolean over_budget = FALSE;
+  guint since_clock = 0;
   guint rounds;
   guint n;
 
@@ -626,30 +630,34 @@ ready_source_dispatch (GSource     *source,
   for (rounds = 0; ; rounds++)
     {
       n = loop->ready_len;
-      if (G_UNLIKELY (loop->debug_flags != 0))
+      debug = loop->debug_flags != 0;
+      while (n-- > 0 && loop->ready_len > 0)
         {
-          while (n-- > 0 && loop->ready_len > 0)
-            {
-              ReadyEntry entry = loop->ready[loop->ready_head];
+          ReadyEntry entry = loop->ready[loop->ready_head];
 
-              loop->ready_head = (loop->ready_head + 1) & loop->ready_mask;
-              loop->ready_len--;
-              coop_debug_run_entry (loop, entry.func, entry.data,
-                                    entry.func == run_handle ? (gpointer) ((CoopHandle *) entry.data)->callback
-                                                             : (gpointer) entry.func);
+          loop->ready_head = (loop->ready_head + 1) & loop->ready_mask;
+          loop->ready_len--;
+          if (G_LIKELY (!debug))
+            entry.func (entry.data);
+          else
+            coop_debug_run_entry (loop, entry.func, entry.data,
+                                  entry.func == run_handle ? (gpointer) ((CoopHandle *) entry.data)->callback
+                                                           : (gpointer) entry.func);
+          /* A batch of thousands of task steps can take milliseconds: the
+           * budget holds inside a batch too.  What is left of it stays at
+           * the head of the queue, in order, for the next dispatch. */
+          if (G_UNLIKELY (++since_clock == READY_ENTRIES_PER_CLOCK_CHECK))
+            {
+              since_clock = 0;
+              if (g_get_monotonic_time () - g_source_get_time (source) >= READY_BUDGET_USEC)
+                {
+                  over_budget = TRUE;
+                  break;
+                }
             }
         }
-      else
-        {
-          while (n-- > 0 && loop->ready_len > 0)
-            {
-              ReadyEntry entry = loop->ready[loop->ready_head];
-
-              loop->ready_head = (loop->ready_head + 1) & loop->ready_mask;
-              loop->ready_len--;
-              entry.func (entry.data);
-            }
-        }
+      if (over_budget)
+        break;
 
       if (loop->ready_len == 0 && !g_atomic_int_get (&loop->ts_pending))
         break;
