@@ -28,6 +28,7 @@ CC=${FUZZ_CC:-clang} check_setup "$BUILD" -Dfuzzing=true \
   -Dintrospection=false -Dvapi=disabled "$@"
 
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1
+export G_SLICE=always-malloc   # freed GObjects visible to ASan (see check-sanitizers.sh)
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
 passed=0
