@@ -483,6 +483,13 @@ test_wrong_thread (CoopFixture *f, gconstpointer data)
  * refuse with a CRITICAL (fatal in tests) or accept NULL and return, never
  * crash.  The list is generated from the public headers
  * (tests/gen-null-calls.py), so new functions join it by themselves. */
+static void
+null_call_release (gpointer result)
+{
+  if (result != NULL && G_IS_OBJECT (result))
+    g_object_unref (result);
+}
+
 #include "test-misuse-null.h"
 
 #define NULL_CALL_FUNC(name, call) \
