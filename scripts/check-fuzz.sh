@@ -28,6 +28,7 @@ CC=${FUZZ_CC:-clang} check_setup "$BUILD" -Dfuzzing=true \
   -Dintrospection=false -Dvapi=disabled "$@"
 
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1
+export G_SLICE=always-malloc   # freed GObjects visible to ASan (see check-sanitizers.sh)
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
 passed=0
@@ -50,7 +51,10 @@ for name in ops stream; do
     grep -E -A40 'ERROR|==[0-9]+==' "$log" | head -80
   fi
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-  echo "# fuzz-$name: $result, ${runs:-?} inputs in $(( $(date +%s) - start )) s, corpus $(ls "$corpus" | wc -l) inputs"
+  [ -n "$runs" ] || runs=unknown
+  took=$(( $(date +%s) - start ))
+  size=$(ls "$corpus" | wc -l)
+  echo "# fuzz-$name: $result, $runs inputs in $took s, corpus $size inputs"
 done
 
 echo "$passed passed, $failed failed"

@@ -128,11 +128,6 @@ future_complete (CoopFuture      *future,
 
   priv->state = state;
 
-  /* A waiter may drop the last reference to @future: a wait_for that only
-   * its own timer holds cancels that timer when it completes, which
-   * finalized it in the middle of its completion (found by fuzz-ops). */
-  g_object_ref (future);
-
   while ((waiter = priv->waiters_head) != NULL)
     {
       priv->waiters_head = waiter->next;
@@ -151,7 +146,18 @@ future_complete (CoopFuture      *future,
       coop_loop_push_ready (future_loop (priv), emit_done, (CoopReadyFunc) g_object_unref,
                           g_object_ref (future));
     }
+}
 
+/* A waiter may drop the last reference to @future: a wait_for that only
+ * its own timer holds cancels that timer when it completes, which
+ * finalized it in the middle of its completion (found by fuzz-ops).  So
+ * every completion holds a reference until it is through. */
+static void
+future_complete_safely (CoopFuture      *future,
+                        CoopFutureState  state)
+{
+  g_object_ref (future);
+  future_complete (future, state);
   g_object_unref (future);
 }
 
@@ -203,7 +209,7 @@ coop_future_release (CoopFuture *future)
 
   priv->held = FALSE;
   if (priv->state == COOP_FUTURE_STATE_PENDING && priv->held_state != COOP_FUTURE_STATE_PENDING)
-    future_complete (future, priv->held_state);
+    future_complete_safely (future, priv->held_state);
 }
 
 gboolean
@@ -244,8 +250,10 @@ finish_set (CoopFuture      *future,
     priv->held_state = state;
   else
     {
+      g_object_ref (future);   /* see future_complete_safely() */
       future_complete (future, state);
       future_unpool (future);
+      g_object_unref (future);
     }
 }
 
@@ -944,7 +952,7 @@ coop_future_set_cancelled (CoopFuture *future,
   priv->error = coop_cancelled_error_new (message);
   priv->held_state = COOP_FUTURE_STATE_CANCELLED;
   if (!priv->held)
-    future_complete (future, COOP_FUTURE_STATE_CANCELLED);
+    future_complete_safely (future, COOP_FUTURE_STATE_CANCELLED);
 }
 
 /**

@@ -431,6 +431,10 @@ typedef struct
   GFile   *file;
   gboolean ran;
   gboolean cancelled;
+  /* FOO_SLEEP's sleep, kept here rather than on the task's stack: a task
+   * abandoned by a closing loop never unwinds (test_gtask_loop_closed), so
+   * a reference on its stack would never be dropped. */
+  CoopFuture *nap;
 } Foo;
 
 static void
@@ -504,10 +508,10 @@ foo_body (CoopTask *task, gpointer data)
       break;
     case FOO_SLEEP:
       {
-        g_autoptr(CoopFuture) nap = coop_sleep (loop, 10 * G_USEC_PER_SEC);
         g_autoptr(GError) error = NULL;
 
-        if (!coop_await (nap, &error))
+        foo->nap = coop_sleep (loop, 10 * G_USEC_PER_SEC);
+        if (!coop_await (foo->nap, &error))
           {
             foo->cancelled = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
             coop_future_take_error (self, g_steal_pointer (&error));
@@ -722,6 +726,7 @@ test_gtask_cancel (CoopFixture *f, gconstpointer data)
   /* Disconnected once the task was done. */
   g_assert_false (g_signal_has_handler_pending (cancellable, g_signal_lookup ("cancelled", G_TYPE_CANCELLABLE), 0, FALSE));
   g_object_unref (task);
+  g_clear_object (&foo.nap);
 }
 
 /* Already cancelled: the task never runs. */
@@ -776,6 +781,8 @@ test_gtask_loop_closed (void)
   g_assert_error (error, COOP_ERROR, COOP_ERROR_LOOP_CLOSED);
 
   g_object_unref (task);
+  g_assert_true (coop_future_is_cancelled (foo.nap));   /* with its loop */
+  g_clear_object (&foo.nap);
   g_object_unref (loop);
   g_main_context_pop_thread_default (context);
   g_main_context_unref (context);

@@ -327,10 +327,18 @@ test_bad_fds (CoopFixture *f, gconstpointer data)
   g_assert_cmpuint (coop_loop_get_n_watched_fds (f->loop), ==, 0);
 }
 
+/* Cancels the task once it waits (a fixed delay was not enough under
+ * valgrind: a task cancelled before its first step never runs). */
 static void
 cancel_cb (gpointer data)
 {
-  coop_task_cancel (data, NULL);
+  CoopTask *task = data;
+
+  if (coop_task_get_awaiting (task) != NULL || coop_future_is_done (COOP_FUTURE (task)))
+    coop_task_cancel (task, NULL);
+  else
+    coop_handle_unref (coop_loop_call_later (coop_future_get_loop (COOP_FUTURE (task)), 1000,
+                                             cancel_cb, task, NULL));
 }
 
 /* A task cancelled while waiting stops watching the fd. */

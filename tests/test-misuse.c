@@ -5,6 +5,10 @@
  */
 #include "coop-test.h"
 
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 /* coop_await() and coop_yield() outside a task: COOP_ERROR_NOT_IN_TASK. */
 static void
 test_await_outside_task (CoopFixture *f, gconstpointer data)
@@ -287,6 +291,239 @@ test_close_from_task (CoopFixture *f, gconstpointer data)
   g_assert_true (coop_future_get_boolean (COOP_FUTURE (task), NULL));
 }
 
+/* Work asked of a closed loop, each in a child process (criticals are
+ * fatal there): refused with a critical that says the loop is closed, or
+ * done with a COOP_ERROR_LOOP_CLOSED/cancelled future; never a crash. */
+static gboolean
+dummy_thread_func (gpointer data, GCancellable *cancellable, GValue *result, GError **error)
+{
+  return TRUE;
+}
+
+static void
+dummy_cb (gpointer data)
+{
+}
+
+static void
+dummy_handler (CoopTask *task, CoopStream *stream, gpointer data)
+{
+}
+
+static const char *closed_loop_cases[] = {
+  "sleep", "task-new", "run-in-thread", "call-later", "add-reader", "wait-readable",
+  "queue-get", "lock-acquire", "event-wait", "gather", "stream-new", "server-new",
+  "future-new", "semaphore-acquire", "signal-wait",
+};
+
+static void
+test_closed_loop_case (gconstpointer data)
+{
+  const char *which = data;
+
+  if (g_test_subprocess ())
+    {
+      GMainContext *context = g_main_context_new ();
+      CoopLoop *loop = coop_loop_new (context);
+      CoopLock *lock = coop_lock_new (loop);
+      CoopEvent *event = coop_event_new (loop);
+      CoopQueue *queue = coop_queue_new (loop, 0, COOP_QUEUE_FIFO);
+      CoopSemaphore *semaphore = coop_semaphore_new (loop, 0);
+      CoopFuture *future = NULL;
+      GError *error = NULL;
+      int fds[2];
+
+      g_assert_cmpint (pipe (fds), ==, 0);
+      coop_loop_close (loop);
+
+      if (g_str_equal (which, "sleep"))
+        future = coop_sleep (loop, 10);
+      else if (g_str_equal (which, "task-new"))
+        future = (CoopFuture *) coop_task_new (loop, (CoopTaskFunc) dummy_cb, NULL, NULL);
+      else if (g_str_equal (which, "run-in-thread"))
+        future = coop_loop_run_in_thread (loop, dummy_thread_func, NULL, NULL);
+      else if (g_str_equal (which, "call-later"))
+        coop_loop_call_later (loop, 10, dummy_cb, NULL, NULL);
+      else if (g_str_equal (which, "add-reader"))
+        coop_loop_add_reader (loop, fds[0], dummy_cb, NULL, NULL);
+      else if (g_str_equal (which, "wait-readable"))
+        future = coop_loop_wait_readable (loop, fds[0]);
+      else if (g_str_equal (which, "queue-get"))
+        future = coop_queue_get (queue);
+      else if (g_str_equal (which, "lock-acquire"))
+        future = coop_lock_acquire (lock);
+      else if (g_str_equal (which, "event-wait"))
+        future = coop_event_wait (event);
+      else if (g_str_equal (which, "gather"))
+        future = coop_gather (loop, NULL, 0, FALSE);
+      else if (g_str_equal (which, "stream-new"))
+        g_clear_object (&(GObject *) { (GObject *) coop_stream_new_for_fd (loop, fds[0], &error) });
+      else if (g_str_equal (which, "server-new"))
+        g_clear_object (&(GObject *) { (GObject *) coop_server_new_tcp (loop, "127.0.0.1", 0, 0, dummy_handler,
+                                                                      NULL, NULL, &error) });
+      else if (g_str_equal (which, "future-new"))
+        future = coop_future_new (loop);
+      else if (g_str_equal (which, "semaphore-acquire"))
+        future = coop_semaphore_acquire (semaphore);
+      else if (g_str_equal (which, "signal-wait"))
+        future = coop_unix_signal_wait (loop, SIGUSR1);
+      else
+        g_assert_not_reached ();
+
+      /* What only the loop can complete (a timer, readiness, a signal, a
+       * thread's result, a task) must not stay pending on a closed loop.
+       * A plain future, a queue get, a semaphore or an event wait are
+       * completed by whoever holds the other end (a put, a release, a
+       * set), loop or not, as in asyncio. */
+      if (future != NULL && !g_str_equal (which, "future-new") && !g_str_equal (which, "queue-get") &&
+          !g_str_equal (which, "semaphore-acquire") && !g_str_equal (which, "event-wait"))
+        {
+          if (!coop_future_is_done (future))
+            g_printerr ("%s: a future stays pending on a closed loop\n", which);
+          (void) coop_future_get_error (future);   /* what a caller does */
+        }
+      g_clear_error (&error);
+      g_clear_object (&future);
+      g_object_unref (semaphore);
+      g_object_unref (queue);
+      g_object_unref (event);
+      g_object_unref (lock);
+      g_object_unref (loop);
+      g_main_context_unref (context);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  if (!g_test_trap_has_passed ())
+    g_test_trap_assert_stderr ("*CRITICAL*closed*");
+  else
+    g_test_message ("%s on a closed loop: no critical", which);
+  g_test_trap_assert_stderr_unmatched ("*stays pending*");
+}
+
+/* A stream used after it was closed: errors, never a crash. */
+static void
+test_closed_stream (CoopFixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) bytes = g_bytes_new_static ("x", 1);
+  CoopFuture *futures[4];
+  CoopStream *stream;
+  int fds[2];
+  guint i;
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  stream = coop_stream_new_for_fd (f->loop, fds[0], &error);
+  g_assert_no_error (error);
+  coop_stream_close (stream);
+  coop_stream_close (stream);
+  g_assert_true (coop_stream_is_closing (stream));
+
+  futures[0] = coop_stream_read (stream, 10);
+  futures[1] = coop_stream_read_exactly (stream, 10);
+  futures[2] = coop_stream_read_line (stream);
+  futures[3] = coop_stream_drain (stream);
+  g_assert_false (coop_stream_write (stream, bytes, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+  g_assert_false (coop_stream_write_eof (stream, &error));
+  g_clear_error (&error);
+  coop_stream_abort (stream);
+  coop_test_drain ();
+  for (i = 0; i < G_N_ELEMENTS (futures); i++)
+    {
+      g_assert_true (coop_future_is_done (futures[i]));
+      if (i < 3)
+        g_assert_false (coop_future_get_state (futures[i]) == COOP_FUTURE_STATE_FINISHED);
+      (void) coop_future_get_error (futures[i]);
+      g_object_unref (futures[i]);
+    }
+  g_object_unref (stream);
+  close (fds[1]);
+}
+
+static gpointer
+foreign_thread (gpointer data)
+{
+  CoopLoop *loop = data;
+  g_autoptr(CoopFuture) future = coop_future_new (loop);
+  GError *error = NULL;
+  gboolean ok;
+
+  /* The loop runs on the main thread: running it here is refused. */
+  ok = coop_loop_run_until_complete (loop, future, &error);
+  g_assert_false (ok);
+  g_assert_error (error, COOP_ERROR, COOP_ERROR_INVALID_STATE);
+  g_clear_error (&error);
+  /* Awaiting outside a task, on another thread: an error too. */
+  g_assert_false (coop_await (future, &error));
+  g_assert_error (error, COOP_ERROR, COOP_ERROR_NOT_IN_TASK);
+  g_clear_error (&error);
+  coop_future_cancel (future, NULL);
+  coop_loop_call_soon_threadsafe (loop, (CoopCallback) coop_loop_stop, loop, NULL);
+  return NULL;
+}
+
+static void
+start_foreign_cb (gpointer data)
+{
+  g_thread_unref (g_thread_new ("foreign", foreign_thread, data));
+}
+
+/* From the wrong thread: running a loop another thread runs, awaiting
+ * without a task. */
+static void
+test_wrong_thread (CoopFixture *f, gconstpointer data)
+{
+  coop_handle_unref (coop_loop_call_soon (f->loop, start_foreign_cb, f->loop, NULL));
+  coop_loop_run_forever (f->loop);
+}
+
+/* Every public function whose first parameter is a Coop object, called
+ * with NULL there (and 0 for the rest), each in a child process: it must
+ * refuse with a CRITICAL (fatal in tests) or accept NULL and return, never
+ * crash.  The list is generated from the public headers
+ * (tests/gen-null-calls.py), so new functions join it by themselves. */
+static void
+null_call_release (gpointer result)
+{
+  if (result != NULL && G_IS_OBJECT (result))
+    g_object_unref (result);
+}
+
+#include "test-misuse-null.h"
+
+#define NULL_CALL_FUNC(name, call) \
+  static void null_call_##name (void) { call; }
+NULL_CALLS (NULL_CALL_FUNC)
+
+typedef struct
+{
+  const char *name;
+  void      (*func) (void);
+} NullCall;
+
+#define NULL_CALL_ENTRY(name, call) { #name, null_call_##name },
+static const NullCall null_calls[] = { NULL_CALLS (NULL_CALL_ENTRY) };
+
+static void
+test_null_instance (gconstpointer data)
+{
+  const NullCall *call = data;
+
+  if (g_test_subprocess ())
+    {
+      call->func ();
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  /* Refused with a critical naming the check, or tolerated; a crash
+   * (a signal, no critical) fails here. */
+  if (!g_test_trap_has_passed ())
+    g_test_trap_assert_stderr ("*CRITICAL*");
+  else
+    g_test_message ("%s: NULL tolerated", call->name);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -306,6 +543,21 @@ main (int argc, char **argv)
       g_autofree char *path = g_strdup_printf ("/coop/misuse/critical/%s", critical_cases[i][0]);
 
       g_test_add_data_func (path, GUINT_TO_POINTER (i), test_critical_in_subprocess);
+    }
+
+  coop_test_add ("/coop/misuse/closed-stream", test_closed_stream);
+  coop_test_add ("/coop/misuse/wrong-thread", test_wrong_thread);
+  for (guint i = 0; i < G_N_ELEMENTS (closed_loop_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/coop/misuse/closed-loop/%s", closed_loop_cases[i]);
+
+      g_test_add_data_func (path, closed_loop_cases[i], test_closed_loop_case);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (null_calls); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/coop/misuse/null/%s", null_calls[i].name);
+
+      g_test_add_data_func (path, &null_calls[i], test_null_instance);
     }
 
   return g_test_run ();

@@ -510,6 +510,20 @@ sleep_body (CoopTask *task, gpointer data)
   coop_await (nap, NULL);
 }
 
+/* The same, keeping its sleep in the state (s->future, then s->other)
+ * rather than on its stack: a task abandoned by a closing loop never
+ * unwinds, so a reference its stack holds would never be dropped (and a
+ * future keeps its loop alive). */
+static void
+abandoned_sleep_body (CoopTask *task, gpointer data)
+{
+  State *s = data;
+  CoopFuture **slot = s->future == NULL ? &s->future : &s->other;
+
+  *slot = coop_sleep (s->loop, 5 * G_USEC_PER_SEC);
+  coop_await (*slot, NULL);
+}
+
 /* The loop lists its live tasks, in creation order. */
 static void
 test_list_tasks (CoopFixture *f, gconstpointer data)
@@ -606,12 +620,16 @@ test_close_with_tasks (void)
   GString *reports = g_string_new (NULL);
   State s = { .loop = loop };
   CoopTask *started, *unstarted;
+  GWeakRef weak;
+  GObject *alive;
 
   coop_loop_set_exception_handler (loop, report_handler, reports, NULL);
-  started = coop_task_new_full (loop, "sleeper", 0, sleep_body, &s, state_notify);
+
+  started = coop_task_new_full (loop, "sleeper", 0, abandoned_sleep_body, &s, state_notify);
   while (g_main_context_iteration (context, FALSE))
     ;
-  unstarted = coop_task_new_full (loop, "late", 0, sleep_body, &s, state_notify);
+  unstarted = coop_task_new_full (loop, "late", 0, abandoned_sleep_body, &s, state_notify);
+  g_weak_ref_init (&weak, loop);
   coop_loop_close (loop);
 
   g_assert_true (coop_future_is_cancelled (COOP_FUTURE (started)));
@@ -622,7 +640,14 @@ test_close_with_tasks (void)
 
   g_object_unref (started);
   g_object_unref (unstarted);
+  /* The started task's sleep ended with the loop; the other never ran. */
+  g_assert_true (coop_future_is_cancelled (s.future));
+  g_assert_null (s.other);
+  g_clear_object (&s.future);
   g_object_unref (loop);
+  alive = g_weak_ref_get (&weak);
+  g_assert_null (alive);   /* nothing else keeps it */
+  g_weak_ref_clear (&weak);
   g_main_context_unref (context);
   g_string_free (reports, TRUE);
 }

@@ -166,7 +166,10 @@ test_threadsafe (CoopFixture *f, gconstpointer data)
       producers[i] = (Producer) { &state, i };
       threads[i] = g_thread_new ("producer", producer_thread, &producers[i]);
     }
-  while (state.total < (guint64) N_THREADS * state.per_thread)
+  /* Until every callback ran and every producer is through (they wait
+   * for the loop's timers and I/O now and then, so the loop must run). */
+  while (state.total < (guint64) N_THREADS * state.per_thread ||
+         g_atomic_int_get (&state.producers_done) < N_THREADS)
     {
       /* Blocking iterations: idle gaps must be ended by a wake-up. */
       g_assert_cmpint (g_get_monotonic_time (), <, deadline);
