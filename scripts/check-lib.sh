@@ -36,3 +36,16 @@ for path in sys.argv[1:]:
 print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
 PY
 }
+
+# check_finish TESTLOG REPORTS STATUS: prints the totals line (the meson
+# tests, plus one for "no report files") and returns the job's status.
+check_finish () {
+  _totals=$(check_totals "$1")
+  _passed=$(echo "$_totals" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
+  _failed=$(echo "$_totals" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+  _status=$3
+  if [ "$2" -eq 0 ]; then _passed=$((_passed + 1)); else _failed=$((_failed + 1)); _status=1; fi
+  [ "$_status" -eq 0 ] || [ "$_failed" -gt 0 ] || _failed=1
+  echo "$_passed passed, $_failed failed"
+  return "$_status"
+}

@@ -66,10 +66,4 @@ for f in "$logs"/*; do
 done
 echo "# $reports sanitizer report file(s)"
 
-totals=$(check_totals "$BUILD/meson-logs/testlog.json")
-passed=$(echo "$totals" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
-failed=$(echo "$totals" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
-if [ "$reports" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
-[ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
-echo "$passed passed, $failed failed"
-exit $status
+check_finish "$BUILD/meson-logs/testlog.json" "$reports" "$status"

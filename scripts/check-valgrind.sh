@@ -68,10 +68,4 @@ for f in "$logs"/vg.*; do
 done
 echo "# $(ls "$logs" | wc -l) processes checked, $bad with memory errors"
 
-totals=$(check_totals "$BUILD/meson-logs/testlog-valgrind.json")
-passed=$(echo "$totals" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
-failed=$(echo "$totals" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
-if [ "$bad" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
-[ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
-echo "$passed passed, $failed failed"
-exit $status
+check_finish "$BUILD/meson-logs/testlog-valgrind.json" "$bad" "$status"

@@ -463,19 +463,23 @@ foreign_thread (gpointer data)
   return NULL;
 }
 
+static GThread *foreign;
+
 static void
 start_foreign_cb (gpointer data)
 {
-  g_thread_unref (g_thread_new ("foreign", foreign_thread, data));
+  foreign = g_thread_new ("foreign", foreign_thread, data);
 }
 
 /* From the wrong thread: running a loop another thread runs, awaiting
- * without a task. */
+ * without a task.  The thread is joined before the context goes: its last
+ * call_soon_threadsafe() may still be waking the context (found by TSan). */
 static void
 test_wrong_thread (CoopFixture *f, gconstpointer data)
 {
   coop_handle_unref (coop_loop_call_soon (f->loop, start_foreign_cb, f->loop, NULL));
   coop_loop_run_forever (f->loop);
+  g_thread_join (g_steal_pointer (&foreign));
 }
 
 /* Every public function whose first parameter is a Coop object, called
