@@ -588,6 +588,15 @@ static void run_due_timers (CoopLoop *loop,
 #define READY_ROUNDS_PER_CLOCK_CHECK 32
 #define READY_ENTRIES_PER_CLOCK_CHECK 64
 
+/* Whether the dispatch of @source, at @now, has used up its budget of the
+ * iteration (which began at g_source_get_time()). */
+static inline gboolean
+over_budget_at (GSource *source,
+                gint64   now)
+{
+  return now - g_source_get_time (source) >= READY_BUDGET_USEC;
+}
+
 /* Whether run_forever()/run_until_complete() was told to return (its main
  * loop quit) or stop() was called before a run: then no further batch. */
 static inline gboolean
@@ -650,7 +659,7 @@ ready_source_dispatch (GSource     *source,
           if (G_UNLIKELY (++since_clock == READY_ENTRIES_PER_CLOCK_CHECK))
             {
               since_clock = 0;
-              if (g_get_monotonic_time () - g_source_get_time (source) >= READY_BUDGET_USEC)
+              if (over_budget_at (source, g_get_monotonic_time ()))
                 {
                   over_budget = TRUE;
                   break;
@@ -669,13 +678,13 @@ ready_source_dispatch (GSource     *source,
           /* Between batches, as between iterations: due timers first. */
           gint64 now = g_get_monotonic_time ();
 
-          if (now - g_source_get_time (source) >= READY_BUDGET_USEC)
+          if (over_budget_at (source, now))
             break;
           if (loop->heap[0]->when <= now)
             run_due_timers (loop, now);
         }
       else if (rounds % READY_ROUNDS_PER_CLOCK_CHECK == READY_ROUNDS_PER_CLOCK_CHECK - 1 &&
-               g_get_monotonic_time () - g_source_get_time (source) >= READY_BUDGET_USEC)
+               over_budget_at (source, g_get_monotonic_time ()))
         break;
       if (g_atomic_int_get (&loop->ts_pending))
         take_threadsafe_items (loop);
