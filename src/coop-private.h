@@ -202,6 +202,61 @@ void     coop_future_append_description (CoopFuture *future,
                                          GString    *out,
                                          guint       depth);
 
+/* --- GObject shortcuts for the hot paths (see coop-future.c, "GObject
+ * shortcuts") ------------------------------------------------------------ */
+
+/* The bit GLib sets in an object's header the first time any signal
+ * handler is connected to it, found by a probe at start-up; 0 if this
+ * GLib has no such bit, or it could not be confirmed. */
+extern guint coop_handler_flag;
+void coop_gobject_probe (void);
+
+/* FALSE only if no signal handler was ever connected to @object: then
+ * g_signal_has_handler_pending() and g_signal_handlers_destroy() (each
+ * takes GLib's global signal lock) have nothing to find. */
+static inline gboolean
+coop_object_may_have_handlers (gpointer object)
+{
+#if GLIB_SIZEOF_VOID_P == 8
+  if (G_LIKELY (coop_handler_flag != 0))
+    return ((guint) g_atomic_int_get ((gint *) &((GObject *) object)->ref_count + 1) & coop_handler_flag) != 0;
+#endif
+  return TRUE;
+}
+
+/* g_object_ref() and g_object_unref() for objects without qdata (no
+ * toggle or weak references, no binding wrapper, no user data): the
+ * reference count is all there is to change then, and GLib's type check
+ * and toggle test cost more than the change.  The last reference still
+ * goes through g_object_unref(). */
+static inline gpointer
+coop_object_ref (gpointer object)
+{
+  GObject *gobject = object;
+
+  if (G_LIKELY (gobject->qdata == NULL))
+    {
+      g_atomic_int_inc ((gint *) &gobject->ref_count);
+      return object;
+    }
+  return g_object_ref (object);
+}
+
+static inline void
+coop_object_unref (gpointer object)
+{
+  GObject *gobject = object;
+
+  if (G_LIKELY (gobject->qdata == NULL))
+    {
+      guint old = (guint) g_atomic_int_get (&gobject->ref_count);
+
+      if (old > 1 && g_atomic_int_compare_and_exchange ((gint *) &gobject->ref_count, (gint) old, (gint) old - 1))
+        return;
+    }
+  g_object_unref (object);
+}
+
 /* Recycled plain futures, one pool per loop (see coop-future.c).  Slots
  * are absolute positions, so a future can leave the ring from the middle
  * (its slot becomes NULL) and the ring can grow without renumbering. */

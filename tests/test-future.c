@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "coop-test.h"
+#include "coop-private.h"
 
 static void
 test_states (CoopFixture *f, gconstpointer data)
@@ -346,6 +347,63 @@ test_recycling_late_handler (CoopFixture *f, gconstpointer data)
 }
 
 static void
+noop_task (CoopTask *task, gpointer data)
+{
+}
+
+/* The shortcut that skips GLib's signal lookups for futures nobody ever
+ * connected to: the probe found GLib's handler bit (on the GLib versions
+ * known to have one), a fresh future has it clear, a connection sets it,
+ * and every kind of connection is still heard. */
+static void
+test_handler_flag (CoopFixture *f, gconstpointer data)
+{
+  CoopFuture *future = coop_future_new (f->loop);
+  CoopTask *task;
+  GClosure *closure;
+  int emissions = 0;
+  gulong id;
+
+  g_test_message ("handler bit: %#x", coop_handler_flag);
+#if GLIB_SIZEOF_VOID_P == 8
+  if (glib_major_version == 2 && glib_minor_version >= 74 && glib_minor_version <= 86)
+    g_assert_cmpuint (coop_handler_flag, !=, 0);
+#endif
+  if (coop_handler_flag != 0)
+    g_assert_false (coop_object_may_have_handlers (future));
+
+  /* Connected and disconnected again: the bit stays, GLib is asked. */
+  id = g_signal_connect (future, "done", G_CALLBACK (count_done), &emissions);
+  g_assert_true (coop_object_may_have_handlers (future));
+  g_signal_handler_disconnect (future, id);
+  g_assert_true (coop_object_may_have_handlers (future));
+  coop_future_set_int64 (future, 1);
+  coop_test_drain ();
+  g_assert_cmpint (emissions, ==, 0);
+  g_object_unref (future);
+
+  /* A closure connected by id, and an after-handler, on fresh futures. */
+  future = coop_future_new (f->loop);
+  closure = g_cclosure_new (G_CALLBACK (count_done), &emissions, NULL);
+  g_signal_connect_closure_by_id (future, g_signal_lookup ("done", COOP_TYPE_FUTURE), 0, closure, FALSE);
+  coop_future_set_none (future);
+  g_object_unref (future);
+  future = coop_future_new (f->loop);
+  g_signal_connect_after (future, "done", G_CALLBACK (count_done), &emissions);
+  coop_future_set_none (future);
+  g_object_unref (future);
+  coop_test_drain ();
+  g_assert_cmpint (emissions, ==, 2);
+
+  /* A handler connected on a subclass instance (a task). */
+  task = coop_task_new (f->loop, noop_task, NULL, NULL);
+  g_signal_connect (task, "done", G_CALLBACK (count_done), &emissions);
+  coop_test_drain ();
+  g_assert_cmpint (emissions, ==, 3);
+  g_object_unref (task);
+}
+
+static void
 weak_notify (gpointer data, GObject *where)
 {
   (*(int *) data)++;
@@ -624,6 +682,7 @@ main (int argc, char **argv)
   coop_test_add ("/coop/future/recycling", test_recycling);
   coop_test_add ("/coop/future/recycling-late-handler", test_recycling_late_handler);
   coop_test_add ("/coop/future/no-recycling-when-watched", test_no_recycling_when_watched);
+  coop_test_add ("/coop/future/handler-flag", test_handler_flag);
   coop_test_add ("/coop/future/heavy-results-released", test_heavy_results_released);
   coop_test_add ("/coop/future/then-fulfilled", test_then_fulfilled);
   coop_test_add ("/coop/future/then-none-and-unconvertible", test_then_none_and_unconvertible);
