@@ -20,10 +20,9 @@ extern void coop_fiber_trampoline_aarch64 (void);
 # error "The asm fiber backend supports x86_64 and aarch64 only; configure with -Dfiber_backend=ucontext"
 #endif
 
-/* A new context is a stack that looks as if it had called
- * coop_fiber_context_switch() from the trampoline: the first switch into
- * it pops the fake frame and returns into the trampoline, which calls
- * entry(arg).  The floating-point control state is copied from the
+/* A new context is a stack that looks as if it had paused at the
+ * trampoline: the first switch into it jumps there, and the trampoline
+ * calls entry(arg).  The floating-point control state is copied from the
  * creating thread, as getcontext()/makecontext() do for ucontext. */
 void
 coop_fiber_context_make (CoopFiberContext *ctx,
@@ -44,19 +43,18 @@ coop_fiber_context_make (CoopFiberContext *ctx,
   __asm__ volatile ("fnstcw %0" : "=m" (fpcw));
   fpstate = (uint64_t) mxcsr | ((uint64_t) fpcw << 32);
 
-  /* The trampoline runs with rsp = top - 16, 16-byte aligned, so its
-   * `call *%r13` enters entry with rsp + 8 aligned.  The 16 bytes above
-   * are never read; zero them so a stray unwinder finds nothing. */
+  /* The paused-context frame (see the .S file) resumes into the
+   * trampoline with entry and arg above it; once it has popped them rsp =
+   * top - 16, 16-byte aligned, so its `call *%rax` enters entry with rsp + 8
+   * aligned.  The 16 bytes above are never read; zero them so a stray
+   * unwinder finds nothing. */
   sp = (uint64_t *) top;
   *--sp = 0;
   *--sp = 0;
-  *--sp = (uint64_t) (uintptr_t) coop_fiber_trampoline_x86_64; /* return address */
+  *--sp = (uint64_t) (uintptr_t) arg;
+  *--sp = (uint64_t) (uintptr_t) entry;
+  *--sp = (uint64_t) (uintptr_t) coop_fiber_trampoline_x86_64; /* resume address */
   *--sp = 0;                                  /* rbp: ends frame-pointer chains */
-  *--sp = 0;                                  /* rbx */
-  *--sp = (uint64_t) (uintptr_t) arg;         /* r12 */
-  *--sp = (uint64_t) (uintptr_t) entry;       /* r13 */
-  *--sp = 0;                                  /* r14 */
-  *--sp = 0;                                  /* r15 */
   *--sp = fpstate;                            /* MXCSR, x87 control word */
 #elif defined(__aarch64__)
   uint64_t fpcr;
@@ -90,15 +88,14 @@ coop_fiber_context_get_regs (const CoopFiberContext *ctx,
     return 0;
   memset (regs, 0, sizeof *regs);
 #if defined(__x86_64__)
-  regs->callee[0] = sp[5];                    /* rbx */
-  regs->callee[1] = sp[6];                    /* rbp */
-  regs->callee[2] = sp[4];                    /* r12 */
-  regs->callee[3] = sp[3];                    /* r13 */
-  regs->callee[4] = sp[2];                    /* r14 */
-  regs->callee[5] = sp[1];                    /* r15 */
-  regs->fp = sp[6];
-  regs->pc = sp[7];
-  regs->sp = (guintptr) (sp + 8);
+  /* Only rbp is in the frame: the other callee-saved registers are wherever
+   * the paused code's own frame (described by its CFI) keeps them.  The
+   * stack pointer is the one the code at the resume address believes it
+   * has, the red zone included. */
+  regs->callee[1] = sp[1];                    /* rbp */
+  regs->fp = sp[1];
+  regs->pc = sp[2];
+  regs->sp = (guintptr) (sp + 3) + 128;
 #elif defined(__aarch64__)
   for (int i = 0; i < 11; i++)
     regs->callee[i] = sp[i];                  /* x19 .. x29 */

@@ -96,6 +96,130 @@ void       coop_fiber_suspend    (void);
 /* The fiber running on this thread, or NULL on the thread's own stack. */
 CoopFiber *coop_fiber_current    (void);
 
+/* The pieces of coop_fiber_resume()/suspend() the inlined versions call. */
+void coop_fiber_start        (CoopFiber *fiber);
+void coop_fiber_release      (CoopFiber *fiber);
+void coop_fiber_check_canary (CoopFiber *fiber);
+
+/* --- the inlined switch (x86_64) ------------------------------------------
+ *
+ * The task step and await paths switch with an asm statement in place
+ * rather than a call to coop_fiber_context_switch(): a switch resumed by
+ * `jmp` to a label, with no call and no `ret`, leaves the return stack
+ * buffer of both sides alone, and the `ret`s it used to miss cost more than
+ * the switch itself (bench/README.md).  The statement declares every
+ * general-purpose, SSE and x87 register clobbered except rbp, which it
+ * saves itself (it may be the frame pointer), so the compiler keeps what
+ * it needs in its own frame; the frame it leaves on the stack is the one
+ * arch/coop-switch-x86_64.S describes.  Sanitizer builds keep the
+ * out-of-line switch, which their fiber annotations wrap. */
+#if defined(COOP_FIBER_ASM) && defined(__x86_64__) && defined(__ELF__) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+# define COOP_FIBER_SWITCH_INLINE 1
+# if defined(__has_feature)
+#  if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#   undef COOP_FIBER_SWITCH_INLINE
+#  endif
+# endif
+#endif
+
+#ifdef COOP_FIBER_SWITCH_INLINE
+
+# if defined(__CET__) && (__CET__ & 1)
+#  define COOP_FIBER_ENDBR "endbr64\n\t"
+# else
+#  define COOP_FIBER_ENDBR ""
+# endif
+
+static inline __attribute__ ((always_inline)) void
+coop_fiber_switch_inline (CoopFiberContext *from,
+                          CoopFiberContext *to)
+{
+  __asm__ volatile ("leaq -128(%%rsp), %%rsp\n\t"  /* keep off the red zone */
+                    "leaq 1f(%%rip), %%rax\n\t"
+                    "pushq %%rax\n\t"               /* resume address */
+                    "pushq %%rbp\n\t"
+                    "subq $8, %%rsp\n\t"
+                    "stmxcsr (%%rsp)\n\t"
+                    "fnstcw 4(%%rsp)\n\t"
+                    "movl (%%rsp), %%eax\n\t"
+                    "movzwl 4(%%rsp), %%ecx\n\t"
+                    "movq %%rsp, (%0)\n\t"
+                    "movq (%1), %%rsp\n\t"          /* the other stack */
+                    "cmpl (%%rsp), %%eax\n\t"
+                    "je 2f\n\t"
+                    "ldmxcsr (%%rsp)\n"
+                    "2:\n\t"
+                    "cmpw 4(%%rsp), %%cx\n\t"
+                    "je 3f\n\t"
+                    "fldcw 4(%%rsp)\n"
+                    "3:\n\t"
+                    "movq 8(%%rsp), %%rbp\n\t"
+                    "movq 16(%%rsp), %%rax\n\t"
+                    "addq $24, %%rsp\n\t"
+                    "jmp *%%rax\n"
+                    "1:\n\t"                        /* resumed here */
+                    COOP_FIBER_ENDBR
+                    "leaq 128(%%rsp), %%rsp"
+                    : "+D" (from), "+S" (to)
+                    :
+                    : "rax", "rbx", "rcx", "rdx", "r8", "r9", "r10", "r11",
+                      "r12", "r13", "r14", "r15",
+                      "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+                      "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15",
+                      "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)",
+                      "memory", "cc");
+}
+
+extern COOP_TLS CoopFiber *coop_current_fiber;
+
+/* coop_fiber_resume() and coop_fiber_suspend(), inlined into their
+ * callers (the task step, the await): what is left after the switch is
+ * then no `ret` at all on the loop's side and one on the task's. */
+static inline __attribute__ ((always_inline)) void
+coop_fiber_resume_inline (CoopFiber *fiber)
+{
+  CoopFiber *prev;
+
+  if (G_UNLIKELY (fiber->finished || fiber->running))
+    {
+      coop_fiber_resume (fiber);   /* reports the misuse */
+      return;
+    }
+  if (G_UNLIKELY (!fiber->started))
+    coop_fiber_start (fiber);
+
+  prev = coop_current_fiber;
+  fiber->prev_current = prev;
+  fiber->running = TRUE;
+  coop_current_fiber = fiber;
+  coop_fiber_switch_inline (&fiber->caller, &fiber->ctx);
+  coop_current_fiber = prev;
+  fiber->running = FALSE;
+
+  if (G_UNLIKELY (fiber->finished))
+    coop_fiber_release (fiber);
+}
+
+static inline __attribute__ ((always_inline)) void
+coop_fiber_suspend_inline (void)
+{
+  CoopFiber *self = coop_current_fiber;
+
+  if (G_UNLIKELY (self == NULL))
+    {
+      coop_fiber_suspend ();   /* reports the misuse */
+      return;
+    }
+  coop_fiber_check_canary (self);
+  coop_fiber_switch_inline (&self->ctx, &self->caller);
+}
+
+#else
+# define coop_fiber_resume_inline  coop_fiber_resume
+# define coop_fiber_suspend_inline coop_fiber_suspend
+#endif
+
 /* The raw, backend-specific switch (exposed for the switch tests). */
 void       coop_fiber_context_make   (CoopFiberContext *ctx,
                                       gpointer          stack_low,

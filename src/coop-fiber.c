@@ -225,7 +225,7 @@ struct _CoopStackPool
 static gsize coop_page_size;
 static gint  coop_guard_budget;     /* guarded stacks that may still be made */
 
-static COOP_TLS CoopFiber *coop_current_fiber;
+COOP_TLS CoopFiber *coop_current_fiber;
 static COOP_TLS gboolean   coop_thread_ready;
 
 /* --- process-wide state -------------------------------------------------- */
@@ -403,7 +403,7 @@ coop_stack_canary_intact (const CoopStack *stack)
 }
 
 /* Called whenever a fiber switches out for the last time or for a while. */
-static inline void
+void
 coop_fiber_check_canary (CoopFiber *fiber)
 {
   CoopStack *stack = fiber->stack;
@@ -1119,7 +1119,7 @@ coop_fiber_set_name_func (CoopFiber        *fiber,
 }
 
 /* Frees what a fiber holds once it can never run again. */
-static void
+void
 coop_fiber_release (CoopFiber *fiber)
 {
   if (fiber->stack != NULL)
@@ -1178,7 +1178,7 @@ coop_fiber_entry (gpointer data)
 
 /* Kept out of line so that coop_fiber_resume() stays a small leaf-like
  * function on its hot path. */
-G_GNUC_NO_INLINE static void
+G_GNUC_NO_INLINE void
 coop_fiber_start (CoopFiber *fiber)
 {
   if (G_UNLIKELY (!coop_thread_ready))

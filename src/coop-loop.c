@@ -63,12 +63,7 @@ struct _CoopHandle
   guint64         seq;               /* FIFO among equal deadlines */
 };
 
-typedef struct
-{
-  CoopReadyFunc func;
-  CoopReadyFunc discard;
-  gpointer      data;
-} ReadyEntry;
+typedef CoopReadyEntry ReadyEntry;
 
 typedef struct _ThreadsafeItem ThreadsafeItem;
 struct _ThreadsafeItem
@@ -94,14 +89,12 @@ struct _CoopLoop
 {
   GObject         parent_instance;
 
+  /* The ready queue, right after the GObject header: CoopLoopHead in
+   * coop-private.h, so that coop_loop_push_ready() is inlined. */
+  CoopReadyQueue  ready;
+
   GMainContext   *context;
   int             priority;
-
-  /* The ready queue: a ring of entries stored by value. */
-  ReadyEntry     *ready;
-  guint           ready_mask;    /* capacity - 1, capacity is a power of two */
-  guint           ready_head;
-  guint           ready_len;
 
   /* Timers: a binary min-heap on (when, seq). */
   CoopHandle    **heap;
@@ -129,6 +122,9 @@ struct _CoopLoop
 
   GArray         *run_stack;     /* RunFrame, innermost last */
   gboolean        stop_requested;
+  gboolean        stop_hint;     /* a run may have been told to return:
+                                  * set by everything that quits a run's
+                                  * main loop, recomputed when a run ends */
 
   CoopExceptionHandler exception_handler;
   gpointer             exception_data;
@@ -431,43 +427,45 @@ coop_handle_get_when (CoopHandle *handle)
 static void
 ready_grow (CoopLoop *loop)
 {
-  guint old_cap = loop->ready_mask + 1;
+  guint old_cap = loop->ready.mask + 1;
   guint new_cap = old_cap * 2;
   ReadyEntry *ring = g_new (ReadyEntry, new_cap);
-  guint first = MIN (loop->ready_len, old_cap - loop->ready_head);
+  guint first = MIN (loop->ready.len, old_cap - loop->ready.head);
 
   /* Unwrap the ring into the new array. */
-  memcpy (ring, loop->ready + loop->ready_head, first * sizeof (ReadyEntry));
-  memcpy (ring + first, loop->ready, (loop->ready_len - first) * sizeof (ReadyEntry));
-  g_free (loop->ready);
-  loop->ready = ring;
-  loop->ready_head = 0;
-  loop->ready_mask = new_cap - 1;
+  memcpy (ring, loop->ready.ring + loop->ready.head, first * sizeof (ReadyEntry));
+  memcpy (ring + first, loop->ready.ring, (loop->ready.len - first) * sizeof (ReadyEntry));
+  g_free (loop->ready.ring);
+  loop->ready.ring = ring;
+  loop->ready.head = 0;
+  loop->ready.mask = new_cap - 1;
 }
 
+/* What the inlined coop_loop_push_ready() leaves to a call: a closed
+ * loop, or a full ring. */
 void
-coop_loop_push_ready (CoopLoop      *loop,
-                      CoopReadyFunc  func,
-                      CoopReadyFunc  discard,
-                      gpointer       data)
+coop_loop_push_ready_slow (CoopLoop      *loop,
+                           CoopReadyFunc  func,
+                           CoopReadyFunc  discard,
+                           gpointer       data)
 {
   ReadyEntry *entry;
 
   /* Nothing runs on a closed loop: what would have been queued is
    * released at once (it may hold references on the loop itself). */
-  if (G_UNLIKELY (loop->closed))
+  if (G_UNLIKELY (loop->ready.closed))
     {
       if (discard != NULL)
         discard (data);
       return;
     }
-  if (G_UNLIKELY (loop->ready_len > loop->ready_mask))
+  if (loop->ready.len > loop->ready.mask)
     ready_grow (loop);
-  entry = &loop->ready[(loop->ready_head + loop->ready_len) & loop->ready_mask];
+  entry = &loop->ready.ring[(loop->ready.head + loop->ready.len) & loop->ready.mask];
   entry->func = func;
   entry->discard = discard;
   entry->data = data;
-  loop->ready_len++;
+  loop->ready.len++;
 }
 
 static void
@@ -549,7 +547,7 @@ ready_source_prepare (GSource *source,
   CoopLoop *loop = ((LoopSource *) source)->loop;
 
   *timeout = -1;
-  if (loop->ready_len > 0 || g_atomic_int_get (&loop->ts_pending))
+  if (loop->ready.len > 0 || g_atomic_int_get (&loop->ts_pending))
     {
       *timeout = 0;
       return TRUE;
@@ -562,7 +560,7 @@ ready_source_check (GSource *source)
 {
   CoopLoop *loop = ((LoopSource *) source)->loop;
 
-  return loop->ready_len > 0 || g_atomic_int_get (&loop->ts_pending);
+  return loop->ready.len > 0 || g_atomic_int_get (&loop->ts_pending);
 }
 
 /* GIO delivers callbacks to the thread-default context of an _async call:
@@ -608,6 +606,33 @@ loop_stop_pending (CoopLoop *loop)
                                                  loop->run_stack->len - 1).main_loop);
 }
 
+/* A batch of @n entries in debug mode (coop-debug.c times each entry);
+ * returns whether the budget ran out. */
+static gboolean
+run_batch_debug (CoopLoop *loop,
+                 GSource  *source,
+                 guint     n,
+                 guint    *since_clock)
+{
+  while (n-- > 0 && loop->ready.len > 0)
+    {
+      ReadyEntry entry = loop->ready.ring[loop->ready.head];
+
+      loop->ready.head = (loop->ready.head + 1) & loop->ready.mask;
+      loop->ready.len--;
+      coop_debug_run_entry (loop, entry.func, entry.data,
+                            entry.func == run_handle ? (gpointer) ((CoopHandle *) entry.data)->callback
+                                                     : (gpointer) entry.func);
+      if (++*since_clock == READY_ENTRIES_PER_CLOCK_CHECK)
+        {
+          *since_clock = 0;
+          if (over_budget_at (source, g_get_monotonic_time ()))
+            return TRUE;
+        }
+    }
+  return FALSE;
+}
+
 static gboolean
 ready_source_dispatch (GSource     *source,
                        GSourceFunc  callback,
@@ -616,7 +641,6 @@ ready_source_dispatch (GSource     *source,
   CoopLoop *loop = ((LoopSource *) source)->loop;
   GMainContext *context = loop->context;
   gboolean pushed;
-  gboolean debug;
   gboolean over_budget = FALSE;
   guint since_clock = 0;
   guint rounds;
@@ -639,39 +663,46 @@ ready_source_dispatch (GSource     *source,
    * (GTK's, timers, I/O) get their turn. */
   for (rounds = 0; ; rounds++)
     {
-      n = loop->ready_len;
-      debug = loop->debug_flags != 0;
-      while (n-- > 0 && loop->ready_len > 0)
+      n = loop->ready.len;
+      if (G_UNLIKELY (loop->debug_flags != 0))
+        over_budget = run_batch_debug (loop, source, n, &since_clock);
+      else
         {
-          ReadyEntry entry = loop->ready[loop->ready_head];
-
-          loop->ready_head = (loop->ready_head + 1) & loop->ready_mask;
-          loop->ready_len--;
-          if (G_LIKELY (!debug))
-            entry.func (entry.data);
-          else
-            coop_debug_run_entry (loop, entry.func, entry.data,
-                                  entry.func == run_handle ? (gpointer) ((CoopHandle *) entry.data)->callback
-                                                           : (gpointer) entry.func);
-          /* A batch of thousands of task steps can take milliseconds: the
-           * budget holds inside a batch too.  What is left of it stays at
-           * the head of the queue, in order, for the next dispatch. */
-          if (G_UNLIKELY (++since_clock == READY_ENTRIES_PER_CLOCK_CHECK))
+          while (n-- > 0 && loop->ready.len > 0)
             {
-              since_clock = 0;
-              if (over_budget_at (source, g_get_monotonic_time ()))
+              ReadyEntry *entry = &loop->ready.ring[loop->ready.head];
+              CoopReadyFunc func = entry->func;
+              gpointer data = entry->data;
+
+              loop->ready.head = (loop->ready.head + 1) & loop->ready.mask;
+              loop->ready.len--;
+              if (G_LIKELY (func == coop_task_step))
+                coop_task_step_inline (data);
+              else
+                func (data);
+              /* A batch of thousands of task steps can take milliseconds:
+               * the budget holds inside a batch too.  What is left of it
+               * stays at the head of the queue, in order, for the next
+               * dispatch. */
+              if (G_UNLIKELY (++since_clock == READY_ENTRIES_PER_CLOCK_CHECK))
                 {
-                  over_budget = TRUE;
-                  break;
+                  since_clock = 0;
+                  if (over_budget_at (source, g_get_monotonic_time ()))
+                    {
+                      over_budget = TRUE;
+                      break;
+                    }
                 }
             }
         }
       if (over_budget)
         break;
 
-      if (loop->ready_len == 0 && !g_atomic_int_get (&loop->ts_pending))
+      if (loop->ready.len == 0 && !g_atomic_int_get (&loop->ts_pending))
         break;
-      if (loop_stop_pending (loop) || G_UNLIKELY (loop->closed))
+      /* The hint is cheap; loop_stop_pending() asks GLib. */
+      if (G_UNLIKELY (loop->stop_hint || loop->ready.closed) &&
+          (loop->ready.closed || loop_stop_pending (loop)))
         break;
       if (loop->heap_len > 0)
         {
@@ -904,12 +935,14 @@ loop_source_destroy (LoopSource **sourcep)
 
 /* --- GObject -------------------------------------------------------------------- */
 
+G_STATIC_ASSERT (G_STRUCT_OFFSET (CoopLoop, ready) == G_STRUCT_OFFSET (CoopLoopHead, ready));
+
 static void
 coop_loop_init (CoopLoop *loop)
 {
   loop->priority = G_PRIORITY_DEFAULT_IDLE;
-  loop->ready_mask = 256 - 1;
-  loop->ready = g_new (ReadyEntry, 256);
+  loop->ready.mask = 256 - 1;
+  loop->ready.ring = g_new (ReadyEntry, 256);
   g_mutex_init (&loop->ts_lock);
   g_queue_init (&loop->tasks);
   g_queue_init (&loop->thens);
@@ -957,12 +990,12 @@ loop_drain (CoopLoop *loop)
   while (loop->thens.head != NULL)
     coop_future_drop_then (loop->thens.head);
 
-  while (loop->ready_len > 0)
+  while (loop->ready.len > 0)
     {
-      ReadyEntry entry = loop->ready[loop->ready_head];
+      ReadyEntry entry = loop->ready.ring[loop->ready.head];
 
-      loop->ready_head = (loop->ready_head + 1) & loop->ready_mask;
-      loop->ready_len--;
+      loop->ready.head = (loop->ready.head + 1) & loop->ready.mask;
+      loop->ready.len--;
       if (entry.discard != NULL)
         entry.discard (entry.data);
     }
@@ -1010,7 +1043,7 @@ coop_loop_finalize (GObject *object)
   coop_stack_pool_free (loop->stack_pool);
   g_clear_pointer (&loop->expired, g_ptr_array_unref);
   g_free (loop->heap);
-  g_free (loop->ready);
+  g_free (loop->ready.ring);
   g_array_unref (loop->run_stack);
   g_mutex_clear (&loop->ts_lock);
   g_main_context_unref (loop->context);
@@ -1549,6 +1582,7 @@ typedef struct
 {
   CoopWaiter  waiter;
   GMainLoop  *main_loop;
+  CoopLoop   *loop;
 } QuitWaiter;
 
 static void
@@ -1557,6 +1591,7 @@ quit_on_done (CoopWaiter *waiter,
 {
   QuitWaiter *quit = (QuitWaiter *) waiter;
 
+  quit->loop->stop_hint = TRUE;
   g_main_loop_quit (quit->main_loop);
 }
 
@@ -1593,6 +1628,7 @@ loop_run (CoopLoop    *loop,
     {
       quit.waiter.func = quit_on_done;
       quit.main_loop = frame.main_loop;
+      quit.loop = loop;
       coop_future_add_waiter (future, &quit.waiter);
     }
 
@@ -1610,6 +1646,7 @@ loop_run (CoopLoop    *loop,
 
   g_array_set_size (loop->run_stack, loop->run_stack->len - 1);
   g_main_loop_unref (frame.main_loop);
+  loop->stop_hint = loop_stop_pending (loop);
   g_main_context_pop_thread_default (loop->context);
   g_main_context_release (loop->context);
 
@@ -1705,6 +1742,7 @@ coop_loop_stop (CoopLoop *loop)
 
   g_return_if_fail (COOP_IS_LOOP (loop));
 
+  loop->stop_hint = TRUE;
   if (loop->run_stack->len == 0)
     {
       loop->stop_requested = TRUE;
@@ -1769,6 +1807,7 @@ coop_loop_close (CoopLoop *loop)
   coop_mutex_lock (&loop->ts_lock);
   g_atomic_int_set (&loop->closed, TRUE);
   coop_mutex_unlock (&loop->ts_lock);
+  loop->ready.closed = TRUE;
 
   registry_remove (loop);
   coop_io_shutdown (loop);
@@ -1911,7 +1950,7 @@ coop_loop_get_counts (CoopLoop *loop,
                       guint    *n_timers,
                       guint    *n_tasks)
 {
-  *n_ready = loop->ready_len;
+  *n_ready = loop->ready.len;
   *n_timers = loop->heap_len;
   *n_tasks = loop->tasks.length;
 }

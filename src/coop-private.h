@@ -73,10 +73,57 @@ void      coop_marks_refresh     (void);
  * when the loop is closed with the entry still queued. */
 typedef void (*CoopReadyFunc) (gpointer data);
 
-void      coop_loop_push_ready   (CoopLoop      *loop,
-                                  CoopReadyFunc  func,
-                                  CoopReadyFunc  discard,
-                                  gpointer       data);
+typedef struct
+{
+  CoopReadyFunc func;
+  CoopReadyFunc discard;
+  gpointer      data;
+} CoopReadyEntry;
+
+/* The ring of a loop's ready queue; used on the loop's thread only. */
+typedef struct
+{
+  CoopReadyEntry *ring;
+  guint           mask;      /* capacity - 1, capacity is a power of two */
+  guint           head;
+  guint           len;
+  gboolean        closed;    /* the loop is closed: nothing is queued */
+} CoopReadyQueue;
+
+/* How every CoopLoop begins (checked in coop-loop.c). */
+typedef struct
+{
+  GObject        parent_instance;
+  CoopReadyQueue ready;
+} CoopLoopHead;
+
+void      coop_loop_push_ready_slow (CoopLoop      *loop,
+                                     CoopReadyFunc  func,
+                                     CoopReadyFunc  discard,
+                                     gpointer       data);
+
+/* Queues @func (@data) at the tail of the ready queue.  Inlined: this is
+ * every task wake-up and every call_soon. */
+static inline void
+coop_loop_push_ready (CoopLoop      *loop,
+                      CoopReadyFunc  func,
+                      CoopReadyFunc  discard,
+                      gpointer       data)
+{
+  CoopReadyQueue *queue = &((CoopLoopHead *) loop)->ready;
+  CoopReadyEntry *entry;
+
+  if (G_UNLIKELY (queue->closed || queue->len > queue->mask))
+    {
+      coop_loop_push_ready_slow (loop, func, discard, data);
+      return;
+    }
+  entry = &queue->ring[(queue->head + queue->len) & queue->mask];
+  entry->func = func;
+  entry->discard = discard;
+  entry->data = data;
+  queue->len++;
+}
 gboolean  coop_loop_check_usable (CoopLoop      *loop,
                                   GError       **error);
 CoopStackPool *coop_loop_get_stack_pool (CoopLoop *loop);
@@ -277,6 +324,74 @@ void            coop_future_pool_free (CoopFuturePool *pool);
 CoopFuturePool *coop_loop_get_future_pool (CoopLoop *loop);
 
 /* --- tasks ------------------------------------------------------------------ */
+
+/* Here rather than in coop-task.c so that the loop can inline a task step
+ * (coop_task_step_inline()); nothing outside coop-task.c touches it
+ * otherwise. */
+struct _CoopTask
+{
+  CoopFuture      parent_instance;
+
+  CoopFiber       fiber;
+  CoopWaiter      waiter;          /* on the awaited future */
+  GList           link;            /* in the loop's live tasks */
+  CoopLoop       *loop;            /* the future's loop, borrowed */
+  CoopFuture     *awaiting;        /* while paused in coop_await(); the caller holds it */
+  CoopTaskFunc    func;
+  gpointer        user_data;
+  GDestroyNotify  notify;
+  char           *name;
+  char           *cancel_message;
+  gsize           stack_size;
+  GSList         *cancel_hooks;    /* CancelHook*, run on each cancel request */
+  guint64         id;              /* per loop, from 1, for dumps */
+  guint64         parent_id;       /* the task that made it, 0 outside a task */
+  gint64          created_usec;
+
+  guint           started : 1;
+  guint           done : 1;             /* function returned or task abandoned */
+  guint           cancel_requested : 1; /* to deliver at the next await */
+  guint           n_cancels;            /* requests not yet withdrawn (asyncio's cancelling()) */
+  guint           step_queued : 1;
+  guint           cancelling_awaited : 1; /* inside coop_future_cancel (awaiting) */
+  guint           alive_ref : 1;        /* holds a reference on itself */
+};
+
+extern COOP_TLS CoopTask *coop_current_task;
+#ifdef HAVE_SYSPROF
+extern COOP_TLS gboolean coop_marks_active;
+# define COOP_MARKS_ACTIVE() coop_marks_active
+#else
+# define COOP_MARKS_ACTIVE() FALSE
+#endif
+
+/* The ready-queue function of every task step. */
+void      coop_task_step             (gpointer data);
+void      coop_task_finish_step      (CoopTask *task);
+
+/* coop_task_step() for a started task with no profiler listening, inlined
+ * into the loop's dispatch: the switch back from the task then lands in
+ * the dispatch loop itself, with no `ret` left to miss (see
+ * COOP_FIBER_SWITCH_INLINE). */
+static inline __attribute__ ((always_inline)) void
+coop_task_step_inline (CoopTask *task)
+{
+  CoopTask *previous;
+
+  if (G_UNLIKELY (task->done || !task->started || COOP_MARKS_ACTIVE ()))
+    {
+      coop_task_step (task);
+      return;
+    }
+  task->step_queued = FALSE;
+  previous = coop_current_task;
+  coop_current_task = task;
+  coop_fiber_resume_inline (&task->fiber);
+  coop_current_task = previous;
+  if (G_UNLIKELY (task->fiber.finished && !task->done))
+    coop_task_finish_step (task);
+}
+
 
 CoopTask *coop_task_current_internal (void);
 /* FALSE for code made at run time (a binding's libffi closure), which must

@@ -38,34 +38,7 @@
  * with %COOP_ERROR_NOT_SUPPORTED instead of running it on a fiber.
  */
 
-struct _CoopTask
-{
-  CoopFuture      parent_instance;
-
-  CoopFiber       fiber;
-  CoopWaiter      waiter;          /* on the awaited future */
-  GList           link;            /* in the loop's live tasks */
-  CoopLoop       *loop;            /* the future's loop, borrowed */
-  CoopFuture     *awaiting;        /* while paused in coop_await(); the caller holds it */
-  CoopTaskFunc    func;
-  gpointer        user_data;
-  GDestroyNotify  notify;
-  char           *name;
-  char           *cancel_message;
-  gsize           stack_size;
-  GSList         *cancel_hooks;    /* CancelHook*, run on each cancel request */
-  guint64         id;              /* per loop, from 1, for dumps */
-  guint64         parent_id;       /* the task that made it, 0 outside a task */
-  gint64          created_usec;
-
-  guint           started : 1;
-  guint           done : 1;             /* function returned or task abandoned */
-  guint           cancel_requested : 1; /* to deliver at the next await */
-  guint           n_cancels;            /* requests not yet withdrawn (asyncio's cancelling()) */
-  guint           step_queued : 1;
-  guint           cancelling_awaited : 1; /* inside coop_future_cancel (awaiting) */
-  guint           alive_ref : 1;        /* holds a reference on itself */
-};
+/* struct _CoopTask is in coop-private.h (the loop inlines task steps). */
 
 enum {
   PROP_0,
@@ -108,7 +81,8 @@ coop_task_add_cancel_hook (CoopTask           *task,
   task->cancel_hooks = g_slist_append (task->cancel_hooks, hook);
 }
 
-static COOP_TLS CoopTask *current_task;
+COOP_TLS CoopTask *coop_current_task;
+#define current_task coop_current_task
 
 CoopTask *
 coop_task_current_internal (void)
@@ -118,7 +92,7 @@ coop_task_current_internal (void)
 
 /* --- scheduling ------------------------------------------------------------------ */
 
-static void task_step (gpointer data);
+#define task_step coop_task_step
 
 static void task_step_discard (gpointer data);
 
@@ -231,7 +205,8 @@ coop_is_static_code (gpointer func)
  * them (e.g. `sysprof-cli --use-trace-fd`).  Whether one does is asked once
  * per dispatch of the ready queue (coop_marks_refresh()); a step or an
  * await then only reads a thread-local flag. */
-static COOP_TLS gboolean marks_active;
+COOP_TLS gboolean coop_marks_active;
+#define marks_active coop_marks_active
 
 void
 coop_marks_refresh (void)
@@ -257,8 +232,8 @@ mark_await (CoopTask   *task,
 }
 #endif
 
-static void
-task_step (gpointer data)
+void
+coop_task_step (gpointer data)
 {
   CoopTask *task = data;
   CoopTask *previous;
@@ -302,16 +277,23 @@ task_step (gpointer data)
     {
       gint64 begin = SYSPROF_CAPTURE_CURRENT_TIME;
 
-      coop_fiber_resume (&task->fiber);
+      coop_fiber_resume_inline (&task->fiber);
       mark_step (task, begin);
     }
   else
 #endif
-    coop_fiber_resume (&task->fiber);
+    coop_fiber_resume_inline (&task->fiber);
   current_task = previous;
 
   if (task->fiber.finished && !task->done)
     task_complete (task);
+}
+
+/* The end of an inlined step whose function returned. */
+void
+coop_task_finish_step (CoopTask *task)
+{
+  task_complete (task);
 }
 
 /* --- GObject -------------------------------------------------------------------- */
@@ -654,8 +636,10 @@ coop_task_get_awaiting (CoopTask *task)
   return task->awaiting;
 }
 
-/* Pauses the calling task until @future is done. */
-static void
+/* Pauses the calling task until @future is done.  Inlined into
+ * coop_await(), so a resumed task has one `ret` to go before it is back
+ * in its own code (see COOP_FIBER_SWITCH_INLINE). */
+static inline __attribute__ ((always_inline)) void
 wait_until_done (CoopTask   *task,
                  CoopFuture *future)
 {
@@ -669,12 +653,12 @@ wait_until_done (CoopTask   *task,
       g_autofree char *what = coop_future_describe (future);
       gint64 begin = SYSPROF_CAPTURE_CURRENT_TIME;
 
-      coop_fiber_suspend ();
+      coop_fiber_suspend_inline ();
       mark_await (task, what != NULL ? what : G_OBJECT_TYPE_NAME (future), begin);
     }
   else
 #endif
-    coop_fiber_suspend ();
+    coop_fiber_suspend_inline ();
   coop_future_remove_waiter (future, &task->waiter);
   task->awaiting = NULL;
 }
@@ -802,7 +786,7 @@ coop_yield (GError **error)
     return deliver_cancellation (task, NULL, error);
 
   task_queue_step (task);
-  coop_fiber_suspend ();
+  coop_fiber_suspend_inline ();
 
   if (G_UNLIKELY (task->cancel_requested))
     return deliver_cancellation (task, NULL, error);

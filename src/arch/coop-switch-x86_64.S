@@ -2,41 +2,43 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * A switch is an ordinary function call as far as the compiler of the
- * calling code is concerned, so it only has to preserve what the System V
- * AMD64 ABI (3.2.1, "Registers") makes callee-saved:
- *
- *   rbx, rbp, r12, r13, r14, r15   general purpose
- *   rsp                            stored in CoopFiberContext.sp
- *   MXCSR control bits             rounding mode, FTZ/DAZ, exception masks
- *   x87 control word               precision and rounding control
- *
- * Everything else (rax, rcx, rdx, rsi, rdi, r8-r11, xmm0-15, the x87
- * stack, flags) is caller-saved and already spilled by the caller if it is
- * live.  MXCSR is stored and loaded whole because stmxcsr/ldmxcsr have no
- * narrower form; its status flags are caller-saved, so carrying them along
- * is allowed (each context keeps its own sticky exception flags).
- *
- * Frame pushed by a switch (and faked by coop_fiber_context_make), from
- * the saved stack pointer up:
+ * A paused context is three words on its own stack, the same whoever
+ * saved it, so that any switch can resume any context:
  *
  *   sp+0   MXCSR (4 bytes), x87 control word (2 bytes), 2 unused
- *   sp+8   r15
- *   sp+16  r14
- *   sp+24  r13
- *   sp+32  r12
- *   sp+40  rbx
- *   sp+48  rbp
- *   sp+56  return address
+ *   sp+8   rbp
+ *   sp+16  resume address
  *
- * Keep this in sync with coop-fiber-asm.c.
+ * and the code at the resume address runs with rsp = sp + 24, which is
+ * 128 bytes (the red zone) below the stack pointer it had when it paused:
+ * its first instruction adds them back.  Resuming is a `jmp`, not a `ret`:
+ * a `ret` to another stack always misses the return stack buffer, and the
+ * `ret`s after it too, which cost more than the rest of the switch.
+ *
+ * Two kinds of code save a context:
+ *
+ *  - coop_fiber_context_switch() below, an ordinary function: it pushes
+ *    the callee-saved registers (System V AMD64 ABI 3.2.1: rbx, rbp,
+ *    r12-r15, plus the MXCSR control bits and the x87 control word) and
+ *    its resume address pops them and returns to its caller;
+ *  - COOP_FIBER_SWITCH_INLINE (coop-fiber-private.h), an asm statement in
+ *    the resume and suspend paths of tasks that declares every register
+ *    but rbp clobbered, so the compiler saves what it needs in its own
+ *    frame; its resume address is a label inside the function.
+ *
+ * MXCSR and the x87 control word are only reloaded when they differ.  The
+ * MXCSR status flags are caller-saved, so carrying them along is allowed
+ * (each context keeps its own sticky exception flags).
+ *
+ * Keep this in sync with coop-fiber-asm.c and coop-fiber-private.h.
  */
 
 #if defined(__x86_64__) && defined(__ELF__)
 
 /* Indirect branch tracking: the switch may be reached through a PLT or a
- * function pointer, so it starts with endbr64 when the compiler was asked
- * for CET.  The trampoline is entered by `ret`, which IBT does not check.
+ * function pointer, and every resume address (the trampoline included) is
+ * reached by an indirect `jmp`, so each starts with endbr64 when the
+ * compiler was asked for CET (COOP_FIBER_SWITCH_INLINE does the same).
  * Shadow stacks are NOT supported: a switch returns to a different stack
  * than the one it was called on, so the property note below claims IBT
  * only and a SHSTK-enabled link correctly loses SHSTK. */
@@ -57,9 +59,6 @@
 coop_fiber_context_switch:
 	.cfi_startproc
 	COOP_ENDBR
-	pushq	%rbp
-	.cfi_adjust_cfa_offset 8
-	.cfi_rel_offset %rbp, 0
 	pushq	%rbx
 	.cfi_adjust_cfa_offset 8
 	.cfi_rel_offset %rbx, 0
@@ -75,28 +74,33 @@ coop_fiber_context_switch:
 	pushq	%r15
 	.cfi_adjust_cfa_offset 8
 	.cfi_rel_offset %r15, 0
+	/* From here on the CFA is described from the stack pointer an
+	 * unwinder is given for a paused context (the one before the red zone
+	 * was skipped), which is what coop_fiber_context_get_regs() reports. */
+	leaq	-128(%rsp), %rsp
+	leaq	.Lresume(%rip), %rax
+	pushq	%rax
+	pushq	%rbp
 	subq	$8, %rsp
-	.cfi_adjust_cfa_offset 8
 	stmxcsr	(%rsp)
 	fnstcw	4(%rsp)
-
-	/* The switch proper.  The frame on the new stack has the same shape,
-	 * so the CFI above stays true and an unwinder stopped after this
-	 * point sees the other context's caller. */
 	movl	(%rsp), %eax
 	movzwl	4(%rsp), %ecx
 	movq	%rsp, (%rdi)
 	movq	(%rsi), %rsp
-
 	cmpl	(%rsp), %eax
 	je	1f
 	ldmxcsr	(%rsp)
 1:	cmpw	4(%rsp), %cx
 	je	2f
 	fldcw	4(%rsp)
-2:
-	addq	$8, %rsp
-	.cfi_adjust_cfa_offset -8
+2:	movq	8(%rsp), %rbp
+	movq	16(%rsp), %rax
+	addq	$24, %rsp
+	jmp	*%rax
+.Lresume:
+	COOP_ENDBR
+	leaq	128(%rsp), %rsp
 	popq	%r15
 	.cfi_adjust_cfa_offset -8
 	.cfi_restore %r15
@@ -112,19 +116,17 @@ coop_fiber_context_switch:
 	popq	%rbx
 	.cfi_adjust_cfa_offset -8
 	.cfi_restore %rbx
-	popq	%rbp
-	.cfi_adjust_cfa_offset -8
-	.cfi_restore %rbp
 	ret
 	.cfi_endproc
 	.size	coop_fiber_context_switch, .-coop_fiber_context_switch
 
-/* The first switch into a new context "returns" here, with r12 = arg,
- * r13 = entry and rsp 16-byte aligned, so the call below enters entry
- * with rsp+8 aligned as the ABI requires.  The return address column is
- * marked undefined so gdb and libunwind stop here instead of walking
- * into the garbage above the stack top.  entry must never return; if it
- * does, trap at once rather than run off the top of the stack. */
+/* The first switch into a new context jumps here with rsp pointing at
+ * entry and arg (see coop_fiber_context_make), 16-byte aligned once both
+ * are popped, so the call below enters entry with rsp+8 aligned as the
+ * ABI requires.  The return address column is marked undefined so gdb
+ * and libunwind stop here instead of walking into the garbage above the
+ * stack top.  entry must never return; if it does, trap at once rather
+ * than run off the top of the stack. */
 	.p2align 4
 	.globl	coop_fiber_trampoline_x86_64
 	.hidden	coop_fiber_trampoline_x86_64
@@ -132,8 +134,10 @@ coop_fiber_context_switch:
 coop_fiber_trampoline_x86_64:
 	.cfi_startproc
 	.cfi_undefined rip
-	movq	%r12, %rdi
-	call	*%r13
+	COOP_ENDBR
+	popq	%rax
+	popq	%rdi
+	call	*%rax
 	ud2
 	.cfi_endproc
 	.size	coop_fiber_trampoline_x86_64, .-coop_fiber_trampoline_x86_64
