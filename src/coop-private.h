@@ -188,6 +188,12 @@ struct _CoopWaiter
   gpointer        data;
 };
 
+/* The waiter of a task paused in coop_await(): it only queues the task's
+ * step, so completing a future it waits on needs no reference of its own
+ * on the future (see future_complete()). */
+void     coop_task_wake            (CoopWaiter *waiter,
+                                    CoopFuture *future);
+
 gpointer coop_future_new_internal  (GType       type,
                                     CoopLoop   *loop);
 void     coop_future_add_waiter    (CoopFuture *future,

@@ -107,9 +107,9 @@ task_queue_step (CoopTask *task)
   coop_loop_push_ready (task->loop, task_step, task_step_discard, task);
 }
 
-static void
-task_wake (CoopWaiter *waiter,
-           CoopFuture *future)
+void
+coop_task_wake (CoopWaiter *waiter,
+                CoopFuture *future)
 {
   task_queue_step (waiter->data);
 }
@@ -353,7 +353,7 @@ coop_task_real_cancel (CoopFuture *future,
 static void
 coop_task_init (CoopTask *task)
 {
-  task->waiter.func = task_wake;
+  task->waiter.func = coop_task_wake;
   task->waiter.data = task;
 }
 
