@@ -10,7 +10,8 @@
  *
  * Workloads (see bench/README.md, "bench/run"):
  *   spawn      N tasks (Coop) / one-shot idle callbacks (GLib) started and
- *              finished: ns_per_op
+ *              finished, all at once or (--width W > 1) in waves of W, each
+ *              finished before the next starts: ns_per_op
  *   pingpong   N round trips over --width pairs of tasks handing a future
  *              back and forth (GLib: idle callbacks passing a token):
  *              ns_per_op is per hand-off (two per round trip)
@@ -53,7 +54,7 @@ static GOptionEntry entries[] = {
   { "workload", 'w', 0, G_OPTION_ARG_STRING, &opt_workload,
     "spawn, pingpong, chain, suspended, timers or respons", "W" },
   { "n", 'n', 0, G_OPTION_ARG_INT64, &opt_n, "operations / tasks / timers", "N" },
-  { "width", 0, 0, G_OPTION_ARG_INT64, &opt_width, "pairs (pingpong) or chains (chain) at once", "P" },
+  { "width", 0, 0, G_OPTION_ARG_INT64, &opt_width, "pairs (pingpong), chains (chain) or tasks (spawn waves) at once", "P" },
   { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &opt_seconds, "duration of respons", "S" },
   { NULL }
 };
@@ -112,22 +113,33 @@ spawn_idle (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* All N at once, or (width > 1) in waves of width tasks, each wave run to
+ * the end before the next is started: the steady state of a program that
+ * keeps starting tasks, where finished ones can be reused. */
 static double
-spawn_run (gint64 n)
+spawn_run (gint64 n,
+           gint64 width)
 {
-  gint64 t0, i;
+  gint64 t0, i, left;
 
-  spawn_done = 0;
-  spawn_target = n;
+  if (width <= 1 || width > n)
+    width = n;
   t0 = now_ns ();
-  for (i = 0; i < n; i++)
+  for (left = n; left > 0; left -= width)
     {
-      if (loop != NULL)
-        g_object_unref (coop_task_new (loop, spawn_body, NULL, NULL));
-      else
-        idle_add (spawn_idle, NULL);
+      gint64 wave = MIN (width, left);
+
+      spawn_done = 0;
+      spawn_target = wave;
+      for (i = 0; i < wave; i++)
+        {
+          if (loop != NULL)
+            g_object_unref (coop_task_new (loop, spawn_body, NULL, NULL));
+          else
+            idle_add (spawn_idle, NULL);
+        }
+      run ();
     }
-  run ();
   return (now_ns () - t0) / (double) n;
 }
 
@@ -651,9 +663,9 @@ main (int    argc,
 
   if (g_str_equal (opt_workload, "spawn"))
     {
-      spawn_run (MIN (opt_n, 1000));
+      spawn_run (MIN (opt_n, 1000), opt_width);
       json_begin ();
-      json_num ("ns_per_op", spawn_run (opt_n));
+      json_num ("ns_per_op", spawn_run (opt_n, opt_width));
     }
   else if (g_str_equal (opt_workload, "pingpong"))
     {

@@ -55,20 +55,32 @@ def rss_kib():
 # --- workloads: coroutines run by loop.run_until_complete -------------------
 
 async def spawn(n, width):
+    """All n at once, or (width > 1) in waves of width tasks, each wave
+    finished before the next starts (as bench-workload does)."""
     loop = asyncio.get_running_loop()
-    done = loop.create_future()
+    done = None
     count = [0]
+    target = [n]
 
     async def body():
         count[0] += 1
-        if count[0] == n:
+        if count[0] == target[0]:
             done.set_result(None)
 
     create = loop.create_task
+    if width <= 1 or width > n:
+        width = n
     t0 = time.perf_counter()
-    for _ in range(n):
-        create(body())
-    await done
+    left = n
+    while left > 0:
+        wave = min(width, left)
+        count[0] = 0
+        target[0] = wave
+        done = loop.create_future()
+        for _ in range(wave):
+            create(body())
+        await done
+        left -= wave
     return {"ns_per_op": (time.perf_counter() - t0) * 1e9 / n}
 
 
@@ -292,7 +304,8 @@ def main():
     try:
         if args.workload in ("spawn", "pingpong", "chain"):
             # Warm-up in the same loop, as bench-workload does.
-            loop.run_until_complete(func(min(args.n, 1000 * args.width), args.width))
+            warm = 1000 if args.workload == "spawn" else 1000 * args.width
+            loop.run_until_complete(func(min(args.n, warm), args.width))
         if args.workload == "respons":
             result = loop.run_until_complete(func(args.n, args.width, args.seconds))
         else:

@@ -522,6 +522,10 @@ coop_future_pool_new (void)
 void
 coop_future_pool_free (CoopFuturePool *pool)
 {
+  while (pool->n_tasks > 0)
+    g_object_unref (pool->tasks[--pool->n_tasks]);
+  g_free (pool->tasks);
+
   for (; pool->head < pool->tail; pool->head++)
     {
       CoopFuture *future = pool->ring[pool->head & pool->mask];
@@ -635,6 +639,30 @@ future_pool_take (CoopFuturePool *pool,
   return coop_object_ref (future);
 }
 
+CoopFuturePool *
+coop_future_pool_for_thread (CoopLoop *loop)
+{
+  CoopFuturePool *pool = coop_loop_get_future_pool (loop);
+
+  if (G_LIKELY (pool != NULL && pool->thread == &pool_thread_marker && !coop_debug_capture))
+    return pool;
+  return NULL;
+}
+
+static gboolean future_result_is_light (CoopFuturePrivate *priv);
+
+gboolean
+coop_future_reset_if_unused (CoopFuture *future)
+{
+  CoopFuturePrivate *priv = PRIV (future);
+
+  if (!future_reclaimable (future) || coop_object_may_have_handlers (future) ||
+      priv->held || priv->site != NULL || !future_result_is_light (priv))
+    return FALSE;
+  future_reset (future);
+  return TRUE;
+}
+
 /* Results that hold resources (an object, a boxed value, a pointer with a
  * destroy notify) or an error that must be reported if nobody reads it are
  * not kept in the pool: the pool lets go of the future as soon as it
@@ -694,9 +722,9 @@ coop_future_new (CoopLoop *loop)
 
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
 
-  pool = coop_loop_get_future_pool (loop);
   /* Debug mode records where each future was made: no recycling then. */
-  if (G_LIKELY (pool != NULL && pool->thread == &pool_thread_marker && !coop_debug_capture))
+  pool = coop_future_pool_for_thread (loop);
+  if (G_LIKELY (pool != NULL))
     return future_pool_take (pool, loop);
   return coop_future_new_internal (COOP_TYPE_FUTURE, loop);
 }

@@ -323,7 +323,21 @@ typedef struct
   guint64      tail;       /* one past the newest */
   guint        mask;       /* capacity - 1 */
   CoopFuture **ring;
+  /* Finished tasks nobody holds, reset, ready to be handed out again by
+   * coop_task_new() (see coop-task.c, "recycling"); one reference each. */
+  CoopFuture **tasks;
+  guint        n_tasks;
 } CoopFuturePool;
+
+#define COOP_TASK_POOL_MAX 1024
+
+/* For tasks: whether @future, whose only reference is the caller's, can
+ * be reused (no qdata, no handler ever, no waiter, a light outcome, no
+ * debug site); if so it is reset to a fresh pending future. */
+gboolean        coop_future_reset_if_unused (CoopFuture *future);
+/* The pool of @loop if the calling thread may use it (and debug mode is
+ * off), else NULL. */
+CoopFuturePool *coop_future_pool_for_thread (CoopLoop *loop);
 
 CoopFuturePool *coop_future_pool_new  (void);
 void            coop_future_pool_free (CoopFuturePool *pool);

@@ -101,6 +101,100 @@ test_results (CoopFixture *f, gconstpointer data)
   g_assert_cmpstr (coop_future_get_string (COOP_FUTURE (task), NULL), ==, "ok");
 }
 
+/* --- recycling: a finished task nobody holds is reused by the next
+ * coop_task_new(), as a fresh task; anything that still holds or watches
+ * it, or an outcome with resources or an unread error, keeps it out. */
+
+static void
+noop_body (CoopTask *task, gpointer data)
+{
+  (*(int *) data)++;
+}
+
+static void
+object_body (CoopTask *task, gpointer data)
+{
+  coop_future_set_object (COOP_FUTURE (task), data);
+}
+
+static void
+weak_gone (gpointer data, GObject *where)
+{
+  (*(int *) data)++;
+}
+
+static int n_task_reports;
+
+static void
+count_task_reports (CoopLoop *loop, const char *message, CoopFuture *future,
+                    const GError *error, gpointer data)
+{
+  n_task_reports++;
+}
+
+static void
+test_recycling (CoopFixture *f, gconstpointer data)
+{
+  CoopTask *first, *second, *held, *watched, *failed, *heavy;
+  GObject *object = g_object_new (G_TYPE_OBJECT, NULL);
+  guint64 first_id;
+  int runs = 0, gone = 0, object_gone = 0;
+
+  /* Spawned and forgotten: back as a fresh task. */
+  first = coop_task_new_full (f->loop, "first", 0, noop_body, &runs, NULL);
+  first_id = coop_task_get_id (first);
+  g_object_unref (first);
+  coop_test_drain ();
+  g_assert_cmpint (runs, ==, 1);
+  second = coop_task_new (f->loop, answer_body, NULL, NULL);
+  g_test_message ("recycled: %s", second == first ? "yes" : "no");
+  g_assert_true (second == first);
+  g_assert_cmpint (coop_future_get_state (COOP_FUTURE (second)), ==, COOP_FUTURE_STATE_PENDING);
+  g_assert_null (coop_task_get_name (second));
+  g_assert_cmpuint (coop_task_get_id (second), >, first_id);
+  g_assert_false (coop_task_is_cancelling (second));
+  g_assert_true (coop_loop_run_until_complete (f->loop, COOP_FUTURE (second), NULL));
+  g_assert_cmpint (coop_future_get_int64 (COOP_FUTURE (second), NULL), ==, 42);
+  g_assert_cmpint (runs, ==, 1);
+
+  /* Still held by its creator when it finished: not reused meanwhile,
+   * finalized as usual when let go. */
+  held = coop_task_new (f->loop, noop_body, &runs, NULL);
+  g_assert_true (held != second);   /* second is still held */
+  coop_test_drain ();
+  watched = coop_task_new (f->loop, noop_body, &runs, NULL);
+  g_assert_true (watched != held);
+  g_object_unref (watched);
+  g_object_weak_ref (G_OBJECT (held), weak_gone, &gone);
+  g_object_unref (held);
+  g_assert_cmpint (gone, ==, 1);
+  g_object_unref (second);
+
+  /* Watched with a weak reference: finalized, never reused. */
+  coop_test_drain ();
+  watched = coop_task_new (f->loop, noop_body, &runs, NULL);
+  g_object_weak_ref (G_OBJECT (watched), weak_gone, &gone);
+  g_object_unref (watched);
+  coop_test_drain ();
+  g_assert_cmpint (gone, ==, 2);
+
+  /* Failed, error never read: reported, not reused. */
+  n_task_reports = 0;
+  coop_loop_set_exception_handler (f->loop, count_task_reports, NULL, NULL);
+  failed = coop_task_new (f->loop, fail_body, NULL, NULL);
+  g_object_unref (failed);
+  coop_test_drain ();
+  g_assert_cmpint (n_task_reports, ==, 1);
+
+  /* A result holding an object: released as soon as the task goes. */
+  g_object_weak_ref (object, weak_gone, &object_gone);
+  heavy = coop_task_new (f->loop, object_body, object, NULL);
+  g_object_unref (heavy);
+  coop_test_drain ();
+  g_object_unref (object);   /* the task's result held it: gone with the task */
+  g_assert_cmpint (object_gone, ==, 1);
+}
+
 static void
 await_done_body (CoopTask *task, gpointer data)
 {
@@ -724,6 +818,7 @@ main (int argc, char **argv)
   coop_test_add ("/coop/task/list-tasks", test_list_tasks);
   coop_test_add ("/coop/task/nested", test_nested);
   coop_test_add ("/coop/task/binding-callback", test_binding_callback);
+  coop_test_add ("/coop/task/recycling", test_recycling);
   g_test_add_func ("/coop/task/close-with-tasks", test_close_with_tasks);
   g_test_add_func ("/coop/task/cancel-cycle", test_cancel_cycle);
 
