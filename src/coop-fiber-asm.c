@@ -89,13 +89,11 @@ coop_fiber_context_get_regs (const CoopFiberContext *ctx,
   memset (regs, 0, sizeof *regs);
 #if defined(__x86_64__)
   /* Only rbp is in the frame: the other callee-saved registers are wherever
-   * the paused code's own frame (described by its CFI) keeps them.  The
-   * stack pointer is the one the code at the resume address believes it
-   * has, the red zone included. */
+   * the paused code's own frame (described by its CFI) keeps them. */
   regs->callee[1] = sp[1];                    /* rbp */
   regs->fp = sp[1];
   regs->pc = sp[2];
-  regs->sp = (guintptr) (sp + 3) + 128;
+  regs->sp = (guintptr) (sp + 3);
 #elif defined(__aarch64__)
   for (int i = 0; i < 11; i++)
     regs->callee[i] = sp[i];                  /* x19 .. x29 */

@@ -111,9 +111,13 @@ void coop_fiber_check_canary (CoopFiber *fiber);
  * general-purpose, SSE and x87 register clobbered except rbp, which it
  * saves itself (it may be the frame pointer), so the compiler keeps what
  * it needs in its own frame; the frame it leaves on the stack is the one
- * arch/coop-switch-x86_64.S describes.  Sanitizer builds keep the
- * out-of-line switch, which their fiber annotations wrap. */
+ * arch/coop-switch-x86_64.S describes.  It pushes below the stack pointer
+ * of the function it is inlined into, which is only allowed without a red
+ * zone: the library is built with -mno-red-zone (COOP_NO_RED_ZONE, set by
+ * src/meson.build).  Sanitizer builds keep the out-of-line switch, which
+ * their fiber annotations wrap. */
 #if defined(COOP_FIBER_ASM) && defined(__x86_64__) && defined(__ELF__) && \
+    defined(COOP_NO_RED_ZONE) && \
     !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 # define COOP_FIBER_SWITCH_INLINE 1
 # if defined(__has_feature)
@@ -135,8 +139,7 @@ static inline __attribute__ ((always_inline)) void
 coop_fiber_switch_inline (CoopFiberContext *from,
                           CoopFiberContext *to)
 {
-  __asm__ volatile ("leaq -128(%%rsp), %%rsp\n\t"  /* keep off the red zone */
-                    "leaq 1f(%%rip), %%rax\n\t"
+  __asm__ volatile ("leaq 1f(%%rip), %%rax\n\t"
                     "pushq %%rax\n\t"               /* resume address */
                     "pushq %%rbp\n\t"
                     "subq $8, %%rsp\n\t"
@@ -160,7 +163,6 @@ coop_fiber_switch_inline (CoopFiberContext *from,
                     "jmp *%%rax\n"
                     "1:\n\t"                        /* resumed here */
                     COOP_FIBER_ENDBR
-                    "leaq 128(%%rsp), %%rsp"
                     : "+D" (from), "+S" (to)
                     :
                     : "rax", "rbx", "rcx", "rdx", "r8", "r9", "r10", "r11",

@@ -508,6 +508,12 @@ coop_task_class_init (CoopTaskClass *klass)
  * Creates a task that runs @func on its own stack.  It starts on a later
  * dispatch of the loop's ready queue.
  *
+ * Like plain futures ([ctor@Coop.Future.new]), tasks are recycled: a task
+ * that finishes while nobody else holds it (no references, weak
+ * references, qdata or signal handlers), with no error and no result
+ * holding resources, goes back to the loop, which may hand it out again,
+ * reset to a fresh task, instead of paying for a new GObject.
+ *
  * Not for language bindings (`(skip)`): a binding's interpreter must not
  * run on a fiber stack.  Bindings write their coroutines in their own
  * language (a Python coroutine, a JavaScript async function) and bridge

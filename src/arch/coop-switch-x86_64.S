@@ -9,9 +9,8 @@
  *   sp+8   rbp
  *   sp+16  resume address
  *
- * and the code at the resume address runs with rsp = sp + 24, which is
- * 128 bytes (the red zone) below the stack pointer it had when it paused:
- * its first instruction adds them back.  Resuming is a `jmp`, not a `ret`:
+ * and the code at the resume address runs with rsp = sp + 24, the stack
+ * pointer it had when it paused.  Resuming is a `jmp`, not a `ret`:
  * a `ret` to another stack always misses the return stack buffer, and the
  * `ret`s after it too, which cost more than the rest of the switch.
  *
@@ -24,7 +23,9 @@
  *  - COOP_FIBER_SWITCH_INLINE (coop-fiber-private.h), an asm statement in
  *    the resume and suspend paths of tasks that declares every register
  *    but rbp clobbered, so the compiler saves what it needs in its own
- *    frame; its resume address is a label inside the function.
+ *    frame; its resume address is a label inside the function.  It pushes
+ *    below the stack pointer of the function it is in, so the library is
+ *    built with -mno-red-zone.
  *
  * MXCSR and the x87 control word are only reloaded when they differ.  The
  * MXCSR status flags are caller-saved, so carrying them along is allowed
@@ -74,10 +75,9 @@ coop_fiber_context_switch:
 	pushq	%r15
 	.cfi_adjust_cfa_offset 8
 	.cfi_rel_offset %r15, 0
-	/* From here on the CFA is described from the stack pointer an
-	 * unwinder is given for a paused context (the one before the red zone
-	 * was skipped), which is what coop_fiber_context_get_regs() reports. */
-	leaq	-128(%rsp), %rsp
+	/* The CFI stays that of the stack pointer after the pushes above,
+	 * which is the one .Lresume runs with (and the one
+	 * coop_fiber_context_get_regs() reports for a paused context). */
 	leaq	.Lresume(%rip), %rax
 	pushq	%rax
 	pushq	%rbp
@@ -100,7 +100,6 @@ coop_fiber_context_switch:
 	jmp	*%rax
 .Lresume:
 	COOP_ENDBR
-	leaq	128(%rsp), %rsp
 	popq	%r15
 	.cfi_adjust_cfa_offset -8
 	.cfi_restore %r15
