@@ -566,19 +566,20 @@ future_reclaimable (CoopFuture *future)
 
 /* Brings a future nobody holds any more back to a fresh pending state.
  * Only light results get here (see future_unpool()). */
-static void
+static inline void
 future_reset (CoopFuture *future)
 {
   CoopFuturePrivate *priv = PRIV (future);
 
   /* Handlers connected in its previous life (even after it completed,
    * where nobody saw them) must not hear about the next one. */
-  if (coop_object_may_have_handlers (future))
+  if (G_UNLIKELY (coop_object_may_have_handlers (future)))
     g_signal_handlers_destroy (future);
   /* G_IS_VALUE() takes GType's lock: test the type directly. */
   if (G_VALUE_TYPE (&priv->value) != G_TYPE_INVALID)
     g_value_unset (&priv->value);
-  g_clear_error (&priv->error);
+  if (G_UNLIKELY (priv->error != NULL))
+    g_clear_error (&priv->error);
   priv->state = COOP_FUTURE_STATE_PENDING;
   priv->held_state = COOP_FUTURE_STATE_PENDING;
   priv->held = FALSE;
@@ -587,56 +588,69 @@ future_reset (CoopFuture *future)
   priv->observed = FALSE;
   priv->describe = NULL;
   priv->describe_data = NULL;
-  g_clear_pointer (&priv->site, coop_debug_site_free);
-  future_clear_undo (priv);
+  if (G_UNLIKELY (priv->site != NULL))
+    g_clear_pointer (&priv->site, coop_debug_site_free);
+  if (G_UNLIKELY (priv->undo != NULL || priv->undo_notify != NULL))
+    future_clear_undo (priv);
 }
 
-static CoopFuture *
+/* future_pool_take() when the oldest lent future is still in use. */
+static G_GNUC_NO_INLINE CoopFuture *
+future_pool_take_slow (CoopFuturePool *pool,
+                       CoopLoop       *loop)
+{
+  CoopFuture *future;
+
+  if (pool->head < pool->tail && pool->tail - pool->head > pool->mask &&
+      pool->mask + 1 >= COOP_FUTURE_POOL_MAX)
+    {
+      /* Full: let the oldest go; it is still held elsewhere. */
+      CoopFuture *oldest = pool->ring[pool->head & pool->mask];
+
+      pool->ring[pool->head++ & pool->mask] = NULL;
+      PRIV (oldest)->pool_slot = NOT_POOLED;
+      g_object_unref (oldest);
+    }
+
+  future = coop_future_new_internal (COOP_TYPE_FUTURE, loop);   /* the pool's reference */
+  if (pool->tail - pool->head > pool->mask)
+    future_pool_grow (pool);
+  PRIV (future)->pool_slot = pool->tail;
+  pool->ring[pool->tail++ & pool->mask] = future;
+  return coop_object_ref (future);
+}
+
+static inline CoopFuture *
 future_pool_take (CoopFuturePool *pool,
                   CoopLoop       *loop)
 {
-  CoopFuture *future = NULL;
-  gboolean reclaimed = FALSE;
+  CoopFuture **ring = pool->ring;
+  guint64 head = pool->head;
+  guint64 tail = pool->tail;
+  guint mask = pool->mask;
+  CoopFuture *oldest = NULL;
 
-  while (pool->head < pool->tail && pool->ring[pool->head & pool->mask] == NULL)
-    pool->head++;
+  while (head < tail && (oldest = ring[head & mask]) == NULL)
+    head++;
+  pool->head = head;
 
-  if (pool->head < pool->tail)
+  if (G_LIKELY (head < tail) && future_reclaimable (oldest))
     {
-      CoopFuture *oldest = pool->ring[pool->head & pool->mask];
-
-      if (future_reclaimable (oldest))
-        {
-          pool->ring[pool->head++ & pool->mask] = NULL;
-          future_reset (oldest);
-          future = oldest;                 /* the pool's reference moves on */
-          reclaimed = TRUE;
-        }
-      else if (pool->tail - pool->head > pool->mask && pool->mask + 1 >= COOP_FUTURE_POOL_MAX)
-        {
-          /* Full: let the oldest go; it is still held elsewhere. */
-          pool->ring[pool->head++ & pool->mask] = NULL;
-          PRIV (oldest)->pool_slot = NOT_POOLED;
-          g_object_unref (oldest);
-        }
-    }
-
-  if (future == NULL)
-    future = coop_future_new_internal (COOP_TYPE_FUTURE, loop);   /* the pool's reference */
-  if (pool->tail - pool->head > pool->mask)
-    future_pool_grow (pool);
-
-  PRIV (future)->pool_slot = pool->tail;
-  pool->ring[pool->tail++ & pool->mask] = future;
-  if (reclaimed)
-    {
+      /* The oldest is free again: it moves from the head of the ring to
+       * the tail, and the pool's reference with it. */
+      ring[head & mask] = NULL;
+      pool->head = head + 1;
+      future_reset (oldest);
+      PRIV (oldest)->pool_slot = tail;
+      ring[tail & mask] = oldest;
+      pool->tail = tail + 1;
       /* Nobody else holds it (count 1, no qdata), so nobody can touch
        * the count meanwhile: the caller's reference is a plain store, not
        * an atomic increment. */
-      __atomic_store_n ((gint *) &G_OBJECT (future)->ref_count, 2, __ATOMIC_RELAXED);
-      return future;
+      __atomic_store_n ((gint *) &G_OBJECT (oldest)->ref_count, 2, __ATOMIC_RELAXED);
+      return oldest;
     }
-  return coop_object_ref (future);
+  return future_pool_take_slow (pool, loop);
 }
 
 CoopFuturePool *
