@@ -3,7 +3,9 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "coop-test.h"
-#include "coop-private.h"
+#ifndef COOP_TEST_PUBLIC_API_ONLY   /* set for the installed tests */
+# include "coop-private.h"
+#endif
 
 static void
 test_states (CoopFixture *f, gconstpointer data)
@@ -364,19 +366,25 @@ test_handler_flag (CoopFixture *f, gconstpointer data)
   int emissions = 0;
   gulong id;
 
+#ifndef COOP_TEST_PUBLIC_API_ONLY
   g_test_message ("handler bit: %#x", coop_handler_flag);
-#if GLIB_SIZEOF_VOID_P == 8
+# if GLIB_SIZEOF_VOID_P == 8
   if (glib_major_version == 2 && glib_minor_version >= 74 && glib_minor_version <= 86)
     g_assert_cmpuint (coop_handler_flag, !=, 0);
-#endif
+# endif
   if (coop_handler_flag != 0)
     g_assert_false (coop_object_may_have_handlers (future));
+#endif
 
   /* Connected and disconnected again: the bit stays, GLib is asked. */
   id = g_signal_connect (future, "done", G_CALLBACK (count_done), &emissions);
+#ifndef COOP_TEST_PUBLIC_API_ONLY
   g_assert_true (coop_object_may_have_handlers (future));
+#endif
   g_signal_handler_disconnect (future, id);
+#ifndef COOP_TEST_PUBLIC_API_ONLY
   g_assert_true (coop_object_may_have_handlers (future));
+#endif
   coop_future_set_int64 (future, 1);
   coop_test_drain ();
   g_assert_cmpint (emissions, ==, 0);
