@@ -173,11 +173,27 @@ coop_fiber_switch_inline (CoopFiberContext *from,
                       "memory", "cc");
 }
 
+# define COOP_FIBER_SWITCH_INTO(fiber) coop_fiber_switch_inline (&(fiber)->caller, &(fiber)->ctx)
+# define COOP_FIBER_SWITCH_OUT(self)   coop_fiber_switch_inline (&(self)->ctx, &(self)->caller)
+
+#else
+
+/* The out-of-line switch, with the sanitizers' fiber annotations around it
+ * (coop-fiber.c). */
+void coop_fiber_switch_into (CoopFiber *fiber);
+void coop_fiber_switch_out  (CoopFiber *self);
+# define COOP_FIBER_SWITCH_INTO(fiber) coop_fiber_switch_into (fiber)
+# define COOP_FIBER_SWITCH_OUT(self)   coop_fiber_switch_out (self)
+
+#endif
+
 extern COOP_TLS CoopFiber *coop_current_fiber;
+void coop_fiber_report_misuse (CoopFiber *fiber);
 
 /* coop_fiber_resume() and coop_fiber_suspend(), inlined into their
- * callers (the task step, the await): what is left after the switch is
- * then no `ret` at all on the loop's side and one on the task's. */
+ * callers (the task step, the await): with the inlined switch, what is left
+ * after a switch is then no `ret` at all on the loop's side and one on the
+ * task's. */
 static inline __attribute__ ((always_inline)) void
 coop_fiber_resume_inline (CoopFiber *fiber)
 {
@@ -185,7 +201,7 @@ coop_fiber_resume_inline (CoopFiber *fiber)
 
   if (G_UNLIKELY (fiber->finished || fiber->running))
     {
-      coop_fiber_resume (fiber);   /* reports the misuse */
+      coop_fiber_report_misuse (fiber);
       return;
     }
   if (G_UNLIKELY (!fiber->started))
@@ -195,7 +211,7 @@ coop_fiber_resume_inline (CoopFiber *fiber)
   fiber->prev_current = prev;
   fiber->running = TRUE;
   coop_current_fiber = fiber;
-  coop_fiber_switch_inline (&fiber->caller, &fiber->ctx);
+  COOP_FIBER_SWITCH_INTO (fiber);
   coop_current_fiber = prev;
   fiber->running = FALSE;
 
@@ -210,17 +226,12 @@ coop_fiber_suspend_inline (void)
 
   if (G_UNLIKELY (self == NULL))
     {
-      coop_fiber_suspend ();   /* reports the misuse */
+      coop_fiber_report_misuse (NULL);
       return;
     }
   coop_fiber_check_canary (self);
-  coop_fiber_switch_inline (&self->ctx, &self->caller);
+  COOP_FIBER_SWITCH_OUT (self);
 }
-
-#else
-# define coop_fiber_resume_inline  coop_fiber_resume
-# define coop_fiber_suspend_inline coop_fiber_suspend
-#endif
 
 /* The raw, backend-specific switch (exposed for the switch tests). */
 void       coop_fiber_context_make   (CoopFiberContext *ctx,

@@ -1197,54 +1197,33 @@ coop_fiber_start (CoopFiber *fiber)
 }
 
 void
-coop_fiber_resume (CoopFiber *fiber)
+coop_fiber_report_misuse (CoopFiber *fiber)
 {
-  CoopFiber *prev;
+  if (fiber == NULL)
+    g_critical ("coop_fiber_suspend: no current fiber (called on the thread's own stack)");
+  else
+    g_critical ("coop_fiber_resume: fiber %p is %s", (gpointer) fiber,
+                fiber->finished ? "finished" : "already running");
+}
+
+#ifndef COOP_FIBER_SWITCH_INLINE
+void
+coop_fiber_switch_into (CoopFiber *fiber)
+{
 #ifdef COOP_ASAN
   void *fake_stack = NULL;
 #endif
-
-  if (G_UNLIKELY (fiber->finished || fiber->running))
-    {
-      g_critical ("%s: fiber %p is %s", G_STRFUNC, (gpointer) fiber,
-                  fiber->finished ? "finished" : "already running");
-      return;
-    }
-
-  if (G_UNLIKELY (!fiber->started))
-    coop_fiber_start (fiber);
-
-  prev = coop_current_fiber;
-  fiber->prev_current = prev;
-  fiber->running = TRUE;
-  coop_current_fiber = fiber;
 
   coop_asan_start_switch (&fake_stack, fiber->stack->low,
                           (gsize) (fiber->stack->top - fiber->stack->low));
   coop_tsan_fiber_enter (fiber);
   coop_fiber_context_switch (&fiber->caller, &fiber->ctx);
   coop_asan_finish_switch (fake_stack, NULL, NULL);
-
-  coop_current_fiber = prev;
-  fiber->running = FALSE;
-
-  if (G_UNLIKELY (fiber->finished))
-    coop_fiber_release (fiber);
 }
 
 void
-coop_fiber_suspend (void)
+coop_fiber_switch_out (CoopFiber *self)
 {
-  CoopFiber *self = coop_current_fiber;
-
-  if (G_UNLIKELY (self == NULL))
-    {
-      g_critical ("%s: no current fiber (called on the thread's own stack)", G_STRFUNC);
-      return;
-    }
-
-  coop_fiber_check_canary (self);
-
   coop_asan_start_switch (&self->asan_fake_stack, self->asan_caller_bottom,
                           self->asan_caller_size);
   coop_tsan_fiber_leave (self);
@@ -1252,6 +1231,19 @@ coop_fiber_suspend (void)
   /* Resumed, maybe by someone else this time: note whose stack we left. */
   coop_asan_finish_switch (self->asan_fake_stack, &self->asan_caller_bottom,
                            &self->asan_caller_size);
+}
+#endif
+
+void
+coop_fiber_resume (CoopFiber *fiber)
+{
+  coop_fiber_resume_inline (fiber);
+}
+
+void
+coop_fiber_suspend (void)
+{
+  coop_fiber_suspend_inline ();
 }
 
 gboolean

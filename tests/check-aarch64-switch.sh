@@ -42,6 +42,9 @@ typedef int gboolean;
 typedef unsigned long guintptr;
 #define G_BEGIN_DECLS
 #define G_END_DECLS
+#define G_UNLIKELY(x) (x)
+#define TRUE 1
+#define FALSE 0
 EOF
 
 cat > "$tmp/check.c" <<'EOF'
