@@ -82,17 +82,14 @@ coop_task_add_cancel_hook (CoopTask           *task,
 }
 
 COOP_TLS CoopTask *coop_current_task;
-#define current_task coop_current_task
 
 CoopTask *
 coop_task_current_internal (void)
 {
-  return current_task;
+  return coop_current_task;
 }
 
 /* --- scheduling ------------------------------------------------------------------ */
-
-#define task_step coop_task_step
 
 static void task_step_discard (gpointer data);
 
@@ -104,7 +101,7 @@ task_queue_step (CoopTask *task)
   if (task->step_queued)
     return;
   task->step_queued = TRUE;
-  coop_loop_push_ready (task->loop, task_step, task_step_discard, task);
+  coop_loop_push_ready (task->loop, coop_task_step, task_step_discard, task);
 }
 
 void
@@ -262,12 +259,11 @@ coop_is_static_code (gpointer func)
  * per dispatch of the ready queue (coop_marks_refresh()); a step or an
  * await then only reads a thread-local flag. */
 COOP_TLS gboolean coop_marks_active;
-#define marks_active coop_marks_active
 
 void
 coop_marks_refresh (void)
 {
-  marks_active = sysprof_collector_is_active ();
+  coop_marks_active = sysprof_collector_is_active ();
 }
 
 static void
@@ -326,10 +322,10 @@ coop_task_step (gpointer data)
       coop_fiber_set_name_func (&task->fiber, task_fiber_name, task);
     }
 
-  previous = current_task;
-  current_task = task;
+  previous = coop_current_task;
+  coop_current_task = task;
 #ifdef HAVE_SYSPROF
-  if (G_UNLIKELY (marks_active))
+  if (G_UNLIKELY (coop_marks_active))
     {
       gint64 begin = SYSPROF_CAPTURE_CURRENT_TIME;
 
@@ -339,7 +335,7 @@ coop_task_step (gpointer data)
   else
 #endif
     coop_fiber_resume_inline (&task->fiber);
-  current_task = previous;
+  coop_current_task = previous;
 
   if (task->fiber.finished && !task->done)
     task_complete (task);
@@ -545,7 +541,7 @@ coop_task_new_full (CoopLoop       *loop,
   task->notify = notify;
   task->name = g_strdup (name);
   task->stack_size = stack_size;
-  task->parent_id = current_task != NULL ? current_task->id : 0;
+  task->parent_id = coop_current_task != NULL ? coop_current_task->id : 0;
   task->created_usec = coop_time_coarse ();
   coop_future_hold (COOP_FUTURE (task));
 
@@ -606,7 +602,7 @@ coop_task_new (CoopLoop       *loop,
 CoopTask *
 coop_task_get_current (void)
 {
-  return current_task;
+  return coop_current_task;
 }
 
 /**
@@ -711,7 +707,7 @@ wait_until_done (CoopTask   *task,
   task->awaiting = future;
   coop_future_add_waiter (future, &task->waiter);
 #ifdef HAVE_SYSPROF
-  if (G_UNLIKELY (marks_active))
+  if (G_UNLIKELY (coop_marks_active))
     {
       /* Described while it is still pending: what the task waits for. */
       g_autofree char *what = coop_future_describe (future);
@@ -772,7 +768,7 @@ gboolean
 coop_await (CoopFuture  *future,
             GError     **error)
 {
-  CoopTask *task = current_task;
+  CoopTask *task = coop_current_task;
 
   g_return_val_if_fail (COOP_IS_FUTURE (future), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -836,7 +832,7 @@ coop_await (CoopFuture  *future,
 gboolean
 coop_yield (GError **error)
 {
-  CoopTask *task = current_task;
+  CoopTask *task = coop_current_task;
 
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
@@ -956,7 +952,7 @@ gboolean
 coop_task_is_step (CoopReadyFunc func,
                    gpointer      data)
 {
-  return func == task_step;
+  return func == coop_task_step;
 }
 
 /**
