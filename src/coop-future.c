@@ -115,19 +115,28 @@ future_clear_undo (CoopFuturePrivate *priv)
  * (64-bit) keeps flags in the padding after GObject.ref_count, one of them
  * set, and never cleared, when a handler is first connected to the object.
  * That layout is private, so it is not assumed: the probe below connects
- * handlers (both ways GLib offers) to fresh objects and keeps the bit only if
- * exactly that bit appears each time, and nothing else sets it.  Without it
+ * handlers (both ways GLib offers) to a signal of fresh objects and keeps
+ * the bit only if exactly that one bit appears each time, and nothing else
+ * sets it.  Without it
  * (another GLib, a 32-bit build), coop_object_may_have_handlers() is always
  * TRUE and GLib is asked as before. */
 
 guint coop_handler_flag;
 
+#if GLIB_SIZEOF_VOID_P == 8
 static void
 probe_handler (void)
 {
 }
 
-#if GLIB_SIZEOF_VOID_P == 8
+static void
+probe_class_init (gpointer klass,
+                  gpointer data)
+{
+  g_signal_new ("coop-probe", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
 static guint
 probe_flags (GObject *object)
 {
@@ -143,10 +152,15 @@ coop_gobject_probe (void)
 
   if (g_once_init_enter (&done))
     {
-      GObject *a = g_object_new (G_TYPE_OBJECT, NULL);
-      GObject *b = g_object_new (G_TYPE_OBJECT, NULL);
+      /* A type of its own, with a signal that is not ::notify (which has a
+       * bit of its own as well). */
+      GType type = g_type_register_static_simple (G_TYPE_OBJECT, "CoopHandlerProbe",
+                                                  sizeof (GObjectClass), probe_class_init,
+                                                  sizeof (GObject), NULL, 0);
+      GObject *a = g_object_new (type, NULL);
+      GObject *b = g_object_new (type, NULL);
       guint before_a = probe_flags (a), before_b = probe_flags (b);
-      guint bit, other;
+      guint bit_a, bit_b, other;
       GClosure *closure;
 
       /* What other uses of an object must not set. */
@@ -155,18 +169,18 @@ coop_gobject_probe (void)
       g_object_thaw_notify (a);
       g_object_ref (a);
       g_object_unref (a);
-      other = probe_flags (a) | probe_flags (b);
+      other = probe_flags (a) ^ before_a;
 
-      g_signal_connect (a, "notify", G_CALLBACK (probe_handler), NULL);
+      g_signal_connect (a, "coop-probe", G_CALLBACK (probe_handler), NULL);
       closure = g_cclosure_new (G_CALLBACK (probe_handler), NULL, NULL);
-      g_signal_connect_closure_by_id (b, g_signal_lookup ("notify", G_TYPE_OBJECT), 0, closure, FALSE);
-      /* Connecting sets the handler bit and, for ::notify, a notify bit:
-       * the lowest new bit is the handler's. */
-      bit = (probe_flags (a) & ~before_a) & (probe_flags (b) & ~before_b);
-      bit &= -bit;
-      if (before_a == before_b && (before_a & bit) == 0 && (other & bit) == 0 &&
+      g_signal_connect_closure_by_id (b, g_signal_lookup ("coop-probe", type), 0, closure, FALSE);
+      bit_a = probe_flags (a) & ~before_a;
+      bit_b = probe_flags (b) & ~before_b;
+      /* Exactly one new bit, the same both ways, set by nothing else. */
+      if (bit_a != 0 && (bit_a & (bit_a - 1)) == 0 && bit_a == bit_b &&
+          before_a == before_b && (other & bit_a) == 0 &&
           glib_check_version (2, 74, 0) == NULL)
-        coop_handler_flag = bit;
+        coop_handler_flag = bit_a;
 
       g_object_unref (a);
       g_object_unref (b);
