@@ -22,8 +22,8 @@ BUILD=${BUILD_DIR:-_build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
 top=$(pwd)
 
-# No LTO (the project's default): it only lengthens the links here, where
-# the fiber switch stays out of line for the sanitizer's annotations.
+# No LTO (the project's default): clang's would need a linker plugin, and
+# the fiber switch stays out of line for the sanitizers' annotations anyway.
 CC=${FUZZ_CC:-clang} check_setup "$BUILD" -Dfuzzing=true -Db_lto=false \
   -Db_sanitize=address,undefined -Db_lundef=false \
   "-Dc_args=-fsanitize=fuzzer-no-link -fno-sanitize-recover=undefined" \

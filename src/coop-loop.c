@@ -606,6 +606,17 @@ loop_stop_pending (CoopLoop *loop)
                                                  loop->run_stack->len - 1).main_loop);
 }
 
+/* Takes the entry at the head of the ready queue (which is not empty). */
+static inline ReadyEntry
+ready_pop (CoopLoop *loop)
+{
+  ReadyEntry entry = loop->ready.ring[loop->ready.head];
+
+  loop->ready.head = (loop->ready.head + 1) & loop->ready.mask;
+  loop->ready.len--;
+  return entry;
+}
+
 /* A batch of @n entries in debug mode (coop-debug.c times each entry);
  * returns whether the budget ran out. */
 static gboolean
@@ -616,10 +627,8 @@ run_batch_debug (CoopLoop *loop,
 {
   while (n-- > 0 && loop->ready.len > 0)
     {
-      ReadyEntry entry = loop->ready.ring[loop->ready.head];
+      ReadyEntry entry = ready_pop (loop);
 
-      loop->ready.head = (loop->ready.head + 1) & loop->ready.mask;
-      loop->ready.len--;
       coop_debug_run_entry (loop, entry.func, entry.data,
                             entry.func == run_handle ? (gpointer) ((CoopHandle *) entry.data)->callback
                                                      : (gpointer) entry.func);
@@ -670,12 +679,10 @@ ready_source_dispatch (GSource     *source,
         {
           while (n-- > 0 && loop->ready.len > 0)
             {
-              ReadyEntry *entry = &loop->ready.ring[loop->ready.head];
-              CoopReadyFunc func = entry->func;
-              gpointer data = entry->data;
+              ReadyEntry entry = ready_pop (loop);
+              CoopReadyFunc func = entry.func;
+              gpointer data = entry.data;
 
-              loop->ready.head = (loop->ready.head + 1) & loop->ready.mask;
-              loop->ready.len--;
               if (G_LIKELY (func == coop_task_step))
                 coop_task_step_inline (data);
               else
@@ -992,10 +999,8 @@ loop_drain (CoopLoop *loop)
 
   while (loop->ready.len > 0)
     {
-      ReadyEntry entry = loop->ready.ring[loop->ready.head];
+      ReadyEntry entry = ready_pop (loop);
 
-      loop->ready.head = (loop->ready.head + 1) & loop->ready.mask;
-      loop->ready.len--;
       if (entry.discard != NULL)
         entry.discard (entry.data);
     }
