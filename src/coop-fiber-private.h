@@ -97,7 +97,10 @@ void       coop_fiber_suspend    (void);
 CoopFiber *coop_fiber_current    (void);
 
 /* The pieces of coop_fiber_resume()/suspend() the inlined versions call. */
-void coop_fiber_start        (CoopFiber *fiber);
+/* Takes the fiber's stack (done by the first resume if not before);
+ * G_IO_ERROR_NO_SPACE when no stack can be mapped. */
+gboolean coop_fiber_start    (CoopFiber *fiber,
+                              GError   **error);
 void coop_fiber_release      (CoopFiber *fiber);
 void coop_fiber_check_canary (CoopFiber *fiber);
 
@@ -204,8 +207,8 @@ coop_fiber_resume_inline (CoopFiber *fiber)
       coop_fiber_report_misuse (fiber);
       return;
     }
-  if (G_UNLIKELY (!fiber->started))
-    coop_fiber_start (fiber);
+  if (G_UNLIKELY (!fiber->started) && !coop_fiber_start (fiber, NULL))
+    return;
 
   prev = coop_current_fiber;
   fiber->prev_current = prev;

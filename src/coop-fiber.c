@@ -56,6 +56,8 @@
 
 #include "coop-fiber-private.h"
 
+#include <gio/gio.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -634,9 +636,10 @@ coop_map_stacks (gsize size)
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                        -1, 0);
 
+  /* Out of address space (RLIMIT_AS, overcommit) or of mappings: the
+   * caller fails the task that wanted the stack, never the process. */
   if (map == MAP_FAILED)
-    g_error ("Coop: cannot map %" G_GSIZE_FORMAT " bytes of fiber stacks: %s",
-             size, g_strerror (errno));
+    return NULL;
 
 #ifdef MADV_NOHUGEPAGE
   /* With transparent huge pages set to "always", the first touch of a
@@ -648,7 +651,8 @@ coop_map_stacks (gsize size)
 }
 
 /* Maps a slab, queues its stacks on the cold list and returns the first
- * one, not queued, for the caller to hand out. */
+ * one, not queued, for the caller to hand out; NULL (errno set) when
+ * there is no room for even the smallest slab. */
 static CoopStack *
 coop_stack_slab_new (CoopStackPool *pool)
 {
@@ -664,6 +668,23 @@ coop_stack_slab_new (CoopStackPool *pool)
 retry:
   map_size = n * slot + (guarded ? 0 : page);
   map = coop_map_stacks (map_size);
+  if (map == NULL)
+    {
+      int saved_errno = errno;
+
+      if (guarded)
+        coop_guard_budget_give (n);
+      /* A big slab may not fit where a small one still does; below that
+       * the task asking fails, leaving what room is left to malloc(). */
+      if (n > COOP_SLAB_MIN_STACKS)
+        {
+          n = COOP_SLAB_MIN_STACKS;
+          guarded = coop_guard_budget_take (n);
+          goto retry;
+        }
+      errno = saved_errno;
+      return NULL;
+    }
 
   if (guarded)
     {
@@ -680,7 +701,15 @@ retry:
         }
     }
 
-  slab = g_malloc0 (sizeof (CoopStackSlab) + n * sizeof (CoopStack));
+  slab = g_try_malloc0 (sizeof (CoopStackSlab) + n * sizeof (CoopStack));
+  if (slab == NULL)
+    {
+      munmap (map, map_size);
+      if (guarded)
+        coop_guard_budget_give (n);
+      errno = ENOMEM;
+      return NULL;
+    }
   slab->map = map;
   slab->map_size = map_size;
   slab->slot = slot;
@@ -856,7 +885,15 @@ coop_stack_single_take (CoopStackPool *pool,
     }
 
   map = coop_map_stacks (size + coop_page_size);
-  stack = g_new0 (CoopStack, 1);
+  if (map == NULL)
+    return NULL;
+  stack = g_try_new0 (CoopStack, 1);
+  if (stack == NULL)
+    {
+      munmap (map, size + coop_page_size);
+      errno = ENOMEM;
+      return NULL;
+    }
   stack->low = map + coop_page_size;
   stack->top = stack->low + size;
 
@@ -983,7 +1020,8 @@ coop_stack_pool_get_n_free (CoopStackPool *pool)
 static CoopStack *
 coop_stack_pool_take (CoopStackPool *pool,
                       gsize          size,
-                      CoopFiber     *owner)
+                      CoopFiber     *owner,
+                      GError       **error)
 {
   CoopStack *stack;
 
@@ -998,7 +1036,18 @@ coop_stack_pool_take (CoopStackPool *pool,
         stack = coop_stack_list_pop_head (&pool->cold);
       if (stack == NULL)
         stack = coop_stack_slab_new (pool);
-      stack->slab->n_in_use++;
+      if (stack != NULL)
+        stack->slab->n_in_use++;
+    }
+
+  if (stack == NULL)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+                   "Cannot map a %" G_GSIZE_FORMAT " KiB stack for a task: %s",
+                   size / 1024, g_strerror (saved_errno));
+      return NULL;
     }
 
   stack->in_use = TRUE;
@@ -1177,14 +1226,30 @@ coop_fiber_entry (gpointer data)
 }
 
 /* Kept out of line so that coop_fiber_resume() stays a small leaf-like
- * function on its hot path. */
-G_GNUC_NO_INLINE void
-coop_fiber_start (CoopFiber *fiber)
+ * function on its hot path.  Takes the stack; when none can be had the
+ * fiber stays unstarted and the caller decides (a task fails with the
+ * error).  Without @error the failure is logged. */
+G_GNUC_NO_INLINE gboolean
+coop_fiber_start (CoopFiber *fiber,
+                  GError   **error)
 {
+  GError *local_error = NULL;
+
   if (G_UNLIKELY (!coop_thread_ready))
     coop_fiber_thread_setup ();
 
-  fiber->stack = coop_stack_pool_take (fiber->pool, fiber->stack_size, fiber);
+  fiber->stack = coop_stack_pool_take (fiber->pool, fiber->stack_size, fiber, &local_error);
+  if (fiber->stack == NULL)
+    {
+      if (error != NULL)
+        g_propagate_error (error, local_error);
+      else
+        {
+          g_warning ("Coop: fiber not started: %s", local_error->message);
+          g_error_free (local_error);
+        }
+      return FALSE;
+    }
   /* Slab stacks have page-aligned tops a whole number of pages apart, so
    * the hot top frames of every fiber would compete for the same few cache
    * sets.  Starting each one a little lower (up to 2,240 bytes, still in
@@ -1194,6 +1259,7 @@ coop_fiber_start (CoopFiber *fiber)
                            coop_fiber_entry, fiber);
   coop_tsan_fiber_create (fiber);
   fiber->started = TRUE;
+  return TRUE;
 }
 
 void

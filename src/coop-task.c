@@ -320,6 +320,18 @@ coop_task_step (gpointer data)
       coop_fiber_init (&task->fiber, coop_loop_get_stack_pool (task->loop),
                        task->stack_size, task_fiber_main, task);
       coop_fiber_set_name_func (&task->fiber, task_fiber_name, task);
+      {
+        GError *error = NULL;
+
+        /* No stack to be had (address space or mappings exhausted): this
+         * task fails, the process goes on. */
+        if (!coop_fiber_start (&task->fiber, &error))
+          {
+            coop_future_take_error (COOP_FUTURE (task), error);
+            task_complete (task);
+            return;
+          }
+      }
     }
 
   previous = coop_current_task;
