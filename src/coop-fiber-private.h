@@ -73,6 +73,9 @@ guint          coop_stack_pool_get_n_free       (CoopStackPool *pool);
 gpointer       coop_stack_get_low               (CoopStack     *stack);
 gsize          coop_stack_get_size              (CoopStack     *stack);
 gboolean       coop_stack_is_guarded            (CoopStack     *stack);
+/* Whether stacks get guard regions (MADV_GUARD_INSTALL, Linux 6.13) rather
+ * than PROT_NONE pages and canaries; probed once per process. */
+gboolean       coop_stack_guard_regions_in_use  (void);
 
 /* Fibers are embedded in their owner (no allocation of their own).  The
  * stack is taken from the pool at the first resume and returned as soon

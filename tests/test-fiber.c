@@ -617,8 +617,10 @@ test_guard_budget (void)
       CoopFiber fibers[200];
       guint i, n_guarded = 0;
 
-      /* Read once, at the first pool of the process: this one. */
+      /* Read once, at the first pool of the process: this one.  The
+       * budget is what kernels without guard regions get. */
       g_setenv ("COOP_STACK_GUARD_BUDGET", "100", TRUE);
+      g_setenv ("COOP_STACK_GUARD_REGIONS", "0", TRUE);
       pool = coop_stack_pool_new (0);
       for (i = 0; i < G_N_ELEMENTS (fibers); i++)
         {
@@ -838,6 +840,7 @@ run_canary_overflow (CanaryMode mode)
   CoopFiber fiber;
 
   g_setenv ("COOP_STACK_GUARD_BUDGET", "0", TRUE);
+  g_setenv ("COOP_STACK_GUARD_REGIONS", "0", TRUE);
   pool = coop_stack_pool_new (0);
   coop_fiber_init (&fiber, pool, 0, canary_overflow_fiber, &mode);
   coop_fiber_set_name_func (&fiber, deep_recursion_name, NULL);
