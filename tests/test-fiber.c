@@ -475,6 +475,13 @@ test_many (void)
    * (a budget set from outside may legitimately go up to the limit). */
   if (g_getenv ("COOP_STACK_GUARD_BUDGET") == NULL)
     g_assert_cmpuint (maps_peak, <, 40000);
+  /* With guard regions (Linux 6.13) every stack has a guard page, and a
+   * slab of 64 stacks is still one mapping. */
+  if (coop_stack_guard_regions_in_use ())
+    {
+      g_assert_cmpuint (n_guarded, ==, n);
+      g_assert_cmpuint (maps_peak - MIN (maps_peak, maps_before), <, n / 64 + 10);
+    }
   /* One page per suspended fiber, give or take; not the two a separate
    * canary or guard page would cost.  (Sanitizers and valgrind add their
    * own shadow memory.) */
@@ -643,10 +650,55 @@ test_guard_budget (void)
       coop_fiber_resume (&fibers[0]);
       g_assert_true (coop_stack_is_guarded (fibers[0].stack));
       coop_fiber_clear (&fibers[0]);
+
+      /* Stacks of another size always have a guard page, budget or not. */
+      g_setenv ("COOP_STACK_GUARD_BUDGET", "0", TRUE);
+      for (i = 0; i < 200; i++)
+        {
+          coop_fiber_init (&fibers[i], pool, i % 2 ? 64 * 1024 : 96 * 1024, suspend_once_fiber, NULL);
+          coop_fiber_resume (&fibers[i]);
+          g_assert_true (coop_stack_is_guarded (fibers[i].stack));
+        }
+      for (i = 0; i < 200; i++)
+        coop_fiber_clear (&fibers[i]);
       coop_stack_pool_free (pool);
       return;
     }
 
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
+/* With guard regions, no budget applies: every stack is guarded. */
+static void
+test_guard_regions (void)
+{
+  if (g_test_subprocess ())
+    {
+      CoopStackPool *pool;
+      CoopFiber fibers[200];
+      guint i;
+
+      g_setenv ("COOP_STACK_GUARD_BUDGET", "0", TRUE);
+      pool = coop_stack_pool_new (0);
+      g_assert_true (coop_stack_guard_regions_in_use ());
+      for (i = 0; i < G_N_ELEMENTS (fibers); i++)
+        {
+          coop_fiber_init (&fibers[i], pool, i % 10 == 0 ? 96 * 1024 : 0, suspend_once_fiber, NULL);
+          coop_fiber_resume (&fibers[i]);
+          g_assert_true (coop_stack_is_guarded (fibers[i].stack));
+        }
+      for (i = 0; i < G_N_ELEMENTS (fibers); i++)
+        coop_fiber_clear (&fibers[i]);
+      coop_stack_pool_free (pool);
+      return;
+    }
+
+  if (!coop_stack_guard_regions_in_use ())
+    {
+      g_test_skip ("this kernel has no guard regions (MADV_GUARD_INSTALL, Linux 6.13)");
+      return;
+    }
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
   g_test_trap_assert_passed ();
 }
@@ -783,6 +835,44 @@ test_overflow_guard_page_custom_size (void)
   if (g_test_subprocess ())
     {
       run_guard_overflow (96 * 1024);
+      return;
+    }
+  trap_overflow_subprocess ();
+  check_guard_overflow_output ();
+}
+
+/* A stack whose pages the pool gave back (MADV_DONTNEED) and handed out
+ * again keeps its guard: guard regions survive MADV_DONTNEED. */
+static void
+test_overflow_guard_region_recycled (void)
+{
+  if (g_test_subprocess ())
+    {
+      CoopStackPool *pool = coop_stack_pool_new (0);
+      CoopFiber fibers[200];
+      CoopFiber fiber;
+      gboolean guarded = FALSE;
+      guint i;
+
+      for (i = 0; i < G_N_ELEMENTS (fibers); i++)
+        {
+          coop_fiber_init (&fibers[i], pool, 0, suspend_once_fiber, NULL);
+          coop_fiber_resume (&fibers[i]);
+        }
+      /* Finished in order: the pool trims the oldest of them. */
+      for (i = 0; i < G_N_ELEMENTS (fibers); i++)
+        coop_fiber_resume (&fibers[i]);
+      g_assert_cmpuint (coop_stack_pool_get_n_free (pool), >, 100);
+
+      coop_fiber_init (&fiber, pool, 0, guard_overflow_fiber, &guarded);
+      coop_fiber_set_name_func (&fiber, deep_recursion_name, NULL);
+      coop_fiber_resume (&fiber);
+      g_assert_not_reached ();
+    }
+
+  if (!coop_stack_guard_regions_in_use ())
+    {
+      g_test_skip ("this kernel has no guard regions (MADV_GUARD_INSTALL, Linux 6.13)");
       return;
     }
   trap_overflow_subprocess ();
@@ -1014,9 +1104,12 @@ main (int    argc,
   g_test_add_func ("/coop/fiber/trim-neighbours", test_trim_keeps_neighbours);
   g_test_add_func ("/coop/fiber/threads", test_threads);
   g_test_add_func ("/coop/fiber/guard-budget", test_guard_budget);
+  g_test_add_func ("/coop/fiber/guard-regions", test_guard_regions);
   g_test_add_func ("/coop/fiber/overflow/guard-page", test_overflow_guard_page);
   g_test_add_func ("/coop/fiber/overflow/guard-page-custom-size",
                    test_overflow_guard_page_custom_size);
+  g_test_add_func ("/coop/fiber/overflow/guard-region-recycled",
+                   test_overflow_guard_region_recycled);
   g_test_add_func ("/coop/fiber/overflow/canary-finish", test_overflow_canary_finish);
   g_test_add_func ("/coop/fiber/overflow/canary-suspend", test_overflow_canary_suspend);
 #ifndef COOP_ASAN

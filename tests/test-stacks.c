@@ -425,7 +425,8 @@ trap_overflow_subprocess (void)
 }
 
 /* With guard regions where the kernel has them (Linux 6.13): every stack
- * has a guard page, so the 20,000th does too. */
+ * has a guard page, so the 20,000th does too.  (Without them, or with
+ * COOP_STACK_GUARD_REGIONS=0 in the environment, this is the fallback.) */
 static void
 test_overflow_20000 (void)
 {
@@ -437,8 +438,6 @@ test_overflow_20000 (void)
       return;
     }
 
-  g_unsetenv ("COOP_STACK_GUARD_REGIONS");
-  g_unsetenv ("COOP_STACK_GUARD_BUDGET");
   trap_overflow_subprocess ();
   if (coop_stack_guard_regions_in_use ())
     {
@@ -467,10 +466,22 @@ test_overflow_20000_fallback (void)
       return;
     }
 
-  g_setenv ("COOP_STACK_GUARD_REGIONS", "0", TRUE);
-  g_unsetenv ("COOP_STACK_GUARD_BUDGET");
-  trap_overflow_subprocess ();
-  g_unsetenv ("COOP_STACK_GUARD_REGIONS");
+  {
+    g_autofree char *regions = g_strdup (g_getenv ("COOP_STACK_GUARD_REGIONS"));
+    g_autofree char *budget = g_strdup (g_getenv ("COOP_STACK_GUARD_BUDGET"));
+
+    /* The default budget (16,384 stacks), no guard regions. */
+    g_setenv ("COOP_STACK_GUARD_REGIONS", "0", TRUE);
+    if (budget != NULL)
+      g_unsetenv ("COOP_STACK_GUARD_BUDGET");
+    trap_overflow_subprocess ();
+    if (regions != NULL)
+      g_setenv ("COOP_STACK_GUARD_REGIONS", regions, TRUE);
+    else
+      g_unsetenv ("COOP_STACK_GUARD_REGIONS");
+    if (budget != NULL)
+      g_setenv ("COOP_STACK_GUARD_BUDGET", budget, TRUE);
+  }
   g_test_trap_assert_stderr ("*overflowing on a canary stack*");
   check_overflow_20000 ("*(no guard page of its own: it overwrote the 31 stacks below it "
                         "up to its slab's guard page)*");
