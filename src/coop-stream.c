@@ -2195,7 +2195,10 @@ struct _CoopServer
  * [ctor@Coop.Server.new_tcp] and [ctor@Coop.Server.new_unix] listen at
  * once; every accepted connection runs the [callback@Coop.StreamHandler]
  * as the body of a new task, with a [class@Coop.Stream] that is closed
- * when the handler returns.  [method@Coop.Server.close] stops accepting,
+ * when the handler returns.  A connection whose task cannot get a stack
+ * (`G_IO_ERROR_NO_SPACE`) is closed at once and the server keeps
+ * accepting; the first of a run of such failures goes to the loop's
+ * exception handler.  [method@Coop.Server.close] stops accepting,
  * [method@Coop.Server.close_clients] and [method@Coop.Server.abort_clients]
  * end the connections being served, and [method@Coop.Server.wait_closed]
  * waits until the last of them is done.

@@ -514,7 +514,10 @@ coop_task_class_init (CoopTaskClass *klass)
  * @notify: (nullable): frees @user_data once the task is done
  *
  * Creates a task that runs @func on its own stack.  It starts on a later
- * dispatch of the loop's ready queue.
+ * dispatch of the loop's ready queue.  The stack is taken then; if none
+ * can be mapped (the address space or the process's mappings are
+ * exhausted), @func never runs and the task fails with
+ * `G_IO_ERROR_NO_SPACE`.
  *
  * Like plain futures ([ctor@Coop.Future.new]), tasks are recycled: a task
  * that finishes while nobody else holds it (no references, weak
