@@ -771,8 +771,8 @@ coop_map_stacks (gsize size)
 }
 
 /* Maps a slab, queues its stacks on the cold list and returns the first
- * one, not queued, for the caller to hand out; NULL (errno set) when
- * there is no room for even the smallest slab. */
+ * one, not queued, for the caller to hand out; NULL (errno set) when it
+ * cannot be mapped or guarded. */
 static CoopStack *
 coop_stack_slab_new (CoopStackPool *pool)
 {
