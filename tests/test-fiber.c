@@ -902,10 +902,13 @@ skip_deliberate_fault (void)
   return TRUE;
 }
 
+static CoopFiber nested_fiber;
+
 typedef enum
 {
   OVERFLOW_THEN_FINISH,
   OVERFLOW_THEN_SUSPEND,
+  OVERFLOW_THEN_RESUME,
 } CanaryMode;
 
 static void
@@ -931,6 +934,14 @@ canary_overflow_fiber (gpointer data)
   overflow_past (low, 0);
   if (*mode == OVERFLOW_THEN_SUSPEND)
     coop_fiber_suspend ();
+  else if (*mode == OVERFLOW_THEN_RESUME)
+    coop_fiber_resume (&nested_fiber);
+}
+
+static void
+nested_fiber_func (gpointer data G_GNUC_UNUSED)
+{
+  fprintf (stderr, "nested fiber ran\n");
 }
 
 static void
@@ -942,6 +953,7 @@ run_canary_overflow (CanaryMode mode)
   g_setenv ("COOP_STACK_GUARD_BUDGET", "0", TRUE);
   g_setenv ("COOP_STACK_GUARD_REGIONS", "0", TRUE);
   pool = coop_stack_pool_new (0);
+  coop_fiber_init (&nested_fiber, pool, 0, nested_fiber_func, NULL);
   coop_fiber_init (&fiber, pool, 0, canary_overflow_fiber, &mode);
   coop_fiber_set_name_func (&fiber, deep_recursion_name, NULL);
   coop_fiber_resume (&fiber);
@@ -977,6 +989,25 @@ test_overflow_canary_suspend (void)
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
   g_test_trap_assert_failed ();
   g_test_trap_assert_stderr ("*Coop: stack overflow in task 'deep-recursion' (canary)*");
+  g_test_trap_assert_stderr_unmatched ("*unnoticed*");
+}
+
+/* A fiber that resumes another one (a task running a nested main loop)
+ * is checked first: the other might be the stack it overflowed into. */
+static void
+test_overflow_canary_resume (void)
+{
+  if (skip_deliberate_fault ())
+    return;
+  if (g_test_subprocess ())
+    {
+      run_canary_overflow (OVERFLOW_THEN_RESUME);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*Coop: stack overflow in task 'deep-recursion' (canary)*");
+  g_test_trap_assert_stderr_unmatched ("*nested fiber ran*");
   g_test_trap_assert_stderr_unmatched ("*unnoticed*");
 }
 
@@ -1122,6 +1153,7 @@ main (int    argc,
                    test_overflow_guard_region_recycled);
   g_test_add_func ("/coop/fiber/overflow/canary-finish", test_overflow_canary_finish);
   g_test_add_func ("/coop/fiber/overflow/canary-suspend", test_overflow_canary_suspend);
+  g_test_add_func ("/coop/fiber/overflow/canary-resume", test_overflow_canary_resume);
 #ifndef COOP_ASAN
   g_test_add_func ("/coop/fiber/segv/chain-handler", test_segv_chain_handler);
   g_test_add_func ("/coop/fiber/segv/chain-default", test_segv_chain_default);
