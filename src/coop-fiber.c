@@ -10,11 +10,21 @@
  * only once touched, so a suspended fiber that made a few calls costs
  * about one page.  vm.max_map_count (65530 by default) is the limit that
  * matters at 100,000 fibers: a PROT_NONE guard page splits a mapping, so
- * every guarded stack costs two VMAs.  Hence two kinds of slab:
+ * every stack guarded that way costs two VMAs.  Three kinds of slab:
  *
- *  guarded: slot i = [guard page][usable stack ....]   (top page-aligned)
+ *  guard regions (Linux >= 6.13, probed at start-up):
+ *           slot i = [guard page][usable stack ....]   (top page-aligned)
+ *           the guard page is a guard region (MADV_GUARD_INSTALL): a
+ *           page-table marker that faults like PROT_NONE but splits no
+ *           mapping, survives MADV_DONTNEED and costs no memory.  Every
+ *           stack is guarded, whatever the number.
  *
- *  canary:  slot i = [page P_i][usable stack ....]
+ *  mprotect (older kernels, while the guard budget lasts):
+ *           the same layout with PROT_NONE guard pages, two VMAs a stack.
+ *
+ *  canary (older kernels, past the budget):
+ *           [guard page][slot 0][slot 1]...[slot n-1][one more page]
+ *           slot i = [page P_i][usable stack ....]
  *           with the stack's top shifted up into the next slot's first
  *           page, and the next stack's canary in the last bytes of that
  *           same page:
@@ -25,16 +35,21 @@
  *           The page holding a stack's top frames, which it touches
  *           anyway, also holds its upper neighbour's canary, so canaries
  *           cost no extra resident page when neighbouring stacks are in
- *           use.  The mapping has one extra page at the end for the top of
- *           the last stack.
+ *           use.  One PROT_NONE page below the whole slab (two VMAs a
+ *           slab) stops a runaway recursion that never gets to switch out:
+ *           it overwrites the stacks below its own and faults there, and
+ *           the fault is reported naming it.  An overflow that returns
+ *           before reaching it is caught by the canary.
  *
- * Guarded slabs are made while a process-wide budget of guarded stacks
+ * mprotect slabs are made while a process-wide budget of guarded stacks
  * lasts (COOP_STACK_GUARD_BUDGET, default 16,384, i.e. ~32,768 VMAs), then
  * canary slabs.  A guard page hit is caught by a SIGSEGV/SIGBUS handler on
  * an alternate signal stack; a damaged canary is caught every time its
  * fiber switches out.  Either way the process says which task overflowed
- * and aborts.  Stacks of any other size are mapped one by one with their
- * own guard page (or a canary once the budget is spent).
+ * and aborts.  Stacks of any other size are mapped one by one, each with
+ * its own guard page (a guard region or PROT_NONE, not budgeted).
+ * COOP_STACK_GUARD_REGIONS=0 makes a process do without guard regions,
+ * as on older kernels.
  *
  * Free stacks sit on a "hot" list (most recently released first, pages
  * still resident) and a "cold" list (pages given back with
@@ -55,6 +70,8 @@
 #include "config.h"
 
 #include "coop-fiber-private.h"
+
+#include <gio/gio.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -161,8 +178,24 @@
 #define COOP_POOL_SINGLES_MAX     4
 #define COOP_GUARD_BUDGET_DEFAULT 16384
 #define COOP_ALTSTACK_SIZE        (64 * 1024)
+/* Linux 6.13: guard regions, pages that fault like PROT_NONE ones but are
+ * page-table markers, so they split no mapping.  Older kernels (and older
+ * headers) say EINVAL. */
+#ifndef MADV_GUARD_INSTALL
+# define COOP_MADV_GUARD_INSTALL  102
+#else
+# define COOP_MADV_GUARD_INSTALL  MADV_GUARD_INSTALL
+#endif
 
 typedef struct _CoopStackSlab CoopStackSlab;
+
+/* How the stacks of a slab are guarded (see the top of the file). */
+typedef enum
+{
+  COOP_GUARD_REGION,    /* a guard region per stack (no VMA) */
+  COOP_GUARD_MPROTECT,  /* a PROT_NONE page per stack (a VMA each, budgeted) */
+  COOP_GUARD_SLAB,      /* canaries, one PROT_NONE page below the slab */
+} CoopGuardKind;
 
 typedef enum
 {
@@ -194,10 +227,11 @@ struct _CoopStackSlab
   CoopStackSlab *next;
   guint8        *map;
   gsize          map_size;
+  guint8        *base;          /* slot 0: map, or map + one page (canary slab) */
   gsize          slot;          /* distance between two stacks */
   guint          n_stacks;
   guint          n_in_use;
-  gboolean       guarded;
+  CoopGuardKind  guard_kind;
   gboolean       retired;       /* not the pool's default size any more:
                                  * unmapped when its last stack returns */
   CoopStack      stacks[];
@@ -224,6 +258,7 @@ struct _CoopStackPool
 
 static gsize coop_page_size;
 static gint  coop_guard_budget;     /* guarded stacks that may still be made */
+static gint  coop_guard_regions;    /* the kernel has MADV_GUARD_INSTALL */
 
 COOP_TLS CoopFiber *coop_current_fiber;
 static COOP_TLS gboolean   coop_thread_ready;
@@ -233,6 +268,37 @@ static COOP_TLS gboolean   coop_thread_ready;
 #ifdef COOP_ASAN
 static void coop_fiber_asan_death (void);
 #endif
+
+static void coop_fiber_global_init (void);
+
+/* Whether this kernel has guard regions, unless COOP_STACK_GUARD_REGIONS=0
+ * says to do without them (to test the fallback older kernels get). */
+static gboolean
+coop_probe_guard_regions (void)
+{
+  const char *env = g_getenv ("COOP_STACK_GUARD_REGIONS");
+  gboolean ok;
+  guint8 *map;
+
+  if (env != NULL && g_strcmp0 (env, "0") == 0)
+    return FALSE;
+
+  map = mmap (NULL, coop_page_size, PROT_READ | PROT_WRITE,
+              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (map == MAP_FAILED)
+    return FALSE;
+  ok = madvise (map, coop_page_size, COOP_MADV_GUARD_INSTALL) == 0;
+  munmap (map, coop_page_size);
+
+  return ok;
+}
+
+gboolean
+coop_stack_guard_regions_in_use (void)
+{
+  coop_fiber_global_init ();
+  return g_atomic_int_get (&coop_guard_regions);
+}
 
 static void
 coop_fiber_global_init (void)
@@ -257,6 +323,7 @@ coop_fiber_global_init (void)
             g_warning ("Ignoring COOP_STACK_GUARD_BUDGET=%s: not a number", env);
         }
       g_atomic_int_set (&coop_guard_budget, (gint) budget);
+      g_atomic_int_set (&coop_guard_regions, coop_probe_guard_regions ());
 #ifdef COOP_ASAN
       __sanitizer_set_death_callback (coop_fiber_asan_death);
 #endif
@@ -305,6 +372,24 @@ coop_append (char       *buf,
   while (*str != '\0' && len < cap)
     buf[len++] = *str++;
   return len;
+}
+
+/* Decimal digits of @n, async-signal-safe. */
+static gsize
+coop_append_uint (char  *buf,
+                  gsize  len,
+                  gsize  cap,
+                  guint  n)
+{
+  char digits[16];
+  gsize i = sizeof digits;
+
+  digits[--i] = '\0';
+  do
+    digits[--i] = (char) ('0' + n % 10);
+  while ((n /= 10) != 0 && i > 0);
+
+  return coop_append (buf, len, cap, digits + i);
 }
 
 /* Async-signal-safe: called from the SIGSEGV handler, so only write(2)
@@ -440,6 +525,43 @@ coop_fiber_fault_handler (int        sig,
           addr >= stack->guard && addr < stack->guard + coop_page_size)
         coop_fiber_die_overflow (fiber, "guard page");
     }
+
+  /* The guard page below a canary slab: one of the fibers with a stack in
+   * that slab ran down through the stacks below its own.  It destroyed its
+   * own canary on the way (unless its frames skipped it), and those of
+   * the stacks below, so it is the highest one with a damaged canary; the
+   * innermost when no canary tells. */
+  {
+    CoopFiber *culprit = NULL, *innermost = NULL;
+
+    for (fiber = coop_current_fiber; fiber != NULL; fiber = fiber->prev_current)
+      {
+        const CoopStack *stack = fiber->stack;
+
+        if (stack == NULL || stack->slab == NULL ||
+            stack->slab->guard_kind != COOP_GUARD_SLAB ||
+            addr < stack->slab->map || addr >= stack->slab->base)
+          continue;
+        if (innermost == NULL)
+          innermost = fiber;
+        if (!coop_stack_canary_intact (stack) &&
+            (culprit == NULL || stack->index > culprit->stack->index))
+          culprit = fiber;
+      }
+    if (culprit == NULL)
+      culprit = innermost;
+    if (culprit != NULL)
+      {
+        char how[160];
+        gsize len = 0;
+
+        len = coop_append (how, len, sizeof how - 1, "no guard page of its own: it overwrote the ");
+        len = coop_append_uint (how, len, sizeof how - 1, culprit->stack->index);
+        len = coop_append (how, len, sizeof how - 1, " stacks below it up to its slab's guard page");
+        how[len] = '\0';
+        coop_fiber_die_overflow (culprit, how);
+      }
+  }
 
   /* Not ours: hand it to whoever was there before.  A real handler is
    * called directly (so it keeps working for its own faults, as a JIT's
@@ -634,9 +756,10 @@ coop_map_stacks (gsize size)
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                        -1, 0);
 
+  /* Out of address space (RLIMIT_AS, overcommit) or of mappings: the
+   * caller fails the task that wanted the stack, never the process. */
   if (map == MAP_FAILED)
-    g_error ("Coop: cannot map %" G_GSIZE_FORMAT " bytes of fiber stacks: %s",
-             size, g_strerror (errno));
+    return NULL;
 
 #ifdef MADV_NOHUGEPAGE
   /* With transparent huge pages set to "always", the first touch of a
@@ -648,44 +771,103 @@ coop_map_stacks (gsize size)
 }
 
 /* Maps a slab, queues its stacks on the cold list and returns the first
- * one, not queued, for the caller to hand out. */
+ * one, not queued, for the caller to hand out; NULL (errno set) when it
+ * cannot be mapped or guarded. */
 static CoopStack *
 coop_stack_slab_new (CoopStackPool *pool)
 {
   gsize page = coop_page_size;
   gsize slot = pool->default_size + page;
   guint n = CLAMP (pool->n_slab_stacks, COOP_SLAB_MIN_STACKS, COOP_SLAB_MAX_STACKS);
-  gboolean guarded = coop_guard_budget_take (n);
+  CoopGuardKind kind;
   CoopStackSlab *slab;
   gsize map_size;
-  guint8 *map;
+  guint8 *map, *base;
   guint i;
 
 retry:
-  map_size = n * slot + (guarded ? 0 : page);
-  map = coop_map_stacks (map_size);
+  if (g_atomic_int_get (&coop_guard_regions))
+    kind = COOP_GUARD_REGION;
+  else if (coop_guard_budget_take (n))
+    kind = COOP_GUARD_MPROTECT;
+  else
+    kind = COOP_GUARD_SLAB;
 
-  if (guarded)
+retry_kind:
+  /* A canary slab has its guard page below its lowest stack, and one more
+   * page above its highest for the top of the last stack. */
+  map_size = n * slot + (kind == COOP_GUARD_SLAB ? 2 * page : 0);
+  map = coop_map_stacks (map_size);
+  if (map == NULL)
     {
+      int saved_errno = errno;
+
+      if (kind == COOP_GUARD_MPROTECT)
+        coop_guard_budget_give (n);
+      /* No retry with a smaller slab: the room a slab could not get is
+       * left to malloc(), whose failure GLib turns into an abort.  The
+       * task asking fails instead. */
+      errno = saved_errno;
+      return NULL;
+    }
+  base = kind == COOP_GUARD_SLAB ? map + page : map;
+
+  switch (kind)
+    {
+    case COOP_GUARD_REGION:
       for (i = 0; i < n; i++)
         {
-          if (mprotect (map + i * slot, page, PROT_NONE) != 0)
+          if (madvise (base + i * slot, page, COOP_MADV_GUARD_INSTALL) != 0)
             {
-              /* Most likely out of VMAs: canaries need none. */
+              /* Unexpected once the probe passed; do without them. */
               munmap (map, map_size);
-              coop_guard_budget_give (n);
-              guarded = FALSE;
+              g_atomic_int_set (&coop_guard_regions, FALSE);
               goto retry;
             }
         }
+      break;
+    case COOP_GUARD_MPROTECT:
+      for (i = 0; i < n; i++)
+        {
+          if (mprotect (base + i * slot, page, PROT_NONE) != 0)
+            {
+              /* Most likely out of VMAs: a canary slab needs one more. */
+              munmap (map, map_size);
+              coop_guard_budget_give (n);
+              kind = COOP_GUARD_SLAB;
+              goto retry_kind;
+            }
+        }
+      break;
+    case COOP_GUARD_SLAB:
+    default:
+      if (mprotect (map, page, PROT_NONE) != 0)
+        {
+          /* Not even one more mapping: no stack without a guard below. */
+          int saved_errno = errno;
+
+          munmap (map, map_size);
+          errno = saved_errno;
+          return NULL;
+        }
+      break;
     }
 
-  slab = g_malloc0 (sizeof (CoopStackSlab) + n * sizeof (CoopStack));
+  slab = g_try_malloc0 (sizeof (CoopStackSlab) + n * sizeof (CoopStack));
+  if (slab == NULL)
+    {
+      munmap (map, map_size);
+      if (kind == COOP_GUARD_MPROTECT)
+        coop_guard_budget_give (n);
+      errno = ENOMEM;
+      return NULL;
+    }
   slab->map = map;
   slab->map_size = map_size;
+  slab->base = base;
   slab->slot = slot;
   slab->n_stacks = n;
-  slab->guarded = guarded;
+  slab->guard_kind = kind;
 
   /* Pushed in reverse so the lowest stack is handed out first: stacks in
    * use then tend to be neighbours, which is what lets canaries share the
@@ -693,20 +875,20 @@ retry:
   for (i = n; i-- > 0;)
     {
       CoopStack *stack = &slab->stacks[i];
-      guint8 *base = map + i * slot;
+      guint8 *slot_base = base + i * slot;
 
       stack->slab = slab;
       stack->index = i;
-      stack->low = base + page;
-      if (guarded)
+      stack->low = slot_base + page;
+      if (kind != COOP_GUARD_SLAB)
         {
-          stack->guard = base;
-          stack->top = base + slot;
+          stack->guard = slot_base;
+          stack->top = slot_base + slot;
         }
       else
         {
           stack->canary = (guint64 *) (stack->low - COOP_CANARY_BYTES);
-          stack->top = base + slot + page - COOP_CANARY_BYTES;
+          stack->top = slot_base + slot + page - COOP_CANARY_BYTES;
         }
       if (i > 0)
         coop_stack_list_push_head (&pool->cold, stack, COOP_STACK_COLD);
@@ -731,7 +913,7 @@ coop_stack_slab_free (CoopStackPool *pool,
     coop_stack_unlist (pool, &slab->stacks[i]);
 
   munmap (slab->map, slab->map_size);
-  if (slab->guarded)
+  if (slab->guard_kind == COOP_GUARD_MPROTECT)
     coop_guard_budget_give (slab->n_stacks);
 
   if (slab->prev != NULL)
@@ -777,9 +959,9 @@ coop_stack_slab_drop_pages (CoopStackSlab *slab,
                             guint          last)
 {
   guint8 *start = slab->stacks[first].low;
-  guint8 *end = slab->map + (gsize) (last + 1) * slab->slot;
+  guint8 *end = slab->base + (gsize) (last + 1) * slab->slot;
 
-  if (!slab->guarded)
+  if (slab->guard_kind == COOP_GUARD_SLAB)
     {
       if (first == 0 || !slab->stacks[first - 1].in_use)
         start -= coop_page_size;
@@ -788,7 +970,8 @@ coop_stack_slab_drop_pages (CoopStackSlab *slab,
     }
 
   /* In a guarded slab the range spans the guard pages between the
-   * stacks; MADV_DONTNEED on PROT_NONE pages is harmless. */
+   * stacks; MADV_DONTNEED on PROT_NONE pages is harmless, and guard
+   * regions (MADV_GUARD_INSTALL) survive it. */
   madvise (start, end - start, MADV_DONTNEED);
 }
 
@@ -856,19 +1039,33 @@ coop_stack_single_take (CoopStackPool *pool,
     }
 
   map = coop_map_stacks (size + coop_page_size);
-  stack = g_new0 (CoopStack, 1);
+  if (map == NULL)
+    return NULL;
+  stack = g_try_new0 (CoopStack, 1);
+  if (stack == NULL)
+    {
+      munmap (map, size + coop_page_size);
+      errno = ENOMEM;
+      return NULL;
+    }
   stack->low = map + coop_page_size;
   stack->top = stack->low + size;
 
-  if (coop_guard_budget_take (1))
+  /* Always a guard page: what lies below a mapping of its own is anybody's,
+   * and these stacks are few (the guard budget is for slabs). */
+  if ((g_atomic_int_get (&coop_guard_regions) &&
+       madvise (map, coop_page_size, COOP_MADV_GUARD_INSTALL) == 0) ||
+      mprotect (map, coop_page_size, PROT_NONE) == 0)
+    stack->guard = map;
+  else
     {
-      if (mprotect (map, coop_page_size, PROT_NONE) == 0)
-        stack->guard = map;
-      else
-        coop_guard_budget_give (1);
+      int saved_errno = errno;
+
+      munmap (map, size + coop_page_size);
+      g_free (stack);
+      errno = saved_errno;
+      return NULL;
     }
-  if (stack->guard == NULL)
-    stack->canary = (guint64 *) (stack->low - COOP_CANARY_BYTES);
 
   return stack;
 }
@@ -877,8 +1074,6 @@ static void
 coop_stack_single_free (CoopStack *stack)
 {
   munmap (stack->low - coop_page_size, (gsize) (stack->top - stack->low) + coop_page_size);
-  if (stack->guard != NULL)
-    coop_guard_budget_give (1);
   g_free (stack);
 }
 
@@ -983,7 +1178,8 @@ coop_stack_pool_get_n_free (CoopStackPool *pool)
 static CoopStack *
 coop_stack_pool_take (CoopStackPool *pool,
                       gsize          size,
-                      CoopFiber     *owner)
+                      CoopFiber     *owner,
+                      GError       **error)
 {
   CoopStack *stack;
 
@@ -998,7 +1194,18 @@ coop_stack_pool_take (CoopStackPool *pool,
         stack = coop_stack_list_pop_head (&pool->cold);
       if (stack == NULL)
         stack = coop_stack_slab_new (pool);
-      stack->slab->n_in_use++;
+      if (stack != NULL)
+        stack->slab->n_in_use++;
+    }
+
+  if (stack == NULL)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+                   "Cannot map a %" G_GSIZE_FORMAT " KiB stack for a task: %s",
+                   size / 1024, g_strerror (saved_errno));
+      return NULL;
     }
 
   stack->in_use = TRUE;
@@ -1177,14 +1384,30 @@ coop_fiber_entry (gpointer data)
 }
 
 /* Kept out of line so that coop_fiber_resume() stays a small leaf-like
- * function on its hot path. */
-G_GNUC_NO_INLINE void
-coop_fiber_start (CoopFiber *fiber)
+ * function on its hot path.  Takes the stack; when none can be had the
+ * fiber stays unstarted and the caller decides (a task fails with the
+ * error).  Without @error the failure is logged. */
+G_GNUC_NO_INLINE gboolean
+coop_fiber_start (CoopFiber *fiber,
+                  GError   **error)
 {
+  GError *local_error = NULL;
+
   if (G_UNLIKELY (!coop_thread_ready))
     coop_fiber_thread_setup ();
 
-  fiber->stack = coop_stack_pool_take (fiber->pool, fiber->stack_size, fiber);
+  fiber->stack = coop_stack_pool_take (fiber->pool, fiber->stack_size, fiber, &local_error);
+  if (fiber->stack == NULL)
+    {
+      if (error != NULL)
+        g_propagate_error (error, local_error);
+      else
+        {
+          g_warning ("Coop: fiber not started: %s", local_error->message);
+          g_error_free (local_error);
+        }
+      return FALSE;
+    }
   /* Slab stacks have page-aligned tops a whole number of pages apart, so
    * the hot top frames of every fiber would compete for the same few cache
    * sets.  Starting each one a little lower (up to 2,240 bytes, still in
@@ -1194,6 +1417,7 @@ coop_fiber_start (CoopFiber *fiber)
                            coop_fiber_entry, fiber);
   coop_tsan_fiber_create (fiber);
   fiber->started = TRUE;
+  return TRUE;
 }
 
 void

@@ -2162,7 +2162,9 @@ typedef struct
 {
   CoopServer *server;       /* a reference */
   CoopStream *stream;       /* a reference */
+  CoopTask   *task;         /* borrowed: the connection goes when it is done */
   GList       link;         /* in server->connections */
+  gboolean    ran;          /* the handler was called */
 } Connection;
 
 struct _CoopServer
@@ -2179,6 +2181,7 @@ struct _CoopServer
   ino_t              path_ino;
   guint16            port;
   gboolean           closed;
+  gboolean           starved;       /* a connection found no stack; reported */
   GQueue             connections;   /* Connection, via link */
   GQueue             closed_waiters;
 };
@@ -2192,7 +2195,10 @@ struct _CoopServer
  * [ctor@Coop.Server.new_tcp] and [ctor@Coop.Server.new_unix] listen at
  * once; every accepted connection runs the [callback@Coop.StreamHandler]
  * as the body of a new task, with a [class@Coop.Stream] that is closed
- * when the handler returns.  [method@Coop.Server.close] stops accepting,
+ * when the handler returns.  A connection whose task cannot get a stack
+ * (`G_IO_ERROR_NO_SPACE`) is closed at once and the server keeps
+ * accepting; the first of a run of such failures goes to the loop's
+ * exception handler.  [method@Coop.Server.close] stops accepting,
  * [method@Coop.Server.close_clients] and [method@Coop.Server.abort_clients]
  * end the connections being served, and [method@Coop.Server.wait_closed]
  * waits until the last of them is done.
@@ -2214,7 +2220,32 @@ connection_body (CoopTask *task,
 {
   Connection *conn = data;
 
+  conn->ran = TRUE;
+  /* Stacks are to be had again: the next shortage gets reported. */
+  conn->server->starved = FALSE;
   conn->server->handler (task, conn->stream, conn->server->user_data);
+}
+
+/* The connection's task never ran.  When that is because no stack could
+ * be mapped for it (address space or mappings exhausted), its connection
+ * is closed like any other and the server goes on accepting; the error is
+ * read here so that thousands of such connections are not reported one
+ * by one, and the first of each shortage is reported instead. */
+static void
+connection_not_run (Connection *conn)
+{
+  CoopServer *server = conn->server;
+  const GError *error = coop_future_get_error (COOP_FUTURE (conn->task));
+
+  if (error == NULL || !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE))
+    return;
+  if (server->starved)
+    return;
+  server->starved = TRUE;
+  coop_loop_report_exception (server->loop,
+                              "A server could not start a task for a connection and closed it "
+                              "(reported once until a connection runs again)",
+                              COOP_FUTURE (conn->task), error);
 }
 
 /* The task is done (or never ran): the stream is closed, unless the handler
@@ -2225,6 +2256,8 @@ connection_free (gpointer data)
   Connection *conn = data;
   CoopServer *server = conn->server;
 
+  if (!conn->ran && conn->task != NULL)
+    connection_not_run (conn);
   coop_stream_close (conn->stream);
   g_object_unref (conn->stream);
   g_queue_unlink (&server->connections, &conn->link);
@@ -2249,6 +2282,7 @@ server_start_connection (CoopServer            *self,
   conn->link.data = conn;
   g_queue_push_tail_link (&self->connections, &conn->link);
   task = coop_task_new_full (self->loop, name, 0, connection_body, conn, connection_free);
+  conn->task = task;
   g_object_unref (task);   /* a pending task keeps itself alive */
 }
 

@@ -320,6 +320,18 @@ coop_task_step (gpointer data)
       coop_fiber_init (&task->fiber, coop_loop_get_stack_pool (task->loop),
                        task->stack_size, task_fiber_main, task);
       coop_fiber_set_name_func (&task->fiber, task_fiber_name, task);
+      {
+        GError *error = NULL;
+
+        /* No stack to be had (address space or mappings exhausted): this
+         * task fails, the process goes on. */
+        if (!coop_fiber_start (&task->fiber, &error))
+          {
+            coop_future_take_error (COOP_FUTURE (task), error);
+            task_complete (task);
+            return;
+          }
+      }
     }
 
   previous = coop_current_task;
@@ -502,7 +514,10 @@ coop_task_class_init (CoopTaskClass *klass)
  * @notify: (nullable): frees @user_data once the task is done
  *
  * Creates a task that runs @func on its own stack.  It starts on a later
- * dispatch of the loop's ready queue.
+ * dispatch of the loop's ready queue.  The stack is taken then; if none
+ * can be mapped (the address space or the process's mappings are
+ * exhausted), @func never runs and the task fails with
+ * `G_IO_ERROR_NO_SPACE`.
  *
  * Like plain futures ([ctor@Coop.Future.new]), tasks are recycled: a task
  * that finishes while nobody else holds it (no references, weak

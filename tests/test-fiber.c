@@ -475,6 +475,16 @@ test_many (void)
    * (a budget set from outside may legitimately go up to the limit). */
   if (g_getenv ("COOP_STACK_GUARD_BUDGET") == NULL)
     g_assert_cmpuint (maps_peak, <, 40000);
+  /* With guard regions (Linux 6.13) every stack has a guard page, and a
+   * slab of 64 stacks is still one mapping (ASan maps fake stacks of its
+   * own as fibers start). */
+  if (coop_stack_guard_regions_in_use ())
+    {
+      g_assert_cmpuint (n_guarded, ==, n);
+#ifndef COOP_ASAN
+      g_assert_cmpuint (maps_peak - MIN (maps_peak, maps_before), <, n / 64 + 10);
+#endif
+    }
   /* One page per suspended fiber, give or take; not the two a separate
    * canary or guard page would cost.  (Sanitizers and valgrind add their
    * own shadow memory.) */
@@ -617,8 +627,10 @@ test_guard_budget (void)
       CoopFiber fibers[200];
       guint i, n_guarded = 0;
 
-      /* Read once, at the first pool of the process: this one. */
+      /* Read once, at the first pool of the process: this one.  The
+       * budget is what kernels without guard regions get. */
       g_setenv ("COOP_STACK_GUARD_BUDGET", "100", TRUE);
+      g_setenv ("COOP_STACK_GUARD_REGIONS", "0", TRUE);
       pool = coop_stack_pool_new (0);
       for (i = 0; i < G_N_ELEMENTS (fibers); i++)
         {
@@ -641,10 +653,55 @@ test_guard_budget (void)
       coop_fiber_resume (&fibers[0]);
       g_assert_true (coop_stack_is_guarded (fibers[0].stack));
       coop_fiber_clear (&fibers[0]);
+
+      /* Stacks of another size always have a guard page, budget or not. */
+      g_setenv ("COOP_STACK_GUARD_BUDGET", "0", TRUE);
+      for (i = 0; i < 200; i++)
+        {
+          coop_fiber_init (&fibers[i], pool, i % 2 ? 64 * 1024 : 96 * 1024, suspend_once_fiber, NULL);
+          coop_fiber_resume (&fibers[i]);
+          g_assert_true (coop_stack_is_guarded (fibers[i].stack));
+        }
+      for (i = 0; i < 200; i++)
+        coop_fiber_clear (&fibers[i]);
       coop_stack_pool_free (pool);
       return;
     }
 
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
+/* With guard regions, no budget applies: every stack is guarded. */
+static void
+test_guard_regions (void)
+{
+  if (g_test_subprocess ())
+    {
+      CoopStackPool *pool;
+      CoopFiber fibers[200];
+      guint i;
+
+      g_setenv ("COOP_STACK_GUARD_BUDGET", "0", TRUE);
+      pool = coop_stack_pool_new (0);
+      g_assert_true (coop_stack_guard_regions_in_use ());
+      for (i = 0; i < G_N_ELEMENTS (fibers); i++)
+        {
+          coop_fiber_init (&fibers[i], pool, i % 10 == 0 ? 96 * 1024 : 0, suspend_once_fiber, NULL);
+          coop_fiber_resume (&fibers[i]);
+          g_assert_true (coop_stack_is_guarded (fibers[i].stack));
+        }
+      for (i = 0; i < G_N_ELEMENTS (fibers); i++)
+        coop_fiber_clear (&fibers[i]);
+      coop_stack_pool_free (pool);
+      return;
+    }
+
+  if (!coop_stack_guard_regions_in_use ())
+    {
+      g_test_skip ("this kernel has no guard regions (MADV_GUARD_INSTALL, Linux 6.13)");
+      return;
+    }
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
   g_test_trap_assert_passed ();
 }
@@ -787,6 +844,51 @@ test_overflow_guard_page_custom_size (void)
   check_guard_overflow_output ();
 }
 
+/* A stack whose pages the pool gave back and handed out again keeps its
+ * guard: guard regions survive MADV_DONTNEED, which the pool's trim runs
+ * over whole slots, guard pages included (done here by hand on a stack
+ * known to come back next, the hot list's head). */
+static void
+test_overflow_guard_region_recycled (void)
+{
+  if (g_test_subprocess ())
+    {
+      CoopStackPool *pool = coop_stack_pool_new (0);
+      gsize page = (gsize) sysconf (_SC_PAGESIZE);
+      CoopFiber first, fiber;
+      gboolean guarded = FALSE;
+      guint8 *low;
+      gsize size;
+
+      coop_fiber_init (&first, pool, 0, suspend_once_fiber, NULL);
+      coop_fiber_resume (&first);
+      low = coop_stack_get_low (first.stack);
+      size = coop_stack_get_size (first.stack);
+      coop_fiber_resume (&first);
+      g_assert_true (first.finished);
+      g_assert_cmpint (madvise (low - page, size + page, MADV_DONTNEED), ==, 0);
+
+      /* That stack is the next one handed out. */
+      coop_fiber_init (&first, pool, 0, suspend_once_fiber, NULL);
+      coop_fiber_resume (&first);
+      g_assert_true (coop_stack_get_low (first.stack) == (gpointer) low);
+      coop_fiber_resume (&first);
+
+      coop_fiber_init (&fiber, pool, 0, guard_overflow_fiber, &guarded);
+      coop_fiber_set_name_func (&fiber, deep_recursion_name, NULL);
+      coop_fiber_resume (&fiber);
+      g_assert_not_reached ();
+    }
+
+  if (!coop_stack_guard_regions_in_use ())
+    {
+      g_test_skip ("this kernel has no guard regions (MADV_GUARD_INSTALL, Linux 6.13)");
+      return;
+    }
+  trap_overflow_subprocess ();
+  check_guard_overflow_output ();
+}
+
 /* These subprocesses write outside their stack, or touch a PROT_NONE
  * page, on purpose; under valgrind (scripts/check-valgrind.sh traces
  * children) that is an error report, as it should be, so they run only
@@ -800,10 +902,13 @@ skip_deliberate_fault (void)
   return TRUE;
 }
 
+static CoopFiber nested_fiber;
+
 typedef enum
 {
   OVERFLOW_THEN_FINISH,
   OVERFLOW_THEN_SUSPEND,
+  OVERFLOW_THEN_RESUME,
 } CanaryMode;
 
 static void
@@ -829,6 +934,14 @@ canary_overflow_fiber (gpointer data)
   overflow_past (low, 0);
   if (*mode == OVERFLOW_THEN_SUSPEND)
     coop_fiber_suspend ();
+  else if (*mode == OVERFLOW_THEN_RESUME)
+    coop_fiber_resume (&nested_fiber);
+}
+
+static void
+nested_fiber_func (gpointer data G_GNUC_UNUSED)
+{
+  fprintf (stderr, "nested fiber ran\n");
 }
 
 static void
@@ -838,7 +951,9 @@ run_canary_overflow (CanaryMode mode)
   CoopFiber fiber;
 
   g_setenv ("COOP_STACK_GUARD_BUDGET", "0", TRUE);
+  g_setenv ("COOP_STACK_GUARD_REGIONS", "0", TRUE);
   pool = coop_stack_pool_new (0);
+  coop_fiber_init (&nested_fiber, pool, 0, nested_fiber_func, NULL);
   coop_fiber_init (&fiber, pool, 0, canary_overflow_fiber, &mode);
   coop_fiber_set_name_func (&fiber, deep_recursion_name, NULL);
   coop_fiber_resume (&fiber);
@@ -874,6 +989,25 @@ test_overflow_canary_suspend (void)
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
   g_test_trap_assert_failed ();
   g_test_trap_assert_stderr ("*Coop: stack overflow in task 'deep-recursion' (canary)*");
+  g_test_trap_assert_stderr_unmatched ("*unnoticed*");
+}
+
+/* A fiber that resumes another one (a task running a nested main loop)
+ * is checked first: the other might be the stack it overflowed into. */
+static void
+test_overflow_canary_resume (void)
+{
+  if (skip_deliberate_fault ())
+    return;
+  if (g_test_subprocess ())
+    {
+      run_canary_overflow (OVERFLOW_THEN_RESUME);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*Coop: stack overflow in task 'deep-recursion' (canary)*");
+  g_test_trap_assert_stderr_unmatched ("*nested fiber ran*");
   g_test_trap_assert_stderr_unmatched ("*unnoticed*");
 }
 
@@ -1011,11 +1145,15 @@ main (int    argc,
   g_test_add_func ("/coop/fiber/trim-neighbours", test_trim_keeps_neighbours);
   g_test_add_func ("/coop/fiber/threads", test_threads);
   g_test_add_func ("/coop/fiber/guard-budget", test_guard_budget);
+  g_test_add_func ("/coop/fiber/guard-regions", test_guard_regions);
   g_test_add_func ("/coop/fiber/overflow/guard-page", test_overflow_guard_page);
   g_test_add_func ("/coop/fiber/overflow/guard-page-custom-size",
                    test_overflow_guard_page_custom_size);
+  g_test_add_func ("/coop/fiber/overflow/guard-region-recycled",
+                   test_overflow_guard_region_recycled);
   g_test_add_func ("/coop/fiber/overflow/canary-finish", test_overflow_canary_finish);
   g_test_add_func ("/coop/fiber/overflow/canary-suspend", test_overflow_canary_suspend);
+  g_test_add_func ("/coop/fiber/overflow/canary-resume", test_overflow_canary_resume);
 #ifndef COOP_ASAN
   g_test_add_func ("/coop/fiber/segv/chain-handler", test_segv_chain_handler);
   g_test_add_func ("/coop/fiber/segv/chain-default", test_segv_chain_default);
