@@ -546,9 +546,8 @@ io_source_dispatch_real (IoState *io,
   if (io->epfd >= 0)
     {
       struct epoll_event events[MAX_EVENTS];
-      int n, i;
-
       gboolean leftover = FALSE;
+      int n, i;
 
       n = epoll_wait (io->epfd, events, MAX_EVENTS, 0);
       /* Before any callback runs, every event must be a current watch's:
