@@ -478,13 +478,14 @@ socketpair_at (int n,
 }
 
 /* Runs the loop until @future is done (bounded: a bug fails, not hangs);
- * returns whether it succeeded. */
+ * returns whether it succeeded.  Consumes @future. */
 static gboolean
 run_bounded (CoopLoop    *loop,
              CoopFuture  *future,
              GError     **error)
 {
-  g_autoptr(CoopFuture) limited = coop_wait_for (future, 10 * G_USEC_PER_SEC);
+  g_autoptr(CoopFuture) owned = future;
+  g_autoptr(CoopFuture) limited = coop_wait_for (owned, 10 * G_USEC_PER_SEC);
 
   return coop_loop_run_until_complete (loop, limited, error);
 }
