@@ -35,7 +35,27 @@
  * that have futures waiting (fstat: closed, or reused for another file) and
  * fails their waiters with G_IO_ERROR_CLOSED; the poll backend sees
  * POLLNVAL at once.  coop_loop_forget_fd() does the same on demand, and is
- * what to call before closing a watched fd. */
+ * what to call before closing a watched fd.
+ *
+ * When that is not done and the number is reused at once, nothing about
+ * the old watch is trusted (libuv's lesson):
+ * - A new registration compares the fd's identity (dev, ino: the fstat
+ *   check_fd() makes anyway) with the watch's; another file means the old
+ *   watch is stale: its waiters fail with G_IO_ERROR_CLOSED, its callbacks
+ *   are dropped, and a new watch starts from nothing.
+ * - Every registration tells the kernel (ADD, or MOD when the watch thinks
+ *   it is registered: one epoll_ctl() either way), falling back from MOD to
+ *   ADD on ENOENT (the kernel dropped a closed file) and from ADD to MOD on
+ *   EEXIST (a registration we lost track of), so a cached "registered"
+ *   never leaves a new fd unwatched (a same-inode reopen, a tty say, passes
+ *   the identity check).
+ * - epoll keys a registration by file *and* number, and drops it only when
+ *   the file is closed for good: if a dup or a child keeps the old file
+ *   open, its registration lives on under the old number, and epoll_ctl()
+ *   cannot name it any more.  Each registration carries its watch's id
+ *   beside the fd; an event whose id is not the current watch's comes from
+ *   such a leftover, is ignored, and the epoll set is rebuilt without it
+ *   (level-triggered, it would otherwise wake the loop for ever). */
 
 #define COOP_IO_SWEEP_USEC (2 * G_USEC_PER_SEC)
 #define MAX_EVENTS 256
@@ -52,8 +72,9 @@ typedef struct
   GQueue      write_waiters;
   GPollFD     pollfd;          /* poll backend */
   gboolean    polled;          /* pollfd is added to the source */
-  dev_t       dev;             /* identity, for the sweep */
+  dev_t       dev;             /* identity: the sweep, a reused number */
   ino_t       ino;
+  guint32     id;              /* epoll: in each event, beside the fd */
 } Watch;
 
 typedef struct
@@ -85,6 +106,7 @@ struct _IoState
   guint       dispatching;     /* depth of io_source_dispatch() */
   GPtrArray  *ready;           /* poll backend: watches with revents, from check() */
   gboolean    dead;            /* shut down while dispatching: freed after */
+  guint32     next_id;         /* Watch ids */
 };
 
 static GQuark io_quark;
@@ -132,51 +154,54 @@ unpoll (IoState *io,
     g_ptr_array_remove_fast (io->ready, watch);
 }
 
-/* Applies the wanted events to the backend; returns 0 or an errno. */
+/* Applies the wanted events to the backend; returns 0 or an errno.  With
+ * @renew (a new reader, writer or waiter), epoll is told even if the watch
+ * believes it is registered so already: that belief may be stale. */
 static int
-register_events (IoState *io,
-                 Watch   *watch,
-                 guint    events)
+register_events (IoState  *io,
+                 Watch    *watch,
+                 guint     events,
+                 gboolean  renew)
 {
-  if (events == watch->events)
-    return 0;
-
 #ifdef HAVE_EPOLL
   if (io->epfd >= 0)
     {
       struct epoll_event ev = { 0, };
       int op;
 
+      if (events == watch->events && !(renew && events != 0))
+        return 0;
+      if (events == 0)
+        {
+          /* Fails only if the fd is gone already (then so is the
+           * registration, unless the file lives on: see the top). */
+          epoll_ctl (io->epfd, EPOLL_CTL_DEL, watch->fd, &ev);
+          watch->events = 0;
+          return 0;
+        }
       ev.events = ((events & G_IO_IN) ? EPOLLIN : 0) | ((events & G_IO_OUT) ? EPOLLOUT : 0);
-      ev.data.fd = watch->fd;
-      if (watch->events == 0)
-        op = EPOLL_CTL_ADD;
-      else if (events == 0)
-        op = EPOLL_CTL_DEL;
-      else
-        op = EPOLL_CTL_MOD;
+      ev.data.u64 = ((guint64) watch->id << 32) | (guint32) watch->fd;
+      op = watch->events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
       if (epoll_ctl (io->epfd, op, watch->fd, &ev) != 0)
         {
           int saved = errno;
 
-          /* A registration that vanished (the fd was closed): start over. */
-          if (saved == ENOENT && op == EPOLL_CTL_MOD &&
-              epoll_ctl (io->epfd, EPOLL_CTL_ADD, watch->fd, &ev) == 0)
-            {
-              watch->events = events;
-              return 0;
-            }
-          if (op == EPOLL_CTL_DEL)
-            {
-              watch->events = 0;
-              return 0;
-            }
-          return saved;
+          /* Our idea of the registration was wrong: the kernel dropped it
+           * with a closed file (MOD: ENOENT), or still has one we dropped
+           * (ADD: EEXIST).  Do the other. */
+          if (!((saved == ENOENT && op == EPOLL_CTL_MOD) || (saved == EEXIST && op == EPOLL_CTL_ADD)))
+            return saved;
+          op = op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+          if (epoll_ctl (io->epfd, op, watch->fd, &ev) != 0)
+            return errno;
         }
       watch->events = events;
       return 0;
     }
 #endif
+
+  if (events == watch->events)
+    return 0;
 
   if (!watch->polled && events != 0)
     {
@@ -214,7 +239,7 @@ watch_update (IoState *io,
 {
   guint events = wanted_events (watch);
 
-  register_events (io, watch, events);
+  register_events (io, watch, events, FALSE);
   if (events == 0 && watch->read_waiters.length == 0 && watch->write_waiters.length == 0)
     {
       unpoll (io, watch);
@@ -224,23 +249,44 @@ watch_update (IoState *io,
 
 static Watch *
 watch_lookup (IoState *io,
-              int      fd,
-              gboolean create)
+              int      fd)
 {
-  Watch *watch = g_hash_table_lookup (io->watches, GINT_TO_POINTER (fd));
-  struct stat st;
+  return g_hash_table_lookup (io->watches, GINT_TO_POINTER (fd));
+}
 
-  if (watch != NULL || !create)
+static void watch_abort (IoState *io, Watch *watch, const GError *error);
+
+/* The watch of @fd for a new registration; @st is the fd's fstat.  A
+ * watch left by an fd closed without coop_loop_forget_fd(), whose number
+ * now names another file, is not reused: it ends (see the top). */
+static Watch *
+watch_get (IoState           *io,
+           int                fd,
+           const struct stat *st)
+{
+  Watch *watch = watch_lookup (io, fd);
+
+  if (G_UNLIKELY (watch != NULL && (watch->dev != st->st_dev || watch->ino != st->st_ino)))
+    {
+      g_autoptr(GError) error =
+        g_error_new (G_IO_ERROR, G_IO_ERROR_CLOSED,
+                     "File descriptor %d was closed while it was being watched (without "
+                     "coop_loop_forget_fd()), and its number was reused", fd);
+
+      watch_abort (io, watch, error);
+      /* NULL, unless something run by the failed waiters registered on the
+       * new fd meanwhile (through here: a fresh watch). */
+      watch = watch_lookup (io, fd);
+    }
+  if (watch != NULL)
     return watch;
   watch = g_new0 (Watch, 1);
   watch->fd = fd;
+  watch->id = ++io->next_id;
   g_queue_init (&watch->read_waiters);
   g_queue_init (&watch->write_waiters);
-  if (fstat (fd, &st) == 0)
-    {
-      watch->dev = st.st_dev;
-      watch->ino = st.st_ino;
-    }
+  watch->dev = st->st_dev;
+  watch->ino = st->st_ino;
   g_hash_table_insert (io->watches, GINT_TO_POINTER (fd), watch);
   return watch;
 }
@@ -268,7 +314,7 @@ entry_future_done (CoopWaiter *waiter,
 
   if (entry->queued)
     {
-      Watch *watch = watch_lookup (entry->io, entry->fd, FALSE);
+      Watch *watch = watch_lookup (entry->io, entry->fd);
 
       g_assert (watch != NULL);
       entry_unqueue (entry->io, watch, entry);
@@ -315,12 +361,14 @@ watch_abort (IoState      *io,
              const GError *error)
 {
   int fd = watch->fd;
+  guint32 id = watch->id;
 
   complete_waiters (io, watch, FALSE, error);
   complete_waiters (io, watch, TRUE, error);
-  /* complete_waiters may have dropped the watch already. */
-  watch = watch_lookup (io, fd, FALSE);
-  if (watch == NULL)
+  /* complete_waiters may have dropped the watch already (and a callback
+   * may even have made another for the same fd: not ours to end). */
+  watch = watch_lookup (io, fd);
+  if (watch == NULL || watch->id != id)
     return;
   if (watch->reader != NULL)
     {
@@ -352,12 +400,15 @@ socket_error (int fd)
 static void
 handle_events (IoState *io,
                int      fd,
+               guint32  id,
                guint    revents)
 {
-  Watch *watch = watch_lookup (io, fd, FALSE);
+  Watch *watch = watch_lookup (io, fd);
   gboolean readable, writable;
 
-  if (watch == NULL || io->dead)
+  /* The id: an earlier callback of this batch may have replaced the watch
+   * (epoll; the poll backend passes the current one's). */
+  if (watch == NULL || watch->id != id || io->dead)
     return;
 
   if (revents & G_IO_NVAL)
@@ -375,7 +426,7 @@ handle_events (IoState *io,
 
   if (readable && watch->reader != NULL && !coop_handle_run_repeating (watch->reader) && !io->dead)
     {
-      watch = watch_lookup (io, fd, FALSE);
+      watch = watch_lookup (io, fd);
       if (watch != NULL && watch->reader != NULL && !coop_handle_is_live (watch->reader))
         {
           coop_handle_finish_repeating (watch->reader);
@@ -384,11 +435,11 @@ handle_events (IoState *io,
     }
   if (io->dead)
     return;
-  watch = watch_lookup (io, fd, FALSE);
+  watch = watch_lookup (io, fd);
   if (watch != NULL && (writable || (revents & (G_IO_ERR | G_IO_HUP))) && watch->writer != NULL &&
       !coop_handle_run_repeating (watch->writer) && !io->dead)
     {
-      watch = watch_lookup (io, fd, FALSE);
+      watch = watch_lookup (io, fd);
       if (watch != NULL && watch->writer != NULL && !coop_handle_is_live (watch->writer))
         {
           coop_handle_finish_repeating (watch->writer);
@@ -398,10 +449,10 @@ handle_events (IoState *io,
 
   if (io->dead)
     return;
-  watch = watch_lookup (io, fd, FALSE);
+  watch = watch_lookup (io, fd);
   if (watch != NULL && readable)
     complete_waiters (io, watch, FALSE, NULL);
-  watch = watch_lookup (io, fd, FALSE);
+  watch = watch_lookup (io, fd);
   if (watch != NULL && watch->write_waiters.length > 0)
     {
       if (writable)
@@ -413,10 +464,51 @@ handle_events (IoState *io,
           complete_waiters (io, watch, TRUE, error);
         }
     }
-  watch = watch_lookup (io, fd, FALSE);
+  watch = watch_lookup (io, fd);
   if (watch != NULL)
     watch_update (io, watch);
 }
+
+#ifdef HAVE_EPOLL
+/* Drops the registrations epoll_ctl() can no longer name: a new epoll set
+ * with the current watches only.  Watches whose fd was closed, or now
+ * names another file, end as the sweep ends them.  Rare (it follows a
+ * misuse), so it may cost a syscall or two per watch. */
+static void
+epoll_rebuild (IoState *io)
+{
+  int epfd = epoll_create1 (EPOLL_CLOEXEC);
+  GList *fds, *l;
+
+  if (epfd < 0)
+    return;   /* keep the old set: the leftover events stay ignored */
+  g_source_remove_unix_fd ((GSource *) io->source, io->ep_tag);
+  close (io->epfd);
+  io->epfd = epfd;
+  io->ep_tag = g_source_add_unix_fd ((GSource *) io->source, epfd, G_IO_IN);
+
+  fds = g_hash_table_get_keys (io->watches);
+  for (l = fds; l != NULL && !io->dead; l = l->next)
+    {
+      Watch *watch = watch_lookup (io, GPOINTER_TO_INT (l->data));
+      struct stat st;
+      guint events;
+
+      if (watch == NULL)
+        continue;
+      events = watch->events;
+      watch->events = 0;
+      if (fstat (watch->fd, &st) != 0 || st.st_dev != watch->dev || st.st_ino != watch->ino ||
+          register_events (io, watch, events, FALSE) != 0)
+        {
+          g_autoptr(GError) error = closed_error (watch->fd);
+
+          watch_abort (io, watch, error);
+        }
+    }
+  g_list_free (fds);
+}
+#endif
 
 static void io_state_free (IoState *io);
 
@@ -454,17 +546,35 @@ io_source_dispatch_real (IoState *io,
   if (io->epfd >= 0)
     {
       struct epoll_event events[MAX_EVENTS];
+      gboolean leftover = FALSE;
       int n, i;
 
       n = epoll_wait (io->epfd, events, MAX_EVENTS, 0);
+      /* Before any callback runs, every event must be a current watch's:
+       * one that is not comes from a registration left behind by an fd
+       * closed without coop_loop_forget_fd() (see the top). */
+      for (i = 0; i < n; i++)
+        {
+          Watch *watch = watch_lookup (io, (int) (guint32) events[i].data.u64);
+
+          if (watch == NULL || watch->id != (guint32) (events[i].data.u64 >> 32))
+            {
+              events[i].events = 0;
+              leftover = TRUE;
+            }
+        }
       for (i = 0; i < n && !io->dead; i++)
         {
           guint32 e = events[i].events;
           guint revents = ((e & EPOLLIN) ? G_IO_IN : 0) | ((e & EPOLLOUT) ? G_IO_OUT : 0) |
                           ((e & EPOLLHUP) ? G_IO_HUP : 0) | ((e & EPOLLERR) ? G_IO_ERR : 0);
 
-          handle_events (io, events[i].data.fd, revents);
+          if (revents != 0)
+            handle_events (io, (int) (guint32) events[i].data.u64,
+                           (guint32) (events[i].data.u64 >> 32), revents);
         }
+      if (leftover && !io->dead)
+        epoll_rebuild (io);
       return G_SOURCE_CONTINUE;
     }
 #endif
@@ -484,7 +594,7 @@ io_source_dispatch_real (IoState *io,
     g_ptr_array_set_size (io->ready, 0);
     for (i = 0; i < fds->len && !io->dead; i++)
       {
-        Watch *watch = watch_lookup (io, g_array_index (fds, int, i), FALSE);
+        Watch *watch = watch_lookup (io, g_array_index (fds, int, i));
         guint revents;
 
         if (watch == NULL || !watch->polled)
@@ -492,7 +602,7 @@ io_source_dispatch_real (IoState *io,
         revents = watch->pollfd.revents;
         watch->pollfd.revents = 0;
         if (revents != 0)
-          handle_events (io, watch->fd, revents);
+          handle_events (io, watch->fd, watch->id, revents);
       }
     g_array_unref (fds);
   }
@@ -538,7 +648,7 @@ sweep_run (gpointer data)
   fds = g_hash_table_get_keys (io->watches);
   for (l = fds; l != NULL; l = l->next)
     {
-      Watch *watch = watch_lookup (io, GPOINTER_TO_INT (l->data), FALSE);
+      Watch *watch = watch_lookup (io, GPOINTER_TO_INT (l->data));
       struct stat st;
 
       if (watch == NULL || (watch->read_waiters.length == 0 && watch->write_waiters.length == 0))
@@ -626,7 +736,7 @@ coop_io_shutdown (CoopLoop *loop)
   fds = g_hash_table_get_keys (io->watches);
   for (l = fds; l != NULL; l = l->next)
     {
-      Watch *watch = watch_lookup (io, GPOINTER_TO_INT (l->data), FALSE);
+      Watch *watch = watch_lookup (io, GPOINTER_TO_INT (l->data));
 
       if (watch != NULL)
         watch_abort (io, watch, error);
@@ -665,22 +775,22 @@ io_state_free (IoState *io)
 
 /* --- public API ------------------------------------------------------------------ */
 
+/* @st: the fd's fstat, for watch_get(). */
 static gboolean
-check_fd (CoopLoop  *loop,
-          int        fd,
-          GError   **error)
+check_fd (CoopLoop     *loop,
+          int           fd,
+          struct stat  *st,
+          GError      **error)
 {
-  struct stat st;
-
   if (!coop_loop_check_usable (loop, error))
     return FALSE;
-  if (fd < 0 || fstat (fd, &st) != 0)
+  if (fd < 0 || fstat (fd, st) != 0)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                    "%d is not an open file descriptor", fd);
       return FALSE;
     }
-  if (S_ISREG (st.st_mode) || S_ISDIR (st.st_mode))
+  if (S_ISREG (st->st_mode) || S_ISDIR (st->st_mode))
     {
       /* epoll refuses them and poll() always says "ready": nothing to wait for. */
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
@@ -705,9 +815,10 @@ add_callback (CoopLoop       *loop,
   Watch *watch;
   CoopHandle **slot;
   CoopHandle *handle;
+  struct stat st;
   int err;
 
-  if (!check_fd (loop, fd, &error))
+  if (!check_fd (loop, fd, &st, &error))
     {
       g_critical ("%s: %s", func, error->message);
       if (notify != NULL)
@@ -716,7 +827,7 @@ add_callback (CoopLoop       *loop,
     }
 
   io = io_state_get (loop);
-  watch = watch_lookup (io, fd, TRUE);
+  watch = watch_get (io, fd, &st);
   slot = write ? &watch->writer : &watch->reader;
   if (*slot != NULL)
     {
@@ -726,7 +837,7 @@ add_callback (CoopLoop       *loop,
     }
   handle = coop_handle_new_repeating (loop, callback, user_data, notify);
   *slot = handle;
-  err = register_events (io, watch, wanted_events (watch));
+  err = register_events (io, watch, wanted_events (watch), TRUE);
   if (err != 0)
     {
       g_critical ("%s: cannot watch file descriptor %d: %s", func, fd, g_strerror (err));
@@ -748,7 +859,7 @@ remove_callback (CoopLoop *loop,
   CoopHandle **slot;
   gboolean had;
 
-  if (io == NULL || (watch = watch_lookup (io, fd, FALSE)) == NULL)
+  if (io == NULL || (watch = watch_lookup (io, fd)) == NULL)
     return FALSE;
   slot = write ? &watch->writer : &watch->reader;
   had = *slot != NULL && coop_handle_is_live (*slot);
@@ -878,16 +989,17 @@ wait_fd (CoopLoop *loop,
   IoState *io;
   Watch *watch;
   WaitEntry *entry;
+  struct stat st;
   int err;
 
-  if (!check_fd (loop, fd, &error))
+  if (!check_fd (loop, fd, &st, &error))
     {
       coop_future_take_error (future, g_steal_pointer (&error));
       return future;
     }
 
   io = io_state_get (loop);
-  watch = watch_lookup (io, fd, TRUE);
+  watch = watch_get (io, fd, &st);
   entry = g_new0 (WaitEntry, 1);
   entry->waiter.func = entry_future_done;
   entry->future = g_object_ref (future);
@@ -901,7 +1013,7 @@ wait_fd (CoopLoop *loop,
   io->n_waiting++;
   coop_future_add_waiter (future, &entry->waiter);
 
-  err = register_events (io, watch, wanted_events (watch));
+  err = register_events (io, watch, wanted_events (watch), TRUE);
   if (err != 0)
     coop_future_take_error (future, g_error_new (G_IO_ERROR, g_io_error_from_errno (err),
                                                  "Cannot watch file descriptor %d: %s",
@@ -923,8 +1035,9 @@ wait_fd (CoopLoop *loop,
  *
  * The future fails with `G_IO_ERROR_INVALID_ARGUMENT` if @fd is not open,
  * `G_IO_ERROR_NOT_SUPPORTED` for a regular file, and `G_IO_ERROR_CLOSED` if
- * @fd is closed while it waits (noticed within two seconds, or at once
- * through [method@Coop.Loop.forget_fd]).
+ * @fd is closed while it waits (noticed within two seconds, at once
+ * through [method@Coop.Loop.forget_fd], or as soon as the number, reused
+ * for another file, is watched again).
  *
  * Returns: (transfer full): a new future
  */
@@ -967,6 +1080,11 @@ coop_loop_wait_writable (CoopLoop *loop,
  * futures waiting on it fail with `G_IO_ERROR_CLOSED`.  Call it before
  * closing a watched fd (an fd closed while registered vanishes from epoll
  * without an event).
+ *
+ * Without it, what watched the old fd is lost, never what watches a new fd
+ * that gets the same number: watching that number again (a reader, a
+ * writer or a wait) fails the old fd's waiters with `G_IO_ERROR_CLOSED`
+ * and drops its callbacks, and the new fd is watched at once.
  */
 void
 coop_loop_forget_fd (CoopLoop *loop,
@@ -979,7 +1097,7 @@ coop_loop_forget_fd (CoopLoop *loop,
   g_return_if_fail (COOP_IS_LOOP (loop));
 
   io = io_state_peek (loop);
-  if (io == NULL || (watch = watch_lookup (io, fd, FALSE)) == NULL)
+  if (io == NULL || (watch = watch_lookup (io, fd)) == NULL)
     return;
   error = closed_error (fd);
   watch_abort (io, watch, error);

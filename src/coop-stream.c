@@ -66,7 +66,10 @@
  * G_IO_ERROR_BROKEN_PIPE), plus G_IO_ERROR_CLOSED, PARTIAL_INPUT,
  * MESSAGE_TOO_LARGE and HOST_NOT_FOUND (GResolver's errors are mapped to
  * it), and COOP_ERROR_INVALID_STATE for a second concurrent read.  Read
- * and write errors are sticky.
+ * and write errors are sticky.  A read that fails as it starts fails on
+ * the loop's next turn (fail_later()), so that awaiting it yields: a task
+ * retrying failed reads in a loop never holds the loop.  read_line() over
+ * the limit drops the line (asyncio's readline()), so its retry progresses.
  *
  * Lifetimes.  Stream and server are used from their loop's thread only.
  * Neither is ever finalized inside one of its own fd callbacks, and the
@@ -115,6 +118,7 @@ struct _CoopStream
   gboolean     maybe_readable;  /* recv() might find data */
   CoopFuture  *read_future;     /* the pending read (a reference) */
   ReadKind     read_kind;
+  gboolean     read_starting;   /* inside stream_read_start(): see fail_later() */
   gsize        read_n;
   CoopWaiter   read_waiter;
 
@@ -359,6 +363,18 @@ rbuf_clear (CoopStream *self)
   self->rstart = self->rlen = self->rcap = self->line_scan = 0;
 }
 
+/* Throws @n bytes off the front away. */
+static void
+rbuf_drop (CoopStream *self,
+           gsize       n)
+{
+  self->rstart += n;
+  self->rlen -= n;
+  self->line_scan = self->line_scan > n ? self->line_scan - n : 0;
+  if (self->rlen == 0)
+    rbuf_clear (self);   /* an idle stream holds no buffer */
+}
+
 /* Takes @n bytes off the front. */
 static GBytes *
 rbuf_take (CoopStream *self,
@@ -366,11 +382,7 @@ rbuf_take (CoopStream *self,
 {
   GBytes *bytes = g_bytes_new (self->rbuf != NULL ? self->rbuf + self->rstart : NULL, n);
 
-  self->rstart += n;
-  self->rlen -= n;
-  self->line_scan = self->line_scan > n ? self->line_scan - n : 0;
-  if (self->rlen == 0)
-    rbuf_clear (self);   /* an idle stream holds no buffer */
+  rbuf_drop (self, n);
   return bytes;
 }
 
@@ -416,13 +428,62 @@ read_deliver (CoopStream *self,
   g_object_unref (future);
 }
 
+/* A read failing as it starts fails on the loop's next turn, not at once:
+ * its await then yields, so a task that retries failed reads in a loop
+ * (on a stream that ended, failed or closed, or beside another read)
+ * never holds the loop, which goes on serving everything else. */
+typedef struct
+{
+  CoopFuture *future;
+  GError     *error;
+} LateFailure;
+
+static void
+late_failure_describe (CoopFuture *future,
+                       gpointer    data,
+                       GString    *out)
+{
+  g_string_append_printf (out, "stream read, failing: %s", ((LateFailure *) data)->error->message);
+}
+
+/* Runs from the ready queue, or at once on a closed loop. */
+static void
+late_failure_run (gpointer data)
+{
+  LateFailure *late = data;
+
+  coop_future_set_describe (late->future, NULL, NULL);
+  if (!coop_future_is_done (late->future))   /* else cancelled meanwhile */
+    coop_future_take_error (late->future, late->error);
+  else
+    g_error_free (late->error);
+  g_object_unref (late->future);
+  g_free (late);
+}
+
+static void
+fail_later (CoopStream *self,
+            CoopFuture *future,
+            GError     *error)
+{
+  LateFailure *late = g_new (LateFailure, 1);
+
+  late->future = g_object_ref (future);
+  late->error = error;
+  coop_future_set_describe (future, late_failure_describe, late);
+  coop_loop_push_ready (self->loop, late_failure_run, late_failure_run, late);
+}
+
 static void
 read_fail (CoopStream *self,
            GError     *error)
 {
   CoopFuture *future = read_steal (self);
 
-  coop_future_take_error (future, error);
+  if (self->read_starting)
+    fail_later (self, future, error);
+  else
+    coop_future_take_error (future, error);
   g_object_unref (future);
 }
 
@@ -460,11 +521,15 @@ read_try_complete (CoopStream *self)
           {
             gsize line = (gsize) (nl - head);   /* without the '\n' */
 
+            /* Over the limit: the line goes, '\n' included, as asyncio's
+             * readline() drops it, so that a retry reads the next line
+             * (leaving it would fail every retry at once, for ever). */
             if (line > self->limit)
               {
+                rbuf_drop (self, line + 1);
                 read_fail (self, g_error_new (G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
                                               "The line is longer than the limit (%" G_GSIZE_FORMAT
-                                              " bytes > %" G_GSIZE_FORMAT "); it stays in the read buffer",
+                                              " bytes > %" G_GSIZE_FORMAT "); it was dropped",
                                               line, self->limit));
                 return TRUE;
               }
@@ -474,10 +539,15 @@ read_try_complete (CoopStream *self)
         self->line_scan = self->rlen;
         if (self->rlen > self->limit)
           {
+            gsize dropped = self->rlen;
+
+            /* No end in sight: what is buffered goes (asyncio clears its
+             * buffer); the rest of that line will read as a line. */
+            rbuf_drop (self, dropped);
             read_fail (self, g_error_new (G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
                                           "No end of line within the limit (%" G_GSIZE_FORMAT
-                                          " bytes buffered > %" G_GSIZE_FORMAT "); they stay in the read buffer",
-                                          self->rlen, self->limit));
+                                          " bytes > %" G_GSIZE_FORMAT "); they were dropped",
+                                          dropped, self->limit));
             return TRUE;
           }
       }
@@ -726,14 +796,14 @@ stream_read_start (CoopStream *self,
 
   if (self->closing)
     {
-      coop_future_take_error (future, closed_error_new ());
+      fail_later (self, future, closed_error_new ());
       return future;
     }
   if (self->read_future != NULL)
     {
-      coop_future_take_error (future, g_error_new_literal (COOP_ERROR, COOP_ERROR_INVALID_STATE,
-                                                           "Another read is already waiting on this stream; "
-                                                           "a stream allows one read at a time"));
+      fail_later (self, future, g_error_new_literal (COOP_ERROR, COOP_ERROR_INVALID_STATE,
+                                                     "Another read is already waiting on this stream; "
+                                                     "a stream allows one read at a time"));
       return future;
     }
   if (!coop_loop_check_usable (self->loop, &error))
@@ -748,7 +818,9 @@ stream_read_start (CoopStream *self,
   self->read_waiter.func = read_waiter_done;
   self->read_waiter.data = self;
   coop_future_add_waiter (future, &self->read_waiter);
+  self->read_starting = TRUE;
   stream_pump (self, self->maybe_readable);
+  self->read_starting = FALSE;
   return future;
 }
 
@@ -1547,7 +1619,10 @@ coop_stream_new_for_fd (CoopLoop  *loop,
  *
  * A stream allows one read at a time: a read started while another is
  * waiting fails with %COOP_ERROR_INVALID_STATE (as asyncio raises).  A read
- * waiting when the stream is closed fails with `G_IO_ERROR_CLOSED`.
+ * waiting when the stream is closed fails with `G_IO_ERROR_CLOSED`.  A read
+ * that fails as it starts (the stream is closed or failed, another read
+ * waits, ...) completes on the loop's next turn, never at once: its await
+ * lets the loop run, so a task retrying failed reads cannot starve it.
  * Cancelling a read loses nothing: if the awaiting task is cancelled after
  * the bytes were taken from the buffer but before it resumed,
  * [func@Coop.await] puts them back.
@@ -1609,11 +1684,13 @@ coop_stream_read_exactly (CoopStream *stream,
  *
  * A line longer than the stream's limit ([method@Coop.Stream.set_limit],
  * not counting the `'\n'`), or more than limit bytes buffered without a
- * `'\n'`, fails the read with `G_IO_ERROR_MESSAGE_TOO_LARGE` (asyncio's
- * `LimitOverrunError`).  The data stays in the read buffer, untouched,
- * as asyncio's `readuntil()` leaves it: read it in pieces with
- * [method@Coop.Stream.read], raise the limit and read the line again, or
- * close the stream.
+ * `'\n'`, fails the read with `G_IO_ERROR_MESSAGE_TOO_LARGE`, and its data
+ * is dropped, as asyncio's `readline()` drops it (raising `ValueError`):
+ * a line whose `'\n'` is buffered goes up to and including its `'\n'`, so
+ * the next read_line() reads the next line; without a `'\n'`, everything
+ * buffered goes, and the rest of that line, once it arrives, reads as a
+ * line of its own.  So a handler that skips bad lines may simply read on.
+ * To accept longer lines, raise the limit beforehand.
  *
  * Returns: (transfer full): a future for a #GBytes holding the line
  */

@@ -461,6 +461,211 @@ test_tasks_over_sockets (CoopFixture *f, gconstpointer data)
   close (fds[1]);
 }
 
+/* A fresh socketpair whose first end is number @n (just closed, so the
+ * lowest free number, as the kernel hands them out). */
+static void
+socketpair_at (int n,
+               int fds[2])
+{
+  make_socketpair (fds);
+  if (fds[0] != n)
+    {
+      g_assert_cmpint (fds[1], !=, n);
+      g_assert_cmpint (dup3 (fds[0], n, O_CLOEXEC), ==, n);
+      close (fds[0]);
+      fds[0] = n;
+    }
+}
+
+/* Runs the loop until @future is done (bounded: a bug fails, not hangs);
+ * returns whether it succeeded.  Consumes @future. */
+static gboolean
+run_bounded (CoopLoop    *loop,
+             CoopFuture  *future,
+             GError     **error)
+{
+  g_autoptr(CoopFuture) owned = future;
+  g_autoptr(CoopFuture) limited = coop_wait_for (owned, 10 * G_USEC_PER_SEC);
+
+  return coop_loop_run_until_complete (loop, limited, error);
+}
+
+static void
+assert_closed (CoopFuture *future)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (coop_future_is_done (future));
+  g_assert_false (coop_future_propagate (future, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CLOSED);
+}
+
+/* An fd closed without forget_fd (the documented misuse) whose number is
+ * reused at once: a waiter on the new fd works at once (it used to wait
+ * for the sweep, two seconds, and then fail as "closed"), and the old
+ * fd's waiter fails with G_IO_ERROR_CLOSED as the number is taken. */
+static void
+test_fd_reused_waiter (CoopFixture *f, gconstpointer data)
+{
+  int old[2], fresh[2], n;
+  g_autoptr(CoopFuture) stale = NULL;
+  g_autoptr(CoopFuture) stale_writable = NULL;
+  g_autoptr(CoopFuture) readable = NULL;
+  g_autoptr(GError) error = NULL;
+
+  make_socketpair (old);
+  n = old[0];
+  stale = coop_loop_wait_readable (f->loop, n);
+  coop_test_iterate ();
+  close (n);
+  socketpair_at (n, fresh);
+
+  readable = coop_loop_wait_readable (f->loop, n);
+  assert_closed (stale);
+  g_assert_cmpuint (coop_loop_get_n_watched_fds (f->loop), ==, 1);
+  g_assert_cmpint (write (fresh[1], "x", 1), ==, 1);
+  g_assert_true (run_bounded (f->loop, g_object_ref (readable), &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (coop_loop_get_n_watched_fds (f->loop), ==, 0);
+
+  /* The same with a writable waiter first, and the loop not run between. */
+  stale_writable = coop_loop_wait_writable (f->loop, n);
+  close (n);
+  socketpair_at (n, fresh);
+  g_clear_object (&readable);
+  readable = coop_loop_wait_readable (f->loop, n);
+  assert_closed (stale_writable);
+  g_assert_cmpint (write (fresh[1], "x", 1), ==, 1);
+  g_assert_true (run_bounded (f->loop, g_object_ref (readable), &error));
+  g_assert_no_error (error);
+
+  close (n);
+  close (fresh[1]);
+  close (old[1]);
+}
+
+static void
+nothing_cb (gpointer data)
+{
+}
+
+/* The same for reader callbacks: the new fd's reader runs (it never did),
+ * the old one is dropped (its notify runs) and never called. */
+static void
+test_fd_reused_reader (CoopFixture *f, gconstpointer data)
+{
+  int old[2], fresh[2], n;
+  Reader r_old = { 0, 0, 0, 1 }, r_new = { 0, 0, 0, 1 };
+  CoopHandle *h_old, *h_new;
+  g_autoptr(CoopHandle) bound = NULL;
+
+  make_socketpair (old);
+  n = old[0];
+  r_old.fd = n;
+  h_old = coop_loop_add_reader (f->loop, n, reader_cb, &r_old, reader_free);
+  coop_test_iterate ();
+  close (n);
+  socketpair_at (n, fresh);
+
+  r_new.fd = n;
+  h_new = coop_loop_add_reader (f->loop, n, reader_cb, &r_new, reader_free);
+  g_assert_nonnull (h_new);
+  g_assert_cmpint (r_old.freed, ==, 1);
+  g_assert_cmpint (write (fresh[1], "x", 1), ==, 1);
+  /* A timer wakes the context, so that coop_test_wait_until()'s bound
+   * holds even if the reader never runs. */
+  bound = coop_loop_call_later (f->loop, 10 * G_USEC_PER_SEC, nothing_cb, NULL, NULL);
+  coop_test_wait_until (r_new.calls >= 1);
+  coop_handle_cancel (bound);
+  g_assert_cmpint (r_old.calls, ==, 0);
+
+  g_assert_true (coop_loop_remove_reader (f->loop, n));
+  g_assert_cmpint (r_new.freed, ==, 1);
+  coop_handle_unref (h_old);
+  coop_handle_unref (h_new);
+  close (n);
+  close (fresh[1]);
+  close (old[1]);
+}
+
+/* The old fd's file outlives the close (a dup holds it): epoll keeps its
+ * registration under the old number, beyond reach of epoll_ctl() (which
+ * names the file by fd).  When that file turns readable, it must neither
+ * wake the new fd's waiter nor keep the loop busy for ever. */
+static void
+test_fd_reused_file_lives (CoopFixture *f, gconstpointer data)
+{
+  int old[2], fresh[2], n, keep;
+  g_autoptr(CoopFuture) stale = NULL;
+  g_autoptr(CoopFuture) readable = NULL;
+  g_autoptr(GError) error = NULL;
+  guint iterations = 0;
+
+  make_socketpair (old);
+  n = old[0];
+  keep = dup (n);
+  g_assert_cmpint (keep, >, n);
+  stale = coop_loop_wait_readable (f->loop, n);
+  coop_test_iterate ();
+  close (n);
+  socketpair_at (n, fresh);
+
+  readable = coop_loop_wait_readable (f->loop, n);
+  assert_closed (stale);
+  g_assert_cmpint (write (old[1], "x", 1), ==, 1);
+  while (coop_test_iterate ())
+    g_assert_cmpuint (++iterations, <, 100);   /* the loop goes idle */
+  g_assert_false (coop_future_is_done (readable));
+
+  g_assert_cmpint (write (fresh[1], "y", 1), ==, 1);
+  g_assert_true (run_bounded (f->loop, g_object_ref (readable), &error));
+  g_assert_no_error (error);
+  close (keep);
+  close (n);
+  close (fresh[1]);
+  close (old[1]);
+}
+
+/* The kernel may hold a registration the loop has forgotten: an fd
+ * closed without forget_fd while a dup keeps its file, its reader removed
+ * (epoll_ctl() cannot remove it: the number is closed), then the file put
+ * back under the same number.  Watching it again must work (the kernel
+ * answers EEXIST to an add). */
+static void
+test_fd_reused_same_file (CoopFixture *f, gconstpointer data)
+{
+  int fds[2], n, keep;
+  Reader r = { 0, 0, 0, 1 };
+  CoopHandle *handle;
+  g_autoptr(CoopFuture) readable = NULL;
+  g_autoptr(GError) error = NULL;
+
+  make_socketpair (fds);
+  n = fds[0];
+  keep = dup (n);
+  handle = coop_loop_add_reader (f->loop, n, reader_cb, &r, reader_free);
+  coop_test_iterate ();
+  close (n);
+  g_assert_true (coop_loop_remove_reader (f->loop, n));
+  coop_handle_unref (handle);
+  g_assert_cmpint (dup3 (keep, n, O_CLOEXEC), ==, n);
+
+  readable = coop_loop_wait_readable (f->loop, n);
+  g_assert_false (coop_future_is_done (readable));
+  g_assert_cmpint (write (fds[1], "x", 1), ==, 1);
+  g_assert_true (run_bounded (f->loop, g_object_ref (readable), &error));
+  g_assert_no_error (error);
+  r.fd = n;
+  handle = coop_loop_add_reader (f->loop, n, reader_cb, &r, reader_free);
+  g_assert_nonnull (handle);
+  coop_test_wait_until (r.calls >= 1);   /* data is waiting: at once */
+  g_assert_true (coop_loop_remove_reader (f->loop, n));
+  coop_handle_unref (handle);
+  close (keep);
+  close (n);
+  close (fds[1]);
+}
+
 /* Closing the loop ends every watch: futures cancelled, notifies run. */
 static void
 test_close_loop_with_watches (void)
@@ -502,6 +707,10 @@ main (int argc, char **argv)
   coop_test_add ("/coop/io/forget-fd", test_forget_fd);
   coop_test_add ("/coop/io/closed-underneath", test_closed_underneath);
   coop_test_add ("/coop/io/bad-fds", test_bad_fds);
+  coop_test_add ("/coop/io/fd-reused-waiter", test_fd_reused_waiter);
+  coop_test_add ("/coop/io/fd-reused-reader", test_fd_reused_reader);
+  coop_test_add ("/coop/io/fd-reused-file-lives", test_fd_reused_file_lives);
+  coop_test_add ("/coop/io/fd-reused-same-file", test_fd_reused_same_file);
   coop_test_add ("/coop/io/cancel-waiting-task", test_cancel_waiting_task);
   coop_test_add ("/coop/io/tasks-over-sockets", test_tasks_over_sockets);
   g_test_add_func ("/coop/io/close-loop-with-watches", test_close_loop_with_watches);

@@ -512,27 +512,143 @@ read_line_limit_body (CoopTask *task,
   g_assert_cmpuint (coop_stream_get_limit (p->stream), ==, 8);
 
   /* A line longer than the limit, with its '\n' in the buffer: it fails
-   * and stays, untouched, for other reads. */
+   * and is dropped up to and including its '\n', as asyncio's readline()
+   * drops it, so the next read_line() gets the next line. */
   raw_write_all (p->loop, p->peer, "short\n0123456789abc\nok\n", 23);
   expect_read (coop_stream_read_line (p->stream), "short\n");
   expect_read_error (coop_stream_read_line (p->stream), G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE);
-  g_assert_cmpuint (coop_stream_get_read_buffer_size (p->stream), ==, 17);
-  expect_read (coop_stream_read_exactly (p->stream, 14), "0123456789abc\n");
+  g_assert_cmpuint (coop_stream_get_read_buffer_size (p->stream), ==, 3);
   expect_read (coop_stream_read_line (p->stream), "ok\n");
 
   /* Exactly the limit (without the '\n') is fine. */
   raw_write_all (p->loop, p->peer, "12345678\n", 9);
   expect_read (coop_stream_read_line (p->stream), "12345678\n");
 
-  /* More than the limit without a '\n': fails as soon as it is known. */
+  /* More than the limit without a '\n': fails as soon as it is known, and
+   * what was buffered is dropped (asyncio clears its buffer); the rest of
+   * that line, when it comes, is read as a line of its own. */
   raw_write_all (p->loop, p->peer, "0123456789", 10);
   expect_read_error (coop_stream_read_line (p->stream), G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE);
-  g_assert_cmpuint (coop_stream_get_read_buffer_size (p->stream), ==, 10);
-  /* A larger limit lets the line through once its end arrives. */
-  coop_stream_set_limit (p->stream, 16);
-  raw_write_all (p->loop, p->peer, "\nnext\n", 6);
-  expect_read (coop_stream_read_line (p->stream), "0123456789\n");
+  g_assert_cmpuint (coop_stream_get_read_buffer_size (p->stream), ==, 0);
+  raw_write_all (p->loop, p->peer, "tail\nnext\n", 10);
+  expect_read (coop_stream_read_line (p->stream), "tail\n");
   expect_read (coop_stream_read_line (p->stream), "next\n");
+
+  /* A larger limit lets a long line through. */
+  coop_stream_set_limit (p->stream, 16);
+  raw_write_all (p->loop, p->peer, "0123456789abcdef\n", 17);
+  expect_read (coop_stream_read_line (p->stream), "0123456789abcdef\n");
+}
+
+/* A server whose handler skips over-long lines, as a readline() loop in
+ * asyncio may: it answers "too long" and reads on.  After the error the
+ * retry must wait for the next line, not fail again at once: a handler
+ * failing without ever yielding would hold the whole loop (no other client
+ * answered, no signal handled).  The handler gives up after a few errors
+ * in a row, so that such a regression fails the test instead of hanging it. */
+#define SKIP_LIMIT      16
+#define SKIP_MAX_ERRORS 8
+
+typedef struct
+{
+  guint errors;         /* limit errors, in all */
+  guint gave_up;        /* handlers that hit SKIP_MAX_ERRORS in a row */
+} SkipState;
+
+static void
+skip_handler (CoopTask   *task,
+              CoopStream *stream,
+              gpointer    user_data)
+{
+  SkipState *state = user_data;
+  guint in_a_row = 0;
+
+  coop_stream_set_limit (stream, SKIP_LIMIT);
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GBytes) line = await_bytes (coop_stream_read_line (stream), &error);
+      g_autofree char *reply = NULL;
+
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE))
+        {
+          state->errors++;
+          if (++in_a_row == SKIP_MAX_ERRORS)
+            {
+              state->gave_up++;
+              return;
+            }
+          if (!write_str (stream, "too long\n", NULL))
+            return;
+          continue;
+        }
+      if (line == NULL || g_bytes_get_size (line) == 0)
+        return;
+      in_a_row = 0;
+      reply = g_strdup_printf ("got %.*s", (int) g_bytes_get_size (line),
+                               (const char *) g_bytes_get_data (line, NULL));
+      if (!write_str (stream, reply, NULL) || !await_done (coop_stream_drain (stream), NULL))
+        return;
+    }
+}
+
+typedef struct
+{
+  CoopLoop   *loop;
+  const char *path;
+} SkipClients;
+
+static void
+skip_clients_body (CoopTask *task,
+                   gpointer  data)
+{
+  SkipClients *c = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CoopStream) a = await_stream (coop_stream_open_unix (c->loop, c->path), &error);
+  g_autoptr(CoopStream) b = NULL;
+  char overlong[4 * SKIP_LIMIT + 2];
+
+  g_assert_no_error (error);
+  memset (overlong, 'x', sizeof overlong - 2);
+  overlong[sizeof overlong - 2] = '\n';
+  overlong[sizeof overlong - 1] = '\0';
+
+  /* Client a: an over-long line.  The answer proves its handler has seen
+   * the error and is retrying. */
+  g_assert_true (write_str (a, overlong, &error));
+  expect_read (coop_stream_read_line (a), "too long\n");
+
+  /* Meanwhile another client is served by the same loop. */
+  b = await_stream (coop_stream_open_unix (c->loop, c->path), &error);
+  g_assert_no_error (error);
+  g_assert_true (write_str (b, "ping\n", &error));
+  expect_read (coop_stream_read_line (b), "got ping\n");
+
+  /* And client a's next line gets through. */
+  g_assert_true (write_str (a, "good\n", &error));
+  expect_read (coop_stream_read_line (a), "got good\n");
+  coop_stream_close (a);
+  coop_stream_close (b);
+}
+
+static void
+test_read_line_skip_overlong (CoopFixture *f, gconstpointer data)
+{
+  g_autofree char *dir = g_dir_make_tmp ("coop-skip-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "sock", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CoopServer) server = NULL;
+  SkipState state = { 0, };
+  SkipClients clients = { f->loop, path };
+
+  server = coop_server_new_unix (f->loop, path, 0, skip_handler, &state, NULL, &error);
+  g_assert_no_error (error);
+  run_task (f->loop, skip_clients_body, &clients);
+  coop_server_close (server);
+  run_future (f->loop, coop_server_wait_closed (server));
+  g_assert_cmpuint (state.errors, ==, 1);
+  g_assert_cmpuint (state.gave_up, ==, 0);
+  g_rmdir (dir);
 }
 
 static void
@@ -542,6 +658,76 @@ test_read_line_limit (CoopFixture *f, gconstpointer data)
 
   p.stream = stream_pair (f->loop, &p.peer);
   run_task (f->loop, read_line_limit_body, &p);
+  g_object_unref (p.stream);
+  close (p.peer);
+}
+
+/* A read that fails at once still lets the loop turn before the task
+ * awaiting it resumes, so a task that retries failed reads in a loop
+ * cannot hold the loop (the other tasks, timers and signal handlers run).
+ * A callback queued before the read has run when the read's await returns. */
+static void
+set_flag (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+}
+
+static void
+expect_read_error_yields (CoopLoop   *loop,
+                          CoopFuture *future,
+                          GQuark      domain,
+                          int         code)
+{
+  gboolean ran = FALSE;
+  g_autoptr(CoopHandle) handle = coop_loop_call_soon (loop, set_flag, &ran, NULL);
+
+  expect_read_error (future, domain, code);
+  g_assert_true (ran);
+}
+
+static void
+failed_read_yields_body (CoopTask *task,
+                         gpointer  data)
+{
+  Pair *p = data;
+  g_autoptr(CoopFuture) first = NULL;
+
+  /* Over the limit (the line is dropped, and so the retry waits). */
+  coop_stream_set_limit (p->stream, 4);
+  raw_write_all (p->loop, p->peer, "0123456789\nok\n", 14);
+  expect_read_error_yields (p->loop, coop_stream_read_line (p->stream), G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE);
+  expect_read (coop_stream_read_line (p->stream), "ok\n");
+
+  /* A second read while one waits. */
+  first = coop_stream_read (p->stream, 10);
+  for (guint i = 0; i < 3; i++)
+    expect_read_error_yields (p->loop, coop_stream_read (p->stream, 10), COOP_ERROR, COOP_ERROR_INVALID_STATE);
+  raw_write_all (p->loop, p->peer, "x", 1);
+  expect_read (g_steal_pointer (&first), "x");
+
+  /* The stream ended short of what read_exactly() wants: every retry. */
+  raw_write_all (p->loop, p->peer, "ab", 2);
+  shutdown (p->peer, SHUT_WR);
+  for (guint i = 0; i < 3; i++)
+    expect_read_error_yields (p->loop, coop_stream_read_exactly (p->stream, 3), G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT);
+  expect_read (coop_stream_read (p->stream, 10), "ab");
+
+  /* A closed stream. */
+  coop_stream_close (p->stream);
+  for (guint i = 0; i < 3; i++)
+    {
+      expect_read_error_yields (p->loop, coop_stream_read (p->stream, 10), G_IO_ERROR, G_IO_ERROR_CLOSED);
+      expect_read_error_yields (p->loop, coop_stream_read_line (p->stream), G_IO_ERROR, G_IO_ERROR_CLOSED);
+    }
+}
+
+static void
+test_failed_read_yields (CoopFixture *f, gconstpointer data)
+{
+  Pair p = { f->loop, NULL, -1 };
+
+  p.stream = stream_pair (f->loop, &p.peer);
+  run_task (f->loop, failed_read_yields_body, &p);
   g_object_unref (p.stream);
   close (p.peer);
 }
@@ -924,6 +1110,9 @@ test_close_while_reading (CoopFixture *f, gconstpointer data)
     g_assert_null (local);
     g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CLOSED);
     g_clear_error (&error);
+    /* A failed read completes on the loop's next turn (see
+     * failed-read-yields). */
+    coop_test_wait_until (coop_future_is_done (read));
     g_assert_false (coop_future_propagate (read, &error));
     g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CLOSED);
     g_clear_error (&error);
@@ -1686,6 +1875,8 @@ main (int argc, char **argv)
   coop_test_add ("/coop/stream/read-exactly", test_read_exactly);
   coop_test_add ("/coop/stream/read-line", test_read_line);
   coop_test_add ("/coop/stream/read-line-limit", test_read_line_limit);
+  coop_test_add ("/coop/stream/read-line-skip-overlong", test_read_line_skip_overlong);
+  coop_test_add ("/coop/stream/failed-read-yields", test_failed_read_yields);
   coop_test_add ("/coop/stream/eof", test_eof);
   coop_test_add ("/coop/stream/drain-backpressure", test_drain_backpressure);
   coop_test_add ("/coop/stream/write-buffer-limits", test_write_buffer_limits);
