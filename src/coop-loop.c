@@ -983,14 +983,8 @@ loop_drain (CoopLoop *loop)
 {
   ThreadsafeItem *item;
 
-  /* Tasks that can never run again. */
-  while (loop->tasks.head != NULL)
-    {
-      CoopTask *task = loop->tasks.head->data;
-
-      if (!coop_task_abandon (task))
-        break;
-    }
+  /* Tasks that can never run again, in one report. */
+  coop_task_abandon_all (loop, &loop->tasks);
 
   /* then() callbacks on futures that can no longer complete through this
    * loop: neither callback will run, both destroy notifies do. */

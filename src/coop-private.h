@@ -417,7 +417,8 @@ CoopTask *coop_task_current_internal (void);
 /* FALSE for code made at run time (a binding's libffi closure), which must
  * not run on a fiber stack.  Used for task functions and stream handlers. */
 gboolean  coop_is_static_code        (gpointer func);
-gboolean  coop_task_abandon          (CoopTask *task);
+void      coop_task_abandon_all      (CoopLoop *loop,
+                                      GQueue   *tasks);
 guint     coop_task_get_n_cancels    (CoopTask *task);
 /* Called on the loop's thread each time a cancellation of @task is
  * requested while it is pending (before it is delivered at an await).
