@@ -115,6 +115,7 @@ struct _CoopLoop
   LoopSource     *timer_source;
 
   GQueue          tasks;         /* live tasks, links embedded in the tasks */
+  CoopShutdown   *shutdown;      /* while coop_loop_shutdown() waits */
   GQueue          thens;         /* coop_future_then() records on pending futures */
   guint64         next_task_id;  /* the last number given to a task */
   CoopFuturePool *future_pool;   /* NULL once closed */
@@ -1379,6 +1380,9 @@ coop_loop_register_task (CoopLoop *loop,
 {
   link->data = task;
   g_queue_push_tail_link (&loop->tasks, link);
+  /* A task started while the loop shuts down is cancelled too. */
+  if (G_UNLIKELY (loop->shutdown != NULL))
+    coop_shutdown_task_added (loop->shutdown, task);
   return ++loop->next_task_id;
 }
 
@@ -1387,6 +1391,28 @@ coop_loop_unregister_task (CoopLoop *loop,
                            GList    *link)
 {
   g_queue_unlink (&loop->tasks, link);
+  /* One compare per finished task; a shutdown waits for the last one. */
+  if (G_UNLIKELY (loop->shutdown != NULL))
+    coop_shutdown_check (loop->shutdown);
+}
+
+GQueue *
+coop_loop_get_tasks_internal (CoopLoop *loop)
+{
+  return &loop->tasks;
+}
+
+CoopShutdown *
+coop_loop_get_shutdown_internal (CoopLoop *loop)
+{
+  return loop->shutdown;
+}
+
+void
+coop_loop_set_shutdown_internal (CoopLoop     *loop,
+                                 CoopShutdown *shutdown)
+{
+  loop->shutdown = shutdown;
 }
 
 void

@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "coop-test.h"
+#include "coop-private.h"   /* coop_threadpool_get_n_jobs() */
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -205,6 +206,324 @@ test_server_close (ServerFixture *f, gconstpointer data)
   g_assert_nonnull (strstr (reports->pdata[0], "'conn 127.0.0.1:"));
 }
 
+/* Shutting the loop down instead: the connection tasks are cancelled, their
+ * handlers return, their streams close and nothing is abandoned. */
+static void
+test_server_shutdown (ServerFixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("Shutting down a loop whose server has connected clients ends every connection task");
+
+  g_assert_true (coop_loop_shutdown (f->loop, 60 * G_USEC_PER_SEC, &error));
+  g_assert_no_error (error);
+  g_assert_true (coop_loop_is_closed (f->loop));
+  g_assert_cmpuint (f->state.in_read, ==, 0);
+}
+
+/* --- shutdown: cancellation, clean-up, the deadline, the thread pool ---------- */
+
+typedef struct
+{
+  GMainContext *context;
+  CoopLoop  *loop;
+  CoopLock  *lock;
+  guint      cleaned;        /* tasks whose clean-up ran to its end */
+  guint      started_late;   /* bodies of tasks started during the shutdown that ran */
+  GMutex     mutex;
+  GCond      cond;
+  gboolean   job_cancelled;  /* the job's cancellable tripped */
+  gboolean   job_returned;   /* the job's function returned */
+  gint       job_started;    /* atomic */
+} Shared;
+
+static void
+late_body (CoopTask *task, gpointer data)
+{
+  ((Shared *) data)->started_late++;
+}
+
+/* Holds the lock and sleeps; cancelled, it cleans up: starts a task (which
+ * the shutdown cancels before it runs), awaits a short sleep, then lets go
+ * of the lock. */
+static void
+lock_holder (CoopTask *task, gpointer data)
+{
+  Shared *s = data;
+  g_autoptr(CoopFuture) nap = coop_sleep (s->loop, G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC);
+  g_autoptr(CoopFuture) tidy = NULL;
+  g_autoptr(CoopTask) late = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (coop_lock_lock (s->lock, NULL));
+  g_assert_false (coop_await (nap, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+
+  late = coop_task_new_full (s->loop, "late", 0, late_body, s, NULL);
+  tidy = coop_sleep (s->loop, 1000);
+  g_assert_true (coop_await (tidy, NULL));   /* clean-up may await */
+  coop_lock_release (s->lock);
+  s->cleaned++;
+}
+
+/* Waits for the lock: the shutdown cancels the request. */
+static void
+lock_waiter (CoopTask *task, gpointer data)
+{
+  Shared *s = data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (coop_lock_lock (s->lock, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  s->cleaned++;
+}
+
+/* Ignores cancellation for ever: every await after the first is a fresh
+ * one, which nobody cancels.  Its futures are the task's own (qdata), not
+ * its stack's, since an abandoned task never unwinds. */
+static void
+stubborn (CoopTask *task, gpointer data)
+{
+  Shared *s = data;
+
+  for (;;)
+    {
+      CoopFuture *nap = coop_sleep (s->loop, G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC);
+
+      g_object_set_data_full (G_OBJECT (task), "nap", nap, g_object_unref);
+      coop_await (nap, NULL);
+    }
+}
+
+static void
+job_cancelled_cb (GCancellable *cancellable, gpointer data)
+{
+  Shared *s = data;
+
+  g_mutex_lock (&s->mutex);
+  s->job_cancelled = TRUE;
+  g_cond_signal (&s->cond);
+  g_mutex_unlock (&s->mutex);
+}
+
+/* A blocking job that runs until its cancellable trips. */
+static gboolean
+blocking_job (gpointer data, GCancellable *cancellable, GValue *result, GError **error)
+{
+  Shared *s = data;
+
+  g_atomic_int_set (&s->job_started, TRUE);
+  g_main_context_wakeup (s->context);
+  g_mutex_lock (&s->mutex);
+  while (!s->job_cancelled)
+    g_cond_wait (&s->cond, &s->mutex);
+  s->job_returned = TRUE;
+  g_mutex_unlock (&s->mutex);
+  g_cancellable_set_error_if_cancelled (cancellable, error);
+  return FALSE;
+}
+
+/* Awaits the blocking job, which its cancellation cancels. */
+static void
+job_waiter (CoopTask *task, gpointer data)
+{
+  Shared *s = data;
+  g_autoptr(CoopFuture) job = coop_loop_run_in_thread (s->loop, blocking_job, s, NULL);
+  GCancellable *cancellable = coop_task_get_cancellable (task);
+
+  g_assert_nonnull (cancellable);
+  g_signal_connect (cancellable, "cancelled", G_CALLBACK (job_cancelled_cb), s);
+  g_assert_false (coop_await (job, NULL));
+  s->cleaned++;
+}
+
+static void
+test_shutdown_deadline (void)
+{
+  GMainContext *context = g_main_context_new ();
+  Shared s = { 0 };
+  g_autoptr(GError) error = NULL;
+  CoopTask *task;
+  GWeakRef loop_ref;
+  GObject *alive;
+  guint i;
+
+  g_test_summary ("Shutdown: cancelled tasks clean up and release their locks, the thread pool's "
+                  "jobs come back, stubborn tasks are abandoned at the deadline in one report");
+
+  g_main_context_push_thread_default (context);
+  s.context = context;
+  s.loop = coop_loop_new (context);
+  g_mutex_init (&s.mutex);
+  g_cond_init (&s.cond);
+  s.lock = coop_lock_new (s.loop);
+  g_weak_ref_init (&loop_ref, s.loop);
+
+  /* Nobody holds these tasks but themselves. */
+  task = coop_task_new_full (s.loop, "holder", 0, lock_holder, &s, NULL);
+  g_object_unref (task);
+  task = coop_task_new_full (s.loop, "waiter", 0, lock_waiter, &s, NULL);
+  g_object_unref (task);
+  task = coop_task_new_full (s.loop, "job", 0, job_waiter, &s, NULL);
+  g_object_unref (task);
+  for (i = 0; i < 7; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("stubborn-%u", i);
+
+      task = coop_task_new_full (s.loop, name, 0, stubborn, &s, NULL);
+      g_object_unref (task);
+    }
+  /* The job is running on its thread (one not started yet would be
+   * dropped by the cancellation, never run). */
+  coop_test_wait_until (coop_lock_is_locked (s.lock) && g_atomic_int_get (&s.job_started));
+  coop_test_drain ();
+
+  g_test_expect_message ("Coop", G_LOG_LEVEL_WARNING,
+                         "7 tasks were destroyed while still pending (their loop was closed): "
+                         "'stubborn-0', 'stubborn-1', 'stubborn-2', 'stubborn-3', 'stubborn-4', ... "
+                         "(the first 5 of 7)");
+  g_assert_false (coop_loop_shutdown (s.loop, G_USEC_PER_SEC / 2, &error));
+  g_test_assert_expected_messages ();
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_nonnull (strstr (error->message, "7 tasks abandoned"));
+  g_assert_nonnull (strstr (error->message, "0 thread-pool jobs"));
+
+  g_assert_true (coop_loop_is_closed (s.loop));
+  g_assert_cmpuint (s.cleaned, ==, 3);
+  g_assert_cmpuint (s.started_late, ==, 0);
+  g_assert_false (coop_lock_is_locked (s.lock));
+  g_assert_true (s.job_returned);                       /* waited for */
+  g_assert_cmpuint (coop_threadpool_get_n_jobs (s.loop), ==, 0);
+
+  g_object_unref (s.lock);
+  g_object_unref (s.loop);
+  alive = g_weak_ref_get (&loop_ref);
+  g_assert_null (alive);   /* the abandoned tasks' futures went with them */
+  g_weak_ref_clear (&loop_ref);
+  g_mutex_clear (&s.mutex);
+  g_cond_clear (&s.cond);
+  g_main_context_pop_thread_default (context);
+  g_main_context_unref (context);
+}
+
+/* --- misuse and edge cases ---------------------------------------------------- */
+
+static void
+shutdown_from_task (CoopTask *task, gpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (coop_loop_shutdown (data, -1, &error));
+  g_assert_error (error, COOP_ERROR, COOP_ERROR_INVALID_STATE);
+}
+
+typedef struct
+{
+  CoopLoop *loop;
+  GError   *error;
+} Attempt;
+
+static void
+shutdown_from_callback (gpointer data)
+{
+  Attempt *attempt = data;
+
+  g_assert_false (coop_loop_shutdown (attempt->loop, -1, &attempt->error));
+}
+
+/* Another source of the context, not the loop's. */
+static gboolean
+shutdown_from_idle (gpointer data)
+{
+  shutdown_from_callback (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+shutdown_then_stop (gpointer data)
+{
+  shutdown_from_callback (data);
+  coop_loop_stop (((Attempt *) data)->loop);
+}
+
+static void
+cleanup_then_finish (CoopTask *task, gpointer data)
+{
+  guint *cleaned = data;
+  g_autoptr(CoopFuture) nap = coop_sleep (coop_future_get_loop (COOP_FUTURE (task)), G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC);
+  g_autoptr(CoopFuture) tidy = NULL;
+
+  g_assert_false (coop_await (nap, NULL));
+  tidy = coop_sleep (coop_future_get_loop (COOP_FUTURE (task)), 1000);
+  g_assert_true (coop_await (tidy, NULL));
+  (*cleaned)++;
+}
+
+static void
+test_shutdown_misuse (CoopFixture *f, gconstpointer data)
+{
+  g_autoptr(CoopTask) task = NULL;
+  g_autoptr(CoopHandle) handle = NULL;
+  g_autoptr(GError) error = NULL;
+  Attempt attempt = { f->loop, NULL };
+  GSource *idle;
+  guint cleaned = 0;
+
+  g_test_summary ("Shutdown from a task or a running loop is refused; a negative timeout waits; twice is nothing");
+
+  /* From inside one of the loop's tasks. */
+  task = coop_task_new (f->loop, shutdown_from_task, f->loop, NULL);
+  g_assert_true (coop_loop_run_until_complete (f->loop, COOP_FUTURE (task), NULL));
+  g_assert_false (coop_loop_is_closed (f->loop));
+  g_clear_object (&task);
+
+  /* From a callback, while the context runs the loop: by a plain
+   * iteration, and by a run of the loop. */
+  task = coop_task_new (f->loop, cleanup_then_finish, &cleaned, NULL);
+  handle = coop_loop_call_soon (f->loop, shutdown_from_callback, &attempt, NULL);
+  coop_test_drain ();
+  g_assert_error (attempt.error, COOP_ERROR, COOP_ERROR_INVALID_STATE);
+  g_assert_false (coop_loop_is_closed (f->loop));
+  g_clear_error (&attempt.error);
+  g_clear_pointer (&handle, coop_handle_unref);
+  idle = g_idle_source_new ();
+  g_source_set_callback (idle, shutdown_from_idle, &attempt, NULL);
+  g_source_attach (idle, f->context);
+  g_source_unref (idle);
+  coop_test_drain ();
+  g_assert_error (attempt.error, COOP_ERROR, COOP_ERROR_INVALID_STATE);
+  g_clear_error (&attempt.error);
+  handle = coop_loop_call_soon (f->loop, shutdown_then_stop, &attempt, NULL);
+  coop_loop_run_forever (f->loop);
+  g_assert_error (attempt.error, COOP_ERROR, COOP_ERROR_INVALID_STATE);
+  g_assert_false (coop_loop_is_closed (f->loop));
+  g_clear_error (&attempt.error);
+
+  /* No deadline: the task's clean-up (which awaits) gets all it needs. */
+  g_assert_true (coop_loop_shutdown (f->loop, -1, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (cleaned, ==, 1);
+  /* It swallowed the cancellation and returned: done, with no value. */
+  g_assert_true (coop_future_is_done (COOP_FUTURE (task)));
+  g_assert_false (coop_future_is_cancelled (COOP_FUTURE (task)));
+  g_assert_true (coop_loop_is_closed (f->loop));
+
+  /* Twice: nothing to do. */
+  g_assert_true (coop_loop_shutdown (f->loop, 0, &error));
+  g_assert_no_error (error);
+}
+
+/* No task and no job: nothing runs, the loop closes. */
+static void
+test_shutdown_idle (CoopFixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (coop_loop_shutdown (f->loop, 0, &error));
+  g_assert_no_error (error);
+  g_assert_true (coop_loop_is_closed (f->loop));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -212,6 +531,11 @@ main (int argc, char **argv)
 
   g_test_add ("/coop/shutdown/server-close", ServerFixture, NULL, server_fixture_setup,
               test_server_close, server_fixture_teardown);
+  g_test_add ("/coop/shutdown/server-shutdown", ServerFixture, NULL, server_fixture_setup,
+              test_server_shutdown, server_fixture_teardown);
+  g_test_add_func ("/coop/shutdown/deadline", test_shutdown_deadline);
+  coop_test_add ("/coop/shutdown/misuse", test_shutdown_misuse);
+  coop_test_add ("/coop/shutdown/idle", test_shutdown_idle);
 
   return g_test_run ();
 }
