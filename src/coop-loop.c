@@ -1800,14 +1800,18 @@ coop_loop_is_running (CoopLoop *loop)
  * @loop: a loop
  *
  * Closes @loop: pending callbacks and timers are cancelled (their destroy
- * notifies run), tasks still pending are abandoned (they end cancelled,
- * reported to the exception handler) and the loop's sources leave the
- * context, and the loop lets go of the futures it keeps for recycling
+ * notifies run), tasks still pending are abandoned (they end cancelled
+ * without running again or unwinding, and are reported to the exception
+ * handler in one summary: how many, and the first few names) and the
+ * loop's sources leave the context, and the loop lets go of the futures it keeps for recycling
  * (they hold references on the loop: a loop that is never closed stays
  * alive).  Calls that schedule work on a closed loop are programming
  * errors.  Closing twice does nothing; closing a running loop is a
  * programming error.  Afterwards [ctor@Coop.Loop.new] makes a fresh loop
  * for the context.
+ *
+ * To let pending tasks finish their clean-up first, as `asyncio.run()`
+ * does, use [method@Coop.Loop.shutdown] instead.
  */
 void
 coop_loop_close (CoopLoop *loop)
