@@ -952,7 +952,7 @@ coop_task_abandon_all (CoopLoop *loop,
   g_autoptr(GString) names = g_string_new (NULL);
   g_autoptr(GString) more = details ? g_string_new (NULL) : NULL;
   g_autoptr(GString) single = details ? g_string_new (NULL) : NULL;
-  g_autofree char *message = NULL;
+  g_autoptr(GString) message = NULL;
   CoopTask *first = NULL;
   guint64 n = 0;
 
@@ -985,33 +985,26 @@ coop_task_abandon_all (CoopLoop *loop,
   if (n == 0)
     return;
 
+  message = g_string_new (NULL);
   if (n == 1)
-    message = g_strdup_printf ("Task %s was destroyed while still pending (its loop was closed)%s",
-                               names->str, details ? single->str : "");
+    {
+      g_string_printf (message, "Task %s was destroyed while still pending (its loop was closed)",
+                       names->str);
+      if (details)
+        g_string_append (message, single->str);
+    }
   else
     {
-      message = g_strdup_printf ("%" G_GUINT64_FORMAT " tasks were destroyed while still pending "
-                                 "(their loop was closed): %s%s",
-                                 n, names->str, n > ABANDON_NAMED ? ", ..." : "");
+      g_string_printf (message, "%" G_GUINT64_FORMAT " tasks were destroyed while still pending "
+                       "(their loop was closed): %s", n, names->str);
       if (n > ABANDON_NAMED)
-        {
-          g_autofree char *tail = g_strdup_printf (" (the first %u of %" G_GUINT64_FORMAT ")",
-                                                   ABANDON_NAMED, n);
-          char *joined = g_strconcat (message, tail, NULL);
-
-          g_free (message);
-          message = joined;
-        }
+        g_string_append_printf (message, ", ... (the first %u of %" G_GUINT64_FORMAT ")",
+                                ABANDON_NAMED, n);
       if (details)
-        {
-          char *joined = g_strconcat (message, more->str, NULL);
-
-          g_free (message);
-          message = joined;
-        }
+        g_string_append (message, more->str);
     }
 
-  coop_loop_report_exception (loop, message, COOP_FUTURE (first), NULL);
+  coop_loop_report_exception (loop, message->str, COOP_FUTURE (first), NULL);
   g_object_unref (first);
 }
 
