@@ -1,6 +1,6 @@
 /* coop-echo-server.c: a TCP echo server on Coop streams.
  *
- *   coop-echo-server [--host H] [--port N]
+ *   coop-echo-server [--host H] [--port N] [--grace SECONDS]
  *
  * A CoopServer accepts connections and runs one C task per connection (the
  * handler below): it reads whatever arrives and writes it back, awaiting
@@ -11,7 +11,11 @@
  * "listening on PORT" once it accepts connections, so scripts can find it.
  * SIGINT or SIGTERM shuts it down gracefully: stop accepting, close the
  * open connections, wait for every handler to finish, print a summary and
- * exit 0.
+ * exit 0.  A graceful close needs a deadline: a client that sends but never
+ * reads keeps its handler waiting in drain() for ever, so after --grace
+ * seconds (default 5) the connections still open are aborted.  The loop is
+ * then shut down with coop_loop_shutdown(), which cancels whatever tasks
+ * are left and waits (briefly) for them to clean up.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -27,6 +31,8 @@ typedef struct
   CoopServer *server;
   CoopEvent  *stop;          /* set by the signal handlers */
   int         signum;        /* the signal that stopped us */
+  gint64      grace_usec;    /* how long closing connections may take */
+  guint       aborted;       /* connections still open after the grace period */
   guint       served;        /* connections accepted so far */
   guint       peak;          /* most connections open at once */
   guint64     bytes;         /* bytes echoed back */
@@ -109,6 +115,26 @@ serve (CoopTask *task, gpointer data)
 
   coop_server_close (echo->server);          /* stop accepting */
   coop_server_close_clients (echo->server);  /* pending reads fail: handlers return */
+
+  /* ...except a handler waiting in drain() for a client that never reads:
+   * give them the grace period, then abort what is left (buffered output
+   * is dropped, the pending drain() fails, the handler returns). */
+  closed = coop_server_wait_closed (echo->server);
+  {
+    g_autoptr(CoopFuture) in_time = coop_wait_for (closed, echo->grace_usec);
+
+    if (coop_await (in_time, &error))
+      return;
+    if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+      {
+        coop_future_take_error (COOP_FUTURE (task), g_steal_pointer (&error));
+        return;
+      }
+    g_clear_error (&error);
+  }
+  echo->aborted = coop_server_get_n_connections (echo->server);
+  coop_server_abort_clients (echo->server);
+  g_clear_object (&closed);
   closed = coop_server_wait_closed (echo->server);
   if (!coop_await (closed, &error))
     coop_future_take_error (COOP_FUTURE (task), g_steal_pointer (&error));
@@ -119,9 +145,12 @@ main (int argc, char **argv)
 {
   g_autofree char *host = NULL;
   int port = 8888;
+  double grace = 5.0;
   GOptionEntry entries[] = {
     { "host", 'H', 0, G_OPTION_ARG_STRING, &host, "Address to listen on (default: every interface)", "H" },
     { "port", 'p', 0, G_OPTION_ARG_INT, &port, "TCP port, 0 for any free one (default: 8888)", "N" },
+    { "grace", 'g', 0, G_OPTION_ARG_DOUBLE, &grace,
+      "Seconds open connections get to finish after SIGINT/SIGTERM before they are aborted (default: 5)", "SECONDS" },
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new ("- echo TCP connections back");
@@ -144,8 +173,14 @@ main (int argc, char **argv)
       g_printerr ("--port must be between 0 and 65535\n");
       return 2;
     }
+  if (!(grace >= 0 && grace <= 86400))
+    {
+      g_printerr ("--grace must be between 0 and 86400 seconds\n");
+      return 2;
+    }
 
   echo.loop = coop_loop_get_default ();
+  echo.grace_usec = (gint64) (grace * G_USEC_PER_SEC);
   echo.stop = coop_event_new (echo.loop);
 
   /* Listens at once; each accepted connection gets handle_connection() as
@@ -174,11 +209,21 @@ main (int argc, char **argv)
       return 1;
     }
 
-  g_print ("%s: served %u connections (at most %u at once), echoed %" G_GUINT64_FORMAT " bytes\n",
+  g_print ("%s: served %u connections (at most %u at once), echoed %" G_GUINT64_FORMAT " bytes",
            echo.signum == SIGINT ? "SIGINT" : "SIGTERM",
            echo.served, echo.peak, echo.bytes);
+  if (echo.aborted > 0)
+    g_print ("; aborted %u still open after %.1f s", echo.aborted, grace);
+  g_print ("\n");
   g_object_unref (echo.server);
   g_object_unref (echo.stop);
-  coop_loop_close (echo.loop);
+  g_clear_object (&task);
+  /* asyncio.run()'s ending: cancel what is left, let it clean up (a
+   * second at most), stop the thread pool, close the loop. */
+  if (!coop_loop_shutdown (echo.loop, G_USEC_PER_SEC, &error))
+    {
+      g_printerr ("shutdown: %s\n", error->message);
+      return 1;
+    }
   return 0;
 }

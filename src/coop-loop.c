@@ -115,6 +115,7 @@ struct _CoopLoop
   LoopSource     *timer_source;
 
   GQueue          tasks;         /* live tasks, links embedded in the tasks */
+  CoopShutdown   *shutdown;      /* while coop_loop_shutdown() waits */
   GQueue          thens;         /* coop_future_then() records on pending futures */
   guint64         next_task_id;  /* the last number given to a task */
   CoopFuturePool *future_pool;   /* NULL once closed */
@@ -983,14 +984,8 @@ loop_drain (CoopLoop *loop)
 {
   ThreadsafeItem *item;
 
-  /* Tasks that can never run again. */
-  while (loop->tasks.head != NULL)
-    {
-      CoopTask *task = loop->tasks.head->data;
-
-      if (!coop_task_abandon (task))
-        break;
-    }
+  /* Tasks that can never run again, in one report. */
+  coop_task_abandon_all (loop, &loop->tasks);
 
   /* then() callbacks on futures that can no longer complete through this
    * loop: neither callback will run, both destroy notifies do. */
@@ -1385,6 +1380,9 @@ coop_loop_register_task (CoopLoop *loop,
 {
   link->data = task;
   g_queue_push_tail_link (&loop->tasks, link);
+  /* A task started while the loop shuts down is cancelled too. */
+  if (G_UNLIKELY (loop->shutdown != NULL))
+    coop_shutdown_task_added (loop->shutdown, task);
   return ++loop->next_task_id;
 }
 
@@ -1393,6 +1391,28 @@ coop_loop_unregister_task (CoopLoop *loop,
                            GList    *link)
 {
   g_queue_unlink (&loop->tasks, link);
+  /* One compare per finished task; a shutdown waits for the last one. */
+  if (G_UNLIKELY (loop->shutdown != NULL))
+    coop_shutdown_check (loop->shutdown);
+}
+
+GQueue *
+coop_loop_get_tasks_internal (CoopLoop *loop)
+{
+  return &loop->tasks;
+}
+
+CoopShutdown *
+coop_loop_get_shutdown_internal (CoopLoop *loop)
+{
+  return loop->shutdown;
+}
+
+void
+coop_loop_set_shutdown_internal (CoopLoop     *loop,
+                                 CoopShutdown *shutdown)
+{
+  loop->shutdown = shutdown;
 }
 
 void
@@ -1780,14 +1800,18 @@ coop_loop_is_running (CoopLoop *loop)
  * @loop: a loop
  *
  * Closes @loop: pending callbacks and timers are cancelled (their destroy
- * notifies run), tasks still pending are abandoned (they end cancelled,
- * reported to the exception handler) and the loop's sources leave the
- * context, and the loop lets go of the futures it keeps for recycling
+ * notifies run), tasks still pending are abandoned (they end cancelled
+ * without running again or unwinding, and are reported to the exception
+ * handler in one summary: how many, and the first few names) and the
+ * loop's sources leave the context, and the loop lets go of the futures it keeps for recycling
  * (they hold references on the loop: a loop that is never closed stays
  * alive).  Calls that schedule work on a closed loop are programming
  * errors.  Closing twice does nothing; closing a running loop is a
  * programming error.  Afterwards [ctor@Coop.Loop.new] makes a fresh loop
  * for the context.
+ *
+ * To let pending tasks finish their clean-up first, as `asyncio.run()`
+ * does, use [method@Coop.Loop.shutdown] instead.
  */
 void
 coop_loop_close (CoopLoop *loop)

@@ -94,6 +94,10 @@ COOP_AVAILABLE_IN_ALL
 void          coop_loop_close                (CoopLoop     *loop);
 COOP_AVAILABLE_IN_ALL
 gboolean      coop_loop_is_closed            (CoopLoop     *loop);
+COOP_AVAILABLE_IN_ALL
+gboolean      coop_loop_shutdown             (CoopLoop     *loop,
+                                              gint64        timeout_usec,
+                                              GError      **error);
 
 COOP_AVAILABLE_IN_ALL
 GList        *coop_loop_list_tasks           (CoopLoop     *loop);

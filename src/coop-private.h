@@ -144,6 +144,22 @@ coop_time_coarse (void)
   return g_get_monotonic_time ();
 }
 /* Returns the task's number (from 1, per loop). */
+/* coop_loop_shutdown() (coop-shutdown.c): the loop tells it about tasks
+ * that start and finish while it waits. */
+typedef struct _CoopShutdown CoopShutdown;
+GQueue       *coop_loop_get_tasks_internal    (CoopLoop     *loop);
+CoopShutdown *coop_loop_get_shutdown_internal (CoopLoop     *loop);
+void          coop_loop_set_shutdown_internal (CoopLoop     *loop,
+                                               CoopShutdown *shutdown);
+void          coop_shutdown_task_added        (CoopShutdown *shutdown,
+                                               CoopTask     *task);
+void          coop_shutdown_check             (CoopShutdown *shutdown);
+
+/* The thread pool (coop-threadpool.c): jobs handed out and not yet back on
+ * the loop's thread, and letting the pool go. */
+guint         coop_threadpool_get_n_jobs      (CoopLoop     *loop);
+void          coop_threadpool_shutdown        (CoopLoop     *loop);
+
 guint64   coop_loop_register_task   (CoopLoop *loop,
                                      CoopTask *task,
                                      GList    *link);
@@ -417,7 +433,8 @@ CoopTask *coop_task_current_internal (void);
 /* FALSE for code made at run time (a binding's libffi closure), which must
  * not run on a fiber stack.  Used for task functions and stream handlers. */
 gboolean  coop_is_static_code        (gpointer func);
-gboolean  coop_task_abandon          (CoopTask *task);
+void      coop_task_abandon_all      (CoopLoop *loop,
+                                      GQueue   *tasks);
 guint     coop_task_get_n_cancels    (CoopTask *task);
 /* Called on the loop's thread each time a cancellation of @task is
  * requested while it is pending (before it is delivered at an await).

@@ -202,12 +202,17 @@ task_complete (CoopTask *task)
     task_drop_alive_ref (task);
 }
 
-/* A dequeued step of a task that is done: drop the reference it kept. */
+/* A step dequeued without running: the task is done (it was abandoned
+ * with its step queued), or the closed loop threw the step away.  Only a
+ * task that is done lets go of its reference: a pending one is still on
+ * the loop's list of live tasks, whose walk abandons it, and that list
+ * must never hold a task that is gone (the loop walked freed tasks when a
+ * closing loop's I/O shutdown woke tasks nobody else held). */
 static void
 task_step_release (CoopTask *task)
 {
   task->step_queued = FALSE;
-  if (task->alive_ref)
+  if (task->done && task->alive_ref)
     task_drop_alive_ref (task);
 }
 
@@ -892,51 +897,130 @@ coop_task_uncancel (CoopTask *task)
   return task->n_cancels;
 }
 
-gboolean
-coop_task_abandon (CoopTask *task)
+/* How many abandoned tasks a summary names. */
+#define ABANDON_NAMED 5
+
+static void
+append_task_label (GString  *out,
+                   CoopTask *task)
 {
-  g_autofree char *message = NULL;
+  if (task->name != NULL)
+    g_string_append_printf (out, "'%s'", task->name);
+  else
+    g_string_append_printf (out, "#%" G_GUINT64_FORMAT " (unnamed)", task->id);
+}
 
-  if (task->done)
-    return FALSE;
+/* What COOP_DEBUG_DESTROY_PENDING adds for one task: what it waited for,
+ * where it was made and where it stands, while its stack is still there. */
+static void
+append_abandon_details (GString    *out,
+                        CoopTask   *task,
+                        const char *indent)
+{
+  CoopDebugSite *site = coop_future_get_site (COOP_FUTURE (task));
+  g_autofree char *frames = g_strconcat (indent, "  ", NULL);
 
-  g_object_ref (task);
-  message = g_strdup_printf ("Task '%s' was destroyed while still pending (its loop was closed)",
-                             task_fiber_name (task));
-  if (G_UNLIKELY (coop_loop_get_debug_internal (task->loop) & COOP_DEBUG_DESTROY_PENDING))
+  if (task->awaiting != NULL)
     {
-      /* Say what it waited for, where it was made and where it stands,
-       * while its stack is still there. */
-      GString *more = g_string_new (message);
-      CoopDebugSite *site = coop_future_get_site (COOP_FUTURE (task));
-
-      if (task->awaiting != NULL)
-        {
-          g_string_append (more, "\n  awaiting: ");
-          coop_future_append_description (task->awaiting, more, 3);
-        }
-      if (site != NULL)
-        coop_debug_site_append (site, more, "\n  created ");
-      coop_task_append_backtrace (task, more, "\n    ");
-      g_free (message);
-      message = g_string_free (more, FALSE);
+      g_string_append_printf (out, "%sawaiting: ", indent);
+      coop_future_append_description (task->awaiting, out, 3);
     }
+  if (site != NULL)
+    {
+      g_autofree char *created = g_strconcat (indent, "created ", NULL);
 
+      coop_debug_site_append (site, out, created);
+    }
+  coop_task_append_backtrace (task, out, frames);
+}
+
+/* Ends a pending task without running it any further: CANCELLED, its
+ * frames discarded (not unwound: the function never returns).  The caller
+ * holds a reference. */
+static void
+task_abandon (CoopTask *task)
+{
   if (task->awaiting != NULL)
     {
       coop_future_remove_waiter (task->awaiting, &task->waiter);
       task->awaiting = NULL;
     }
-  /* Its frames are discarded, not unwound: the function never returns. */
   coop_fiber_clear (&task->fiber);
-
-  coop_loop_report_exception (task->loop, message, COOP_FUTURE (task), NULL);
 
   coop_future_release (COOP_FUTURE (task));
   coop_future_set_cancelled (COOP_FUTURE (task), "The loop was closed");
   task_complete (task);
-  g_object_unref (task);
-  return TRUE;
+}
+
+/* Abandons every task on @tasks, the loop's list of live tasks, and
+ * reports them to the exception handler in one summary (a million
+ * never-started tasks make one line, not a million).  The walk takes the
+ * head afresh each time and holds the task it works on, so whatever
+ * completing a task runs (notifies, waiters, drops of references) cannot
+ * leave it on a task that is gone; every task on the list holds itself
+ * (task_step_release()). */
+void
+coop_task_abandon_all (CoopLoop *loop,
+                       GQueue   *tasks)
+{
+  gboolean details = (coop_loop_get_debug_internal (loop) & COOP_DEBUG_DESTROY_PENDING) != 0;
+  g_autoptr(GString) names = g_string_new (NULL);
+  g_autoptr(GString) more = details ? g_string_new (NULL) : NULL;
+  g_autoptr(GString) single = details ? g_string_new (NULL) : NULL;
+  g_autoptr(GString) message = NULL;
+  CoopTask *first = NULL;
+  guint64 n = 0;
+
+  while (tasks->head != NULL)
+    {
+      CoopTask *task = g_object_ref (tasks->head->data);
+
+      g_assert (!task->done);
+      if (n < ABANDON_NAMED)
+        {
+          if (n > 0)
+            g_string_append (names, ", ");
+          append_task_label (names, task);
+          if (details)
+            {
+              g_string_append (more, "\n  ");
+              append_task_label (more, task);
+              g_string_append (more, ":");
+              append_abandon_details (more, task, "\n    ");
+              if (n == 0)
+                append_abandon_details (single, task, "\n  ");
+            }
+        }
+      if (n == 0)
+        first = g_object_ref (task);
+      n++;
+      task_abandon (task);
+      g_object_unref (task);
+    }
+  if (n == 0)
+    return;
+
+  message = g_string_new (NULL);
+  if (n == 1)
+    {
+      g_string_printf (message, "Task %s was destroyed while still pending (its loop was closed)",
+                       names->str);
+      if (details)
+        g_string_append (message, single->str);
+    }
+  else
+    {
+      g_string_printf (message, "%" G_GUINT64_FORMAT " tasks were destroyed while still pending "
+                       "(their loop was closed): %s", n, names->str);
+      if (n > ABANDON_NAMED)
+        g_string_append_printf (message, ", ... (the first %u of %" G_GUINT64_FORMAT ")",
+                                ABANDON_NAMED, n);
+      if (details)
+        g_string_append (message, more->str);
+    }
+
+  coop_loop_report_exception (loop, message->str, COOP_FUTURE (first), NULL);
+  g_object_unref (first);
 }
 
 /**

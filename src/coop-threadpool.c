@@ -81,8 +81,9 @@ coop_thread_future_class_init (CoopThreadFutureClass *klass)
 
 typedef struct
 {
-  GThreadPool *pool;          /* made on first use */
+  GThreadPool *pool;          /* made on first use, let go by a shutdown */
   guint        max_threads;
+  guint        n_jobs;        /* handed out, not yet back (loop thread only) */
 } Executor;
 
 /* The executor whose job this worker thread is running, if any: a pool
@@ -140,6 +141,7 @@ executor_get (CoopLoop *loop)
 typedef struct
 {
   CoopLoop       *loop;          /* a reference */
+  Executor       *executor;      /* the loop's, which the reference keeps */
   CoopFuture     *future;        /* a reference; used on the loop's thread only */
   GCancellable   *cancellable;   /* a reference */
   CoopThreadFunc  func;
@@ -170,6 +172,18 @@ job_free (gpointer data)
   g_free (job);
 }
 
+/* A shutdown waits for the last job to come back (asyncio's
+ * shutdown_default_executor()). */
+static void
+job_back (Job *job)
+{
+  CoopShutdown *shutdown;
+
+  if (job->executor->n_jobs == 0 &&
+      (shutdown = coop_loop_get_shutdown_internal (job->loop)) != NULL)
+    coop_shutdown_check (shutdown);
+}
+
 /* On the loop's thread, after the function returned (or was skipped). */
 static void
 job_complete (gpointer data)
@@ -177,8 +191,13 @@ job_complete (gpointer data)
   Job *job = data;
   CoopFuture *future = job->future;
 
+  job->executor->n_jobs--;
   if (coop_future_is_done (future))
-    return;   /* cancelled meanwhile: the late result is dropped by job_free() */
+    {
+      /* Cancelled meanwhile: the late result is dropped by job_free(). */
+      job_back (job);
+      return;
+    }
 
   if (!job->ran)
     coop_future_set_cancelled (future, NULL);
@@ -193,6 +212,7 @@ job_complete (gpointer data)
     coop_future_set_value (future, &job->result);
   else
     coop_future_set_none (future);
+  job_back (job);
 }
 
 static void
@@ -320,6 +340,8 @@ coop_loop_run_in_thread (CoopLoop       *loop,
 
   job = g_new0 (Job, 1);
   job->loop = g_object_ref (loop);
+  job->executor = executor;
+  executor->n_jobs++;
   job->future = g_object_ref (COOP_FUTURE (future));
   job->cancellable = g_object_ref (future->cancellable);
   job->func = func;
@@ -382,4 +404,26 @@ coop_loop_get_max_threads (CoopLoop *loop)
 
   executor = g_object_get_qdata (G_OBJECT (loop), executor_quark ());
   return executor != NULL ? executor->max_threads : default_max_threads ();
+}
+
+guint
+coop_threadpool_get_n_jobs (CoopLoop *loop)
+{
+  Executor *executor = g_object_get_qdata (G_OBJECT (loop), executor_quark ());
+
+  return executor != NULL ? executor->n_jobs : 0;
+}
+
+/* Lets the pool go (coop_loop_shutdown(), before the loop closes).  With
+ * every job back, the threads are idle and the wait is short; a job still
+ * running at the shutdown's deadline is not waited for: it finishes on its
+ * own, finds the loop closed, and the pool frees itself after it. */
+void
+coop_threadpool_shutdown (CoopLoop *loop)
+{
+  Executor *executor = g_object_get_qdata (G_OBJECT (loop), executor_quark ());
+
+  if (executor == NULL || executor->pool == NULL)
+    return;
+  g_thread_pool_free (g_steal_pointer (&executor->pool), FALSE, executor->n_jobs == 0);
 }

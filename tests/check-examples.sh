@@ -3,7 +3,9 @@
 #   check-examples.sh BUILD_DIR/examples
 # Starts coop-echo-server on a port the system picks, loads it with
 # coop-echo-client and coop-fetch-many, then stops it with SIGTERM and
-# checks that it shuts down cleanly.  Builds nothing.
+# checks that it shuts down cleanly; then once more with a client that
+# sends but never reads, which the server must abort after its grace
+# period.  Builds nothing.
 set -u
 
 dir=${1:?usage: check-examples.sh BUILD_DIR/examples}
@@ -114,6 +116,65 @@ else
     not_ok "server on SIGTERM (exit $rc)" "$tmp/server.out" "$tmp/server.err"
   fi
 fi
+
+# A client that sends but never reads keeps its handler waiting in drain():
+# on SIGTERM the server gives it --grace 1 second, aborts it and exits 0
+# (it used to wait for that client for ever).  The client floods until the
+# server stops taking data, says "stuck", and holds the connection open.
+"$dir/coop-echo-server" --host 127.0.0.1 --port 0 --grace 1 >"$tmp/grace.out" 2>"$tmp/grace.err" &
+server_pid=$!
+port=
+i=0
+while [ $i -lt 50 ]; do
+  port=$(sed -n 's/^listening on \([0-9][0-9]*\)$/\1/p' "$tmp/grace.out")
+  [ -n "$port" ] && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.1
+  i=$((i + 1))
+done
+python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(2)
+chunk = b"x" * 65536
+try:
+    while True:
+        s.sendall(chunk)
+except socket.timeout:
+    pass
+print("stuck", flush=True)
+time.sleep(120)
+' "${port:-1}" >"$tmp/flood.out" 2>&1 &
+flood_pid=$!
+i=0
+while [ $i -lt 300 ] && ! grep -q '^stuck$' "$tmp/flood.out"; do
+  kill -0 "$flood_pid" 2>/dev/null || break
+  sleep 0.1
+  i=$((i + 1))
+done
+kill -TERM "$server_pid"
+i=0
+while kill -0 "$server_pid" 2>/dev/null && [ $i -lt 100 ]; do
+  sleep 0.1
+  i=$((i + 1))
+done
+if kill -0 "$server_pid" 2>/dev/null; then
+  not_ok "server with a client that never reads exits on SIGTERM (still running after 10 s)" \
+    "$tmp/grace.out" "$tmp/grace.err" "$tmp/flood.out"
+else
+  wait "$server_pid"
+  rc=$?
+  server_pid=
+  if [ $rc -eq 0 ] && grep -q '^stuck$' "$tmp/flood.out" &&
+     grep -q '^SIGTERM: served 1 connections .*; aborted 1 still open after 1.0 s$' "$tmp/grace.out" &&
+     [ ! -s "$tmp/grace.err" ]; then
+    ok "server aborts a client that never reads after its grace period and exits 0"
+  else
+    not_ok "server with a client that never reads (exit $rc)" "$tmp/grace.out" "$tmp/grace.err" "$tmp/flood.out"
+  fi
+fi
+kill "$flood_pid" 2>/dev/null
+wait "$flood_pid" 2>/dev/null
 
 echo "1..$n"
 exit $failed

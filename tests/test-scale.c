@@ -3,6 +3,9 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "coop-test.h"
+#include "coop-private.h"   /* coop_loop_get_tasks_internal() */
+
+#include <string.h>
 
 /* COOP_SCALE_TASKS overrides the count (scripts/check-valgrind.sh runs
  * this test with a few thousand: 100,000 take over ten minutes there). */
@@ -110,6 +113,44 @@ test_many_short_tasks (CoopFixture *f, gconstpointer data)
   g_assert_cmpuint (shared.finished, ==, n_tasks);
 }
 
+static void
+noop_body (CoopTask *task, gpointer data)
+{
+  g_assert_not_reached ();   /* abandoned before it starts */
+}
+
+static void
+collect_report (CoopLoop *loop, const char *message, CoopFuture *future, const GError *error,
+                gpointer data)
+{
+  g_ptr_array_add (data, g_strdup (message));
+}
+
+/* Closing a loop with 1,000,000 tasks (ten times n_tasks) that never started: one report,
+ * not a million lines. */
+static void
+test_close_million_unstarted (void)
+{
+  GMainContext *context = g_main_context_new ();
+  CoopLoop *loop = coop_loop_new (context);
+  g_autoptr(GPtrArray) reports = g_ptr_array_new_with_free_func (g_free);
+  guint i, n = 10 * n_tasks;
+  g_autofree char *prefix = g_strdup_printf ("%u tasks were destroyed while still pending", n);
+
+  coop_loop_set_exception_handler (loop, collect_report, reports, NULL);
+  for (i = 0; i < n; i++)
+    g_object_unref (coop_task_new (loop, noop_body, NULL, NULL));
+  g_assert_cmpuint (coop_loop_get_tasks_internal (loop)->length, ==, n);
+  coop_loop_close (loop);
+
+  g_assert_cmpuint (reports->len, ==, 1);
+  g_test_message ("%s", (char *) reports->pdata[0]);
+  g_assert_true (g_str_has_prefix (reports->pdata[0], prefix));
+  g_assert_nonnull (strstr (reports->pdata[0], "#1 (unnamed), #2 (unnamed)"));
+  g_object_unref (loop);
+  g_main_context_unref (context);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -121,6 +162,7 @@ main (int argc, char **argv)
 
   coop_test_add ("/coop/scale/many-sleeping-tasks", test_many_sleeping_tasks);
   coop_test_add ("/coop/scale/many-short-tasks", test_many_short_tasks);
+  g_test_add_func ("/coop/scale/close-million-unstarted", test_close_million_unstarted);
 
   return g_test_run ();
 }

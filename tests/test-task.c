@@ -710,7 +710,8 @@ report_handler (CoopLoop *loop, const char *message, CoopFuture *future,
 }
 
 /* Closing a loop with pending tasks abandons them: they end cancelled,
- * their notify runs, and the exception handler hears about each. */
+ * their notify runs, and the exception handler hears about them all in
+ * one report. */
 static void
 test_close_with_tasks (void)
 {
@@ -734,8 +735,9 @@ test_close_with_tasks (void)
   g_assert_true (coop_future_is_cancelled (COOP_FUTURE (started)));
   g_assert_true (coop_future_is_cancelled (COOP_FUTURE (unstarted)));
   g_assert_cmpint (s.notified, ==, 2);
-  g_assert_nonnull (strstr (reports->str, "'sleeper'"));
-  g_assert_nonnull (strstr (reports->str, "'late'"));
+  g_assert_cmpstr (reports->str, ==,
+                   "2 tasks were destroyed while still pending (their loop was closed): "
+                   "'sleeper', 'late'|");
 
   g_object_unref (started);
   g_object_unref (unstarted);
@@ -795,7 +797,7 @@ test_cancel_cycle (void)
   /* Still deadlocked (as in asyncio); closing the loop abandons them. */
   g_assert_false (coop_future_is_done (COOP_FUTURE (cycle_tasks[0])));
   coop_loop_close (loop);
-  g_assert_cmpuint (reported, ==, 2);
+  g_assert_cmpuint (reported, ==, 1);   /* one summary for both */
   for (i = 0; i < 2; i++)
     g_clear_object (&cycle_tasks[i]);
   g_object_unref (loop);

@@ -827,58 +827,30 @@ on_activate (GApplication *app, gpointer data)
     }
 }
 
-/* Runs the context until @done says so or the time is up. */
-static void
-iterate_until (Demo *demo, gboolean (*done) (Demo *demo))
-{
-  gint64 until = g_get_monotonic_time () + SHUTDOWN_LIMIT_USEC;
-
-  while (!done (demo) && g_get_monotonic_time () < until)
-    g_main_context_iteration (coop_loop_get_context (demo->loop), TRUE);
-}
-
-static gboolean
-run_ended (Demo *demo)
-{
-  return !run_is_active (demo->run);
-}
-
-static gboolean
-driver_ended (Demo *demo)
-{
-  return demo->driver == NULL || demo->driver_reported;
-}
-
-/* The main loop has stopped: cancel and await whatever still runs, then
- * close the loop, which releases its sources and pooled futures. */
+/* The main loop has stopped.  One call ends Coop's part, as asyncio.run()
+ * ends: every task is cancelled (the run's supervisor and workers, the
+ * self-test driver) and the loop runs until they have cleaned up, five
+ * seconds at most; then the thread pool is let go and the loop closed,
+ * which releases its sources and pooled futures.  Tasks still pending at
+ * the deadline would be abandoned, with one warning naming them. */
 static void
 on_shutdown (GApplication *app, gpointer data)
 {
   Demo *demo = data;
+  g_autoptr(GError) error = NULL;
 
-  if (run_is_active (demo->run))
+  if (!coop_loop_shutdown (demo->loop, SHUTDOWN_LIMIT_USEC, &error))
     {
-      run_cancel (demo->run);
-      iterate_until (demo, run_ended);
-    }
-  if (!driver_ended (demo))
-    {
-      coop_task_cancel (demo->driver, "The application is shutting down");
-      iterate_until (demo, driver_ended);
-    }
-  if (run_is_active (demo->run) || !driver_ended (demo))
-    {
-      g_printerr ("tasks still running at shutdown\n");
+      g_printerr ("tasks still running at shutdown: %s\n", error->message);
       demo->exit_status = 1;
     }
+  demo->loop = NULL;
   if (demo->run != NULL && demo->run->ended)
     g_clear_pointer (&demo->run, run_free);
   g_clear_object (&demo->driver);
   g_clear_object (&demo->shown);
   g_clear_object (&demo->progressed);
   g_clear_object (&demo->ended);
-  coop_loop_close (demo->loop);
-  demo->loop = NULL;
 }
 
 /* Reads a numeric option.  The options are strings because GApplication

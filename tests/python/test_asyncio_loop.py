@@ -47,6 +47,37 @@ def test_run_and_loop_identity(context):
         asyncio.get_running_loop()
 
 
+def test_coop_run_shuts_down(context):
+    """coop.run() ends like asyncio.run(): a task left pending is cancelled
+    and its clean-up runs (and may await Coop futures); then the Coop loop
+    underneath is shut down (Coop.Loop.shutdown()) and closed."""
+    log = []
+    loops = []
+
+    async def background(coop_loop):
+        try:
+            await Coop.sleep(coop_loop, 3600 * 1_000_000)
+        except asyncio.CancelledError:
+            log.append("cancelled")
+            await Coop.sleep(coop_loop, 1_000)     # clean-up may await
+            log.append("cleaned up")
+            raise
+
+    async def main():
+        coop_loop = asyncio.get_running_loop().coop_loop
+        loops.append(coop_loop)
+        asyncio.get_running_loop().create_task(background(coop_loop))
+        await asyncio.sleep(0)
+        return "done"
+
+    assert coop.run(main()) == "done"
+    assert log == ["cancelled", "cleaned up"]
+    assert loops[0].is_closed()
+    # The context gets a fresh Coop loop next time.
+    assert coop.run(main()) == "done"
+    assert loops[1] is not loops[0] and loops[1].is_closed()
+
+
 def test_policy_and_new_event_loop(context):
     policy = coop.EventLoopPolicy()
     loop = policy.new_event_loop()

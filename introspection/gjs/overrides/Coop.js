@@ -15,6 +15,10 @@
 //    as a Coop.Future, so C code and the combinators can wait for JS work;
 //  - Coop.Future.prototype.to_promise();
 //  - Coop.Loop.prototype.run_until_complete also takes a promise;
+//  - Coop.run(main, {loop, timeout}): asyncio.run() for a script: runs an
+//    async function (or a promise) to its end on the default loop, then
+//    shuts the loop down (Coop.Loop.shutdown: Coop's tasks cancelled and
+//    awaited, the thread pool waited for, the loop closed);
 //  - Coop.AsCompleted is iterable: for (const f of asCompleted) await f;
 //  - Coop.Queue.prototype.get_nowait throws QUEUE_EMPTY / QUEUE_SHUT_DOWN
 //    (gjs 1.74 converts the caller-allocated out GValue of a failed call
@@ -115,6 +119,32 @@ function _init() {
             throw new GLib.Error(Coop.Error, Coop.Error.QUEUE_EMPTY, 'The queue is empty');
         }
         return nativeGetNowait.call(this);
+    };
+
+    // asyncio.run(): main's value (or exception) once it settled, with the
+    // loop shut down whatever happened.  `timeout` (microseconds) bounds the
+    // shutdown; tasks still pending then are abandoned (one warning).
+    Coop.run = function (main, {loop = null, timeout = 300 * 1000000} = {}) {
+        loop ??= Coop.Loop.get_default();
+        const future = Coop.Future.from_promise(typeof main === 'function' ? main() : main, loop);
+        try {
+            try {
+                nativeRunUntilComplete.call(loop, future);
+            } catch (e) {
+                const outcome = jsOutcomes.get(future);
+                throw outcome && 'error' in outcome ? outcome.error : e;
+            }
+            return jsOutcomes.get(future)?.value;
+        } finally {
+            try {
+                loop.shutdown(timeout);
+            } catch (e) {
+                // Called from a callback of the context's main loop (a
+                // running GTK application): that loop keeps its Coop loop.
+                if (!(e instanceof GLib.Error && e.matches(Coop.Error, Coop.Error.INVALID_STATE)))
+                    throw e;
+            }
+        }
     };
 
     Coop.AsCompleted.prototype[Symbol.iterator] = function* () {

@@ -17,6 +17,7 @@ so they share it with GTK and with Coop's C tasks, and ``await`` works on any
 
 import asyncio
 import threading
+import warnings
 from asyncio import events
 
 import gi
@@ -65,15 +66,45 @@ def install():
     return loop
 
 
+# How long Coop's own tasks and thread-pool jobs get to finish at the end of
+# run() (asyncio's executor shutdown waits as long).
+SHUTDOWN_TIMEOUT = 300
+
+
+def _shutdown_coop_loop(coop_loop):
+    try:
+        coop_loop.shutdown(SHUTDOWN_TIMEOUT * 1_000_000)
+    except GLib.Error as e:
+        if e.matches(Coop.Error.quark(), Coop.Error.INVALID_STATE):
+            # Called from a callback of a main loop that iterates the same
+            # context (run() nested in a GLib.MainLoop or a GTK
+            # application): the Coop loop is that main loop's, leave it.
+            return
+        # Abandoned tasks were reported to the exception handler already;
+        # jobs still running are not.
+        warnings.warn(f"coop.run(): {e.message}", RuntimeWarning, stacklevel=3)
+
+
 def run(main, *, debug=None):
     """Runs the coroutine ``main`` on a new :class:`EventLoop` for the
     thread-default GLib context and returns its result, like
-    ``asyncio.run()``: the loop's async generators and default executor are
-    shut down and the loop closed at the end."""
+    ``asyncio.run()``: the asyncio tasks left are cancelled and awaited, the
+    loop's async generators and default executor are shut down and the loop
+    closed at the end.  Then the ``Coop.Loop`` underneath is shut down with
+    ``Coop.Loop.shutdown()``: Coop's own pending tasks (C tasks) are
+    cancelled and awaited, its thread pool waited for, and it is closed
+    (unless ``run()`` was called from a callback of a main loop that
+    iterates the same context, which keeps its Coop loop)."""
     if events._get_running_loop() is not None:
         raise RuntimeError("coop.run() cannot be called from a running event loop")
-    with asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
-        return runner.run(main)
+    coop_loop = None
+    try:
+        with asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
+            coop_loop = runner.get_loop().coop_loop
+            return runner.run(main)
+    finally:
+        if coop_loop is not None:
+            _shutdown_coop_loop(coop_loop)
 
 
 def wrap_future(awaitable, *, loop=None):
