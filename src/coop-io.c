@@ -788,6 +788,7 @@ coop_loop_add_reader (CoopLoop       *loop,
                       GDestroyNotify  notify)
 {
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
   g_return_val_if_fail (callback != NULL, NULL);
 
   return add_callback (loop, fd, FALSE, callback, user_data, notify, G_STRFUNC);
@@ -817,6 +818,7 @@ coop_loop_add_writer (CoopLoop       *loop,
                       GDestroyNotify  notify)
 {
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
   g_return_val_if_fail (callback != NULL, NULL);
 
   return add_callback (loop, fd, TRUE, callback, user_data, notify, G_STRFUNC);
@@ -836,6 +838,7 @@ coop_loop_remove_reader (CoopLoop *loop,
                          int       fd)
 {
   g_return_val_if_fail (COOP_IS_LOOP (loop), FALSE);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, FALSE);
 
   return remove_callback (loop, fd, FALSE);
 }
@@ -854,6 +857,7 @@ coop_loop_remove_writer (CoopLoop *loop,
                          int       fd)
 {
   g_return_val_if_fail (COOP_IS_LOOP (loop), FALSE);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, FALSE);
 
   return remove_callback (loop, fd, TRUE);
 }
@@ -933,6 +937,7 @@ coop_loop_wait_readable (CoopLoop *loop,
                          int       fd)
 {
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   return wait_fd (loop, fd, FALSE);
 }
@@ -954,6 +959,7 @@ coop_loop_wait_writable (CoopLoop *loop,
                          int       fd)
 {
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   return wait_fd (loop, fd, TRUE);
 }
@@ -977,6 +983,7 @@ coop_loop_forget_fd (CoopLoop *loop,
   g_autoptr(GError) error = NULL;
 
   g_return_if_fail (COOP_IS_LOOP (loop));
+  coop_return_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE);
 
   io = io_state_peek (loop);
   if (io == NULL || (watch = watch_lookup (io, fd, FALSE)) == NULL)
