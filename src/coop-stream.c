@@ -1562,6 +1562,7 @@ coop_stream_read (CoopStream *stream,
   CoopFuture *future;
 
   g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+  coop_return_val_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   if (max == 0 && !stream->closing && stream->read_future == NULL)
     {
@@ -1595,6 +1596,7 @@ coop_stream_read_exactly (CoopStream *stream,
                           gsize       n)
 {
   g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+  coop_return_val_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   return stream_read_start (stream, READ_EXACTLY, n);
 }
@@ -1621,6 +1623,7 @@ CoopFuture *
 coop_stream_read_line (CoopStream *stream)
 {
   g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+  coop_return_val_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   return stream_read_start (stream, READ_LINE, 0);
 }
@@ -1726,6 +1729,7 @@ coop_stream_write (CoopStream  *stream,
   g_return_val_if_fail (COOP_IS_STREAM (stream), FALSE);
   g_return_val_if_fail (data != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  coop_return_val_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE, FALSE);
 
   if (stream->closing || stream->eof_requested)
     {
@@ -1793,6 +1797,7 @@ coop_stream_write_eof (CoopStream  *stream,
 {
   g_return_val_if_fail (COOP_IS_STREAM (stream), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  coop_return_val_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE, FALSE);
 
   if (stream->closing)
     {
@@ -1842,6 +1847,7 @@ coop_stream_drain (CoopStream *stream)
   CoopFuture *future;
 
   g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+  coop_return_val_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   future = coop_future_new (stream->loop);
   coop_future_set_describe (future, stream_describe, stream);
@@ -1940,6 +1946,7 @@ void
 coop_stream_close (CoopStream *stream)
 {
   g_return_if_fail (COOP_IS_STREAM (stream));
+  coop_return_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE);
 
   if (stream->closing)
     return;
@@ -1972,6 +1979,7 @@ void
 coop_stream_abort (CoopStream *stream)
 {
   g_return_if_fail (COOP_IS_STREAM (stream));
+  coop_return_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE);
 
   if (stream->closed)
     return;
@@ -2017,6 +2025,7 @@ coop_stream_wait_closed (CoopStream *stream)
   CoopFuture *future;
 
   g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+  coop_return_val_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   future = coop_future_new (stream->loop);
   if (stream->closed)
@@ -2784,6 +2793,7 @@ void
 coop_server_close (CoopServer *server)
 {
   g_return_if_fail (COOP_IS_SERVER (server));
+  coop_return_if_wrong_thread (server->loop, COOP_INSTEAD_THREADSAFE);
 
   if (server->closed)
     return;
@@ -2808,6 +2818,7 @@ coop_server_close_clients (CoopServer *server)
   GList *l;
 
   g_return_if_fail (COOP_IS_SERVER (server));
+  coop_return_if_wrong_thread (server->loop, COOP_INSTEAD_THREADSAFE);
 
   for (l = server->connections.head; l != NULL; l = l->next)
     coop_stream_close (((Connection *) l->data)->stream);
@@ -2827,6 +2838,7 @@ coop_server_abort_clients (CoopServer *server)
   GList *l;
 
   g_return_if_fail (COOP_IS_SERVER (server));
+  coop_return_if_wrong_thread (server->loop, COOP_INSTEAD_THREADSAFE);
 
   for (l = server->connections.head; l != NULL; l = l->next)
     coop_stream_abort (((Connection *) l->data)->stream);
@@ -2847,6 +2859,7 @@ coop_server_wait_closed (CoopServer *server)
   CoopFuture *future;
 
   g_return_val_if_fail (COOP_IS_SERVER (server), NULL);
+  coop_return_val_if_wrong_thread (server->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   future = coop_future_new (server->loop);
   if (server->closed && server->connections.length == 0)
