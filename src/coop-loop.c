@@ -34,7 +34,10 @@
  * existing loop of a context if it has one, and [func@Coop.Loop.get_default]
  * returns (creating it when needed) the loop of the thread-default context.
  * A loop belongs to the thread that runs its context; of its methods only
- * [method@Coop.Loop.call_soon_threadsafe] may be called from other threads.
+ * [method@Coop.Loop.call_soon_threadsafe] may be called from other threads
+ * (and [method@Coop.Future.cancel_threadsafe] for its futures and tasks).
+ * The others refuse, with a critical warning, a call made while another
+ * thread iterates the loop's context (see the "Threads" guide).
  */
 
 /**

@@ -616,6 +616,11 @@ coop_task_get_current (void)
  * cancelled in turn.  A task cancelled before it started never runs its
  * function.
  *
+ * Call it on the loop's thread.  From another thread, use
+ * [method@Coop.Future.cancel_threadsafe], or cancel a #GCancellable bound
+ * to the task with [method@Coop.Task.bind_cancellable]; a call from a
+ * thread other than the one running the loop is refused with a critical.
+ *
  * Returns: %TRUE if @task was not done yet
  */
 gboolean
