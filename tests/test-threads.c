@@ -152,6 +152,8 @@ typedef struct
   CoopLoop   *loop;
   CoopTask   *task;
   CoopEvent  *go;
+  CoopLock   *lock;
+  CoopQueue  *queue;
   CoopFuture *plain;
   CoopHandle *timer;
   int         fds[2];
@@ -221,6 +223,10 @@ misuse_thread (gpointer data)
   g_assert_null (coop_task_new (c->loop, refused_body, NULL, NULL));
   EXPECT_REFUSED ("coop_event_set");
   coop_event_set (c->go);
+  EXPECT_REFUSED ("coop_lock_try_acquire");
+  g_assert_false (coop_lock_try_acquire (c->lock));
+  EXPECT_REFUSED ("coop_queue_put_pointer_nowait");
+  g_assert_false (coop_queue_put_pointer_nowait (c->queue, c, NULL, 0, NULL));
   EXPECT_REFUSED ("coop_loop_stop");
   coop_loop_stop (c->loop);
   EXPECT_REFUSED ("coop_loop_close");
@@ -249,6 +255,8 @@ cross_setup (Cross       *c,
 {
   c->loop = f->loop;
   c->go = coop_event_new (f->loop);
+  c->lock = coop_lock_new (f->loop);
+  c->queue = coop_queue_new (f->loop, 0, COOP_QUEUE_FIFO);
   c->plain = coop_future_new (f->loop);
   c->timer = coop_loop_call_later (f->loop, (gint64) 3600 * G_USEC_PER_SEC, noop_cb, NULL, NULL);
   g_assert_no_errno (pipe (c->fds));
@@ -267,6 +275,8 @@ cross_teardown (Cross *c)
   g_assert_false (coop_handle_is_cancelled (c->timer));
   g_assert_cmpuint (coop_loop_get_n_watched_fds (c->loop), ==, 0);
   g_assert_false (coop_loop_is_closed (c->loop));
+  g_assert_false (coop_lock_is_locked (c->lock));
+  g_assert_cmpuint (coop_queue_get_size (c->queue), ==, 0);
   /* The heap is whole: the timer still cancels here. */
   coop_handle_cancel (c->timer);
   g_assert_true (coop_handle_is_cancelled (c->timer));
@@ -274,6 +284,8 @@ cross_teardown (Cross *c)
   coop_handle_unref (c->timer);
   g_object_unref (c->plain);
   g_object_unref (c->go);
+  g_object_unref (c->lock);
+  g_object_unref (c->queue);
   g_object_unref (c->task);
   close (c->fds[0]);
   close (c->fds[1]);
