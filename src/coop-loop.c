@@ -1603,7 +1603,7 @@ coop_loop_call_soon_threadsafe (CoopLoop       *loop,
                                 GDestroyNotify  notify)
 {
   ThreadsafeItem *item;
-  gboolean wake;
+  GMainContext *wake = NULL;
 
   g_return_if_fail (COOP_IS_LOOP (loop));
   g_return_if_fail (callback != NULL);
@@ -1628,12 +1628,19 @@ coop_loop_call_soon_threadsafe (CoopLoop       *loop,
   else
     loop->ts_head = item;
   loop->ts_tail = item;
-  wake = !g_atomic_int_get (&loop->ts_pending);
+  /* Once the lock is released, the loop's thread may run the item, and
+   * whatever it releases may be the last reference on the loop (a thread
+   * pool job's): the context to wake is taken, with a reference, before. */
+  if (!g_atomic_int_get (&loop->ts_pending))
+    wake = g_main_context_ref (loop->context);
   g_atomic_int_set (&loop->ts_pending, TRUE);
   coop_mutex_unlock (&loop->ts_lock);
 
-  if (wake)
-    g_main_context_wakeup (loop->context);
+  if (wake != NULL)
+    {
+      g_main_context_wakeup (wake);
+      g_main_context_unref (wake);
+    }
 }
 
 typedef struct
