@@ -524,6 +524,7 @@ coop_sleep (CoopLoop *loop,
   CoopComposite *self;
 
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   self = composite_new (loop, KIND_SLEEP, NULL, 0);
   if (coop_loop_is_closed (loop))
@@ -566,6 +567,7 @@ coop_gather (CoopLoop    *loop,
 
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
   g_return_val_if_fail (futures != NULL || n_futures == 0, NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   if ((bad = check_children (loop, futures, n_futures)) != NULL)
     return bad;
@@ -608,6 +610,7 @@ coop_wait (CoopLoop     *loop,
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
   g_return_val_if_fail (futures != NULL || n_futures == 0, NULL);
   g_return_val_if_fail (mode <= COOP_WAIT_ALL_COMPLETED, NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   if ((bad = check_children (loop, futures, n_futures)) != NULL)
     return bad;
@@ -658,6 +661,7 @@ coop_wait_for (CoopFuture *future,
   CoopLoop *loop;
 
   g_return_val_if_fail (COOP_IS_FUTURE (future), NULL);
+  coop_return_val_if_wrong_thread (coop_future_get_loop (future), COOP_INSTEAD_THREADSAFE, NULL);
 
   loop = coop_future_get_loop (future);
   self = composite_new (loop, KIND_WAIT_FOR, &future, 1);
@@ -684,6 +688,7 @@ coop_shield (CoopFuture *future)
   CoopComposite *self;
 
   g_return_val_if_fail (COOP_IS_FUTURE (future), NULL);
+  coop_return_val_if_wrong_thread (coop_future_get_loop (future), COOP_INSTEAD_THREADSAFE, NULL);
 
   self = composite_new (coop_future_get_loop (future), KIND_SHIELD, &future, 1);
   attach_children (self);
@@ -834,6 +839,7 @@ coop_as_completed_new (CoopLoop    *loop,
 
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
   g_return_val_if_fail (futures != NULL || n_futures == 0, NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   self = g_object_new (COOP_TYPE_AS_COMPLETED, NULL);
   self->loop = g_object_ref (loop);

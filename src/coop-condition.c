@@ -671,6 +671,7 @@ CoopFuture *
 coop_condition_wait (CoopCondition *condition)
 {
   g_return_val_if_fail (COOP_IS_CONDITION (condition), NULL);
+  coop_return_val_if_wrong_thread (condition->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   return condition_wait (condition, NULL, NULL, NULL);
 }
@@ -706,6 +707,7 @@ coop_condition_wait_for (CoopCondition  *condition,
 {
   g_return_val_if_fail (COOP_IS_CONDITION (condition), NULL);
   g_return_val_if_fail (predicate != NULL, NULL);
+  coop_return_val_if_wrong_thread (condition->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   return condition_wait (condition, predicate, user_data, notify);
 }
@@ -727,6 +729,7 @@ coop_condition_notify (CoopCondition *condition,
                        guint          n)
 {
   g_return_if_fail (COOP_IS_CONDITION (condition));
+  coop_return_if_wrong_thread (condition->loop, COOP_INSTEAD_THREADSAFE);
 
   if (G_UNLIKELY (!coop_lock_is_locked (condition->lock)))
     {
@@ -747,6 +750,7 @@ void
 coop_condition_notify_all (CoopCondition *condition)
 {
   g_return_if_fail (COOP_IS_CONDITION (condition));
+  coop_return_if_wrong_thread (condition->loop, COOP_INSTEAD_THREADSAFE);
 
   if (G_UNLIKELY (!coop_lock_is_locked (condition->lock)))
     {

@@ -309,23 +309,33 @@ coop_future_has_result (CoopFuture *future)
   return priv->state != COOP_FUTURE_STATE_PENDING || priv->held_state != COOP_FUTURE_STATE_PENDING;
 }
 
+/* The critical of begin_set(), out of line. */
+static G_GNUC_NO_INLINE gboolean
+refuse_set_done (CoopFuture *future,
+                 const char *func)
+{
+  g_autofree char *what = coop_future_get_label (future);
+
+  g_critical ("%s: %s is already done; a future's result can be set only once",
+              func, what);
+  return FALSE;
+}
+
 /* Checks that a result may be set; the caller then fills it in and calls
- * finish_set(). */
-static gboolean
+ * finish_set().  Inlined: this is every completion (the thread check is
+ * one load and one compare). */
+static inline __attribute__ ((always_inline)) gboolean
 begin_set (CoopFuture *future,
            const char *func)
 {
   CoopFuturePrivate *priv = PRIV (future);
 
+  /* Completing a future queues its waiters' work on the loop. */
+  if (G_UNLIKELY (!coop_loop_check_thread (future_loop (priv), func, COOP_INSTEAD_THREADSAFE)))
+    return FALSE;
   if (G_UNLIKELY (priv->state != COOP_FUTURE_STATE_PENDING ||
                   priv->held_state != COOP_FUTURE_STATE_PENDING))
-    {
-      g_autofree char *what = coop_future_get_label (future);
-
-      g_critical ("%s: %s is already done; a future's result can be set only once",
-                  func, what);
-      return FALSE;
-    }
+    return refuse_set_done (future, func);
   return TRUE;
 }
 
@@ -1113,10 +1123,66 @@ coop_future_cancel (CoopFuture *future,
                     const char *message)
 {
   g_return_val_if_fail (COOP_IS_FUTURE (future), FALSE);
+  coop_return_val_if_wrong_thread (future_loop (PRIV (future)), COOP_INSTEAD_CANCEL, FALSE);
 
   if (PRIV (future)->state != COOP_FUTURE_STATE_PENDING)
     return FALSE;
   return COOP_FUTURE_GET_CLASS (future)->cancel (future, message);
+}
+
+typedef struct
+{
+  CoopFuture *future;
+  char       *message;
+} CancelRequest;
+
+static void
+cancel_request_run (gpointer data)
+{
+  CancelRequest *request = data;
+
+  coop_future_cancel (request->future, request->message);
+}
+
+static void
+cancel_request_free (gpointer data)
+{
+  CancelRequest *request = data;
+
+  g_object_unref (request->future);
+  g_free (request->message);
+  g_free (request);
+}
+
+/**
+ * coop_future_cancel_threadsafe:
+ * @future: a future (or a task)
+ * @message: (nullable): why, for the `G_IO_ERROR_CANCELLED` error
+ *
+ * Like [method@Coop.Future.cancel], but may be called from any thread:
+ * the cancellation is queued with [method@Coop.Loop.call_soon_threadsafe]
+ * and happens on the loop's thread, in its next dispatch.  @future is kept
+ * alive until then.  Cancelling a future that is done by then does
+ * nothing, and neither does a cancellation that arrives after the loop
+ * was closed (closing it cancels its tasks anyway).
+ *
+ * This is the way to stop a task from another thread; cancelling a
+ * #GCancellable bound to the task with [method@Coop.Task.bind_cancellable]
+ * is the other.
+ */
+void
+coop_future_cancel_threadsafe (CoopFuture *future,
+                               const char *message)
+{
+  CancelRequest *request;
+
+  g_return_if_fail (COOP_IS_FUTURE (future));
+
+  request = g_new (CancelRequest, 1);
+  request->future = g_object_ref (future);
+  request->message = g_strdup (message);
+  coop_loop_call_soon_threadsafe (future_loop (PRIV (future)), cancel_request_run, request,
+                                  cancel_request_free);
 }
 
 void
@@ -1538,6 +1604,7 @@ coop_future_add_done_callback (CoopFuture         *future,
 
   g_return_if_fail (COOP_IS_FUTURE (future));
   g_return_if_fail (callback != NULL);
+  coop_return_if_wrong_thread (future_loop (PRIV (future)), COOP_INSTEAD_THREADSAFE);
 
   record = g_new0 (DoneCallback, 1);
   record->waiter.func = done_callback_fire;
@@ -1689,6 +1756,7 @@ coop_future_then (CoopFuture              *future,
   ThenRecord *record;
 
   g_return_if_fail (COOP_IS_FUTURE (future));
+  coop_return_if_wrong_thread (future_loop (PRIV (future)), COOP_INSTEAD_THREADSAFE);
 
   record = g_new0 (ThenRecord, 1);
   record->waiter.func = then_fire;
@@ -1733,6 +1801,7 @@ coop_future_remove_done_callback (CoopFuture         *future,
   CoopWaiter *waiter;
 
   g_return_val_if_fail (COOP_IS_FUTURE (future), FALSE);
+  coop_return_val_if_wrong_thread (future_loop (PRIV (future)), COOP_INSTEAD_THREADSAFE, FALSE);
 
   for (waiter = PRIV (future)->waiters_head; waiter != NULL; waiter = waiter->next)
     {

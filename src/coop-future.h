@@ -110,6 +110,9 @@ void             coop_future_take_error        (CoopFuture    *future,
 COOP_AVAILABLE_IN_ALL
 gboolean         coop_future_cancel            (CoopFuture    *future,
                                                 const char    *message);
+COOP_AVAILABLE_IN_ALL
+void             coop_future_cancel_threadsafe (CoopFuture    *future,
+                                                const char    *message);
 
 COOP_AVAILABLE_IN_ALL
 gboolean         coop_future_propagate         (CoopFuture    *future,

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -55,7 +56,20 @@
  *   cannot name it any more.  Each registration carries its watch's id
  *   beside the fd; an event whose id is not the current watch's comes from
  *   such a leftover, is ignored, and the epoll set is rebuilt without it
- *   (level-triggered, it would otherwise wake the loop for ever). */
+ *   (level-triggered, it would otherwise wake the loop for ever).
+ *
+ * fork(): the child inherits the epoll fd, and with it the parent's epoll
+ * instance itself (one open file description), whose interest list is
+ * keyed on the open file descriptions of the watched fds, which the child
+ * shares too.  Any epoll_ctl() in the child would change the parent's
+ * registrations: closing a stream or the loop there removed the parent's
+ * listener from its own epoll.  So the child never touches the inherited
+ * instance: the first time its copy of a loop does anything with I/O, it
+ * drops its reference to the instance (close() only drops a reference) and
+ * takes a fresh one, with its watches registered again (libuv's
+ * uv_loop_fork(), done by itself).  fork() is noticed through a
+ * pthread_atfork() child handler that bumps a generation; the check is
+ * one compare.  The poll backend shares no kernel state: nothing to do. */
 
 #define COOP_IO_SWEEP_USEC (2 * G_USEC_PER_SEC)
 #define MAX_EVENTS 256
@@ -107,6 +121,7 @@ struct _IoState
   GPtrArray  *ready;           /* poll backend: watches with revents, from check() */
   gboolean    dead;            /* shut down while dispatching: freed after */
   guint32     next_id;         /* Watch ids */
+  guint       fork_generation; /* fork_generation when epfd was made */
 };
 
 static GQuark io_quark;
@@ -125,6 +140,72 @@ use_epoll (void)
 #else
   return FALSE;
 #endif
+}
+
+/* --- fork ------------------------------------------------------------------- */
+
+/* Bumped in the child of every fork(): the child runs on one thread, so a
+ * plain increment; other threads of the parent never see it change. */
+static guint fork_generation;
+
+static void
+atfork_child (void)
+{
+  fork_generation++;
+}
+
+static void
+atfork_register_once (void)
+{
+  static gsize registered = 0;
+
+  if (g_once_init_enter (&registered))
+    {
+      pthread_atfork (NULL, NULL, atfork_child);
+      g_once_init_leave (&registered, 1);
+    }
+}
+
+static int register_events (IoState *io, Watch *watch, guint events, gboolean renew);
+
+/* In the child of a fork(): leaves the parent's epoll instance alone and
+ * moves to a fresh one (see the top of this file).  If none can be made,
+ * the loop carries on with the poll backend. */
+static void
+io_after_fork (IoState *io)
+{
+  io->fork_generation = fork_generation;
+#ifdef HAVE_EPOLL
+  if (io->epfd >= 0)
+    {
+      GHashTableIter iter;
+      gpointer value;
+
+      g_source_remove_unix_fd ((GSource *) io->source, io->ep_tag);
+      io->ep_tag = NULL;
+      close (io->epfd);
+      io->epfd = epoll_create1 (EPOLL_CLOEXEC);
+      if (io->epfd >= 0)
+        io->ep_tag = g_source_add_unix_fd ((GSource *) io->source, io->epfd, G_IO_IN);
+      g_hash_table_iter_init (&iter, io->watches);
+      while (g_hash_table_iter_next (&iter, NULL, &value))
+        {
+          Watch *watch = value;
+          guint events = watch->events;
+
+          /* Nothing is registered in the new instance yet. */
+          watch->events = 0;
+          register_events (io, watch, events, FALSE);
+        }
+    }
+#endif
+}
+
+static inline void
+io_check_fork (IoState *io)
+{
+  if (G_UNLIKELY (io->fork_generation != fork_generation))
+    io_after_fork (io);
 }
 
 /* --- registration ----------------------------------------------------------- */
@@ -163,6 +244,7 @@ register_events (IoState  *io,
                  guint     events,
                  gboolean  renew)
 {
+  io_check_fork (io);
 #ifdef HAVE_EPOLL
   if (io->epfd >= 0)
     {
@@ -542,6 +624,7 @@ static gboolean
 io_source_dispatch_real (IoState *io,
                          GSource *source)
 {
+  io_check_fork (io);
 #ifdef HAVE_EPOLL
   if (io->epfd >= 0)
     {
@@ -684,9 +767,11 @@ io_state_get (CoopLoop *loop)
   if (io_quark == 0)
     io_quark = g_quark_from_static_string ("coop-io-state");
 
+  atfork_register_once ();
   io = g_new0 (IoState, 1);
   io->loop = loop;
   io->epfd = -1;
+  io->fork_generation = fork_generation;
   io->watches = g_hash_table_new_full (NULL, NULL, NULL, watch_free);
   io->ready = g_ptr_array_new ();
   io->source = (IoSource *) g_source_new (&io_source_funcs, sizeof (IoSource));
@@ -899,6 +984,7 @@ coop_loop_add_reader (CoopLoop       *loop,
                       GDestroyNotify  notify)
 {
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
   g_return_val_if_fail (callback != NULL, NULL);
 
   return add_callback (loop, fd, FALSE, callback, user_data, notify, G_STRFUNC);
@@ -928,6 +1014,7 @@ coop_loop_add_writer (CoopLoop       *loop,
                       GDestroyNotify  notify)
 {
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
   g_return_val_if_fail (callback != NULL, NULL);
 
   return add_callback (loop, fd, TRUE, callback, user_data, notify, G_STRFUNC);
@@ -947,6 +1034,7 @@ coop_loop_remove_reader (CoopLoop *loop,
                          int       fd)
 {
   g_return_val_if_fail (COOP_IS_LOOP (loop), FALSE);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, FALSE);
 
   return remove_callback (loop, fd, FALSE);
 }
@@ -965,6 +1053,7 @@ coop_loop_remove_writer (CoopLoop *loop,
                          int       fd)
 {
   g_return_val_if_fail (COOP_IS_LOOP (loop), FALSE);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, FALSE);
 
   return remove_callback (loop, fd, TRUE);
 }
@@ -1046,6 +1135,7 @@ coop_loop_wait_readable (CoopLoop *loop,
                          int       fd)
 {
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   return wait_fd (loop, fd, FALSE);
 }
@@ -1067,6 +1157,7 @@ coop_loop_wait_writable (CoopLoop *loop,
                          int       fd)
 {
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   return wait_fd (loop, fd, TRUE);
 }
@@ -1095,6 +1186,7 @@ coop_loop_forget_fd (CoopLoop *loop,
   g_autoptr(GError) error = NULL;
 
   g_return_if_fail (COOP_IS_LOOP (loop));
+  coop_return_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE);
 
   io = io_state_peek (loop);
   if (io == NULL || (watch = watch_lookup (io, fd)) == NULL)

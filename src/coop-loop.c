@@ -34,7 +34,10 @@
  * existing loop of a context if it has one, and [func@Coop.Loop.get_default]
  * returns (creating it when needed) the loop of the thread-default context.
  * A loop belongs to the thread that runs its context; of its methods only
- * [method@Coop.Loop.call_soon_threadsafe] may be called from other threads.
+ * [method@Coop.Loop.call_soon_threadsafe] may be called from other threads
+ * (and [method@Coop.Future.cancel_threadsafe] for its futures and tasks).
+ * The others refuse, with a critical warning, a call made while another
+ * thread iterates the loop's context (see the "Threads" guide).
  */
 
 /**
@@ -92,6 +95,7 @@ struct _CoopLoop
   /* The ready queue, right after the GObject header: CoopLoopHead in
    * coop-private.h, so that coop_loop_push_ready() is inlined. */
   CoopReadyQueue  ready;
+  gconstpointer   owner;         /* the loop's thread (CoopLoopHead.owner) */
 
   GMainContext   *context;
   int             priority;
@@ -364,8 +368,11 @@ coop_handle_cancel (CoopHandle *handle)
   g_return_if_fail (handle != NULL);
   g_return_if_fail (handle->ref_count > 0);
 
+  /* A handle may outlive its loop: its loop is looked at only while the
+   * callback is pending, which keeps the loop alive. */
   if (handle->cancelled || handle->done)
     return;
+  coop_return_if_wrong_thread (handle->loop, COOP_INSTEAD_THREADSAFE);
 
   handle->cancelled = TRUE;
   /* Cancelled from its own callback: its data is released when the
@@ -656,6 +663,8 @@ ready_source_dispatch (GSource     *source,
   guint rounds;
   guint n;
 
+  /* Whoever dispatches owns the context: the loop's thread now. */
+  coop_loop_set_owner_self (loop);
   if (g_atomic_int_get (&loop->ts_pending))
     take_threadsafe_items (loop);
 
@@ -897,6 +906,7 @@ timer_source_dispatch (GSource     *source,
   GMainContext *context = loop->context;
   gboolean pushed;
 
+  coop_loop_set_owner_self (loop);
   g_object_ref (loop);
   pushed = push_context_if_needed (loop);
   run_due_timers (loop, g_get_monotonic_time ());
@@ -944,6 +954,7 @@ loop_source_destroy (LoopSource **sourcep)
 /* --- GObject -------------------------------------------------------------------- */
 
 G_STATIC_ASSERT (G_STRUCT_OFFSET (CoopLoop, ready) == G_STRUCT_OFFSET (CoopLoopHead, ready));
+G_STATIC_ASSERT (G_STRUCT_OFFSET (CoopLoop, owner) == G_STRUCT_OFFSET (CoopLoopHead, owner));
 
 static void
 coop_loop_init (CoopLoop *loop)
@@ -957,6 +968,7 @@ coop_loop_init (CoopLoop *loop)
   loop->run_stack = g_array_new (FALSE, FALSE, sizeof (RunFrame));
   loop->stack_pool = coop_stack_pool_new (DEFAULT_STACK_SIZE);
   loop->future_pool = coop_future_pool_new ();
+  coop_loop_set_owner_self (loop);
 }
 
 static void
@@ -1429,6 +1441,44 @@ coop_loop_unregister_then (CoopLoop *loop,
   g_queue_unlink (&loop->thens, link);
 }
 
+/* --- the loop's thread (see coop-private.h) ---------------------------------- */
+
+/* Its address identifies the calling thread. */
+COOP_TLS char coop_thread_marker;
+
+/* The caller is not the thread the loop last knew as its own.  It may use
+ * the loop if it iterates the context now (it is the loop's thread from
+ * then on), or if nobody does: a loop being set up before it runs, by the
+ * thread that will run it or the one that made it, as asyncio allows calls
+ * on a loop that is not running.  If another thread iterates the context,
+ * the call would race with that thread's dispatch (a task cancelled from
+ * another thread rearranged the timer heap under it): refused, touching
+ * nothing. */
+gboolean
+coop_loop_check_thread_slow (CoopLoop   *loop,
+                             const char *func,
+                             const char *instead)
+{
+  GMainContext *context = loop->context;
+
+  if (g_main_context_is_owner (context))
+    {
+      coop_loop_set_owner_self (loop);
+      return TRUE;
+    }
+  /* Nobody iterates it if it can be acquired.  It is given back at once:
+   * the thread that runs the loop takes it when it starts. */
+  if (g_main_context_acquire (context))
+    {
+      g_main_context_release (context);
+      return TRUE;
+    }
+  g_critical ("%s: called from a thread that does not run the loop (another thread is "
+              "iterating its main context); a loop and its tasks, futures, locks, queues "
+              "and streams belong to the loop's thread: %s", func, instead);
+  return FALSE;
+}
+
 /* Scheduling on a closed loop is a programming error: say so and release
  * the data at once. */
 static gboolean
@@ -1470,6 +1520,7 @@ coop_loop_call_soon (CoopLoop       *loop,
 
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
   g_return_val_if_fail (callback != NULL, NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   if (G_UNLIKELY (refuse_if_closed (loop, G_STRFUNC, user_data, notify)))
     return NULL;
@@ -1507,6 +1558,7 @@ coop_loop_call_at (CoopLoop       *loop,
 
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
   g_return_val_if_fail (callback != NULL, NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   if (G_UNLIKELY (refuse_if_closed (loop, G_STRFUNC, user_data, notify)))
     return NULL;
@@ -1544,6 +1596,7 @@ coop_loop_call_later (CoopLoop       *loop,
                       GDestroyNotify  notify)
 {
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   return coop_loop_call_at (loop, coop_time_after (delay_usec), callback, user_data, notify);
 }
@@ -1570,7 +1623,7 @@ coop_loop_call_soon_threadsafe (CoopLoop       *loop,
                                 GDestroyNotify  notify)
 {
   ThreadsafeItem *item;
-  gboolean wake;
+  GMainContext *wake = NULL;
 
   g_return_if_fail (COOP_IS_LOOP (loop));
   g_return_if_fail (callback != NULL);
@@ -1595,12 +1648,19 @@ coop_loop_call_soon_threadsafe (CoopLoop       *loop,
   else
     loop->ts_head = item;
   loop->ts_tail = item;
-  wake = !g_atomic_int_get (&loop->ts_pending);
+  /* Once the lock is released, the loop's thread may run the item, and
+   * whatever it releases may be the last reference on the loop (a thread
+   * pool job's): the context to wake is taken, with a reference, before. */
+  if (!g_atomic_int_get (&loop->ts_pending))
+    wake = g_main_context_ref (loop->context);
   g_atomic_int_set (&loop->ts_pending, TRUE);
   coop_mutex_unlock (&loop->ts_lock);
 
-  if (wake)
-    g_main_context_wakeup (loop->context);
+  if (wake != NULL)
+    {
+      g_main_context_wakeup (wake);
+      g_main_context_unref (wake);
+    }
 }
 
 typedef struct
@@ -1642,6 +1702,7 @@ loop_run (CoopLoop    *loop,
                            "The loop's main context is owned by another thread");
       return FALSE;
     }
+  coop_loop_set_owner_self (loop);
 
   /* GIO continues async operations on the thread-default context: make it
    * the loop's while the loop runs. */
@@ -1766,6 +1827,7 @@ coop_loop_stop (CoopLoop *loop)
   RunFrame *frame;
 
   g_return_if_fail (COOP_IS_LOOP (loop));
+  coop_return_if_wrong_thread (loop, "queue coop_loop_stop() with coop_loop_call_soon_threadsafe()");
 
   loop->stop_hint = TRUE;
   if (loop->run_stack->len == 0)
@@ -1817,6 +1879,7 @@ void
 coop_loop_close (CoopLoop *loop)
 {
   g_return_if_fail (COOP_IS_LOOP (loop));
+  coop_return_if_wrong_thread (loop, "close it on the loop's thread, once it stopped running");
 
   if (g_atomic_int_get (&loop->closed))
     return;

@@ -95,7 +95,68 @@ typedef struct
 {
   GObject        parent_instance;
   CoopReadyQueue ready;
+  gconstpointer  owner;      /* the loop's thread, as &coop_thread_marker
+                              * there; relaxed atomic (see below) */
 } CoopLoopHead;
+
+/* --- the loop's thread -------------------------------------------------------
+ * A loop, and everything that belongs to it, is used from the thread that
+ * iterates its context.  Functions that touch a loop's state refuse a call
+ * from any other thread with a critical that names the thread-safe way
+ * (docs/threads.md, "Which thread owns a loop").
+ *
+ * The check must cost nothing on the hot paths (call_soon, completing a
+ * future): the loop caches the identity of its thread (the address of a
+ * thread-local, which is one instruction to compute and needs no call),
+ * set when the loop is made and whenever its sources dispatch or it runs.
+ * A call from that thread is one load and one compare.  Any other thread
+ * takes the slow path, coop_loop_check_thread_slow(): allowed if it iterates
+ * the context itself (it then becomes the owner) or if nobody iterates it
+ * (a loop being set up by the thread that will run it); refused if
+ * another thread does. */
+extern COOP_TLS char coop_thread_marker;
+
+gboolean  coop_loop_check_thread_slow (CoopLoop   *loop,
+                                       const char *func,
+                                       const char *instead);
+
+static inline void
+coop_loop_set_owner_self (CoopLoop *loop)
+{
+  __atomic_store_n (&((CoopLoopHead *) loop)->owner, (gconstpointer) &coop_thread_marker,
+                    __ATOMIC_RELAXED);
+}
+
+static inline gboolean
+coop_loop_check_thread (CoopLoop   *loop,
+                        const char *func,
+                        const char *instead)
+{
+  if (G_LIKELY (__atomic_load_n (&((CoopLoopHead *) loop)->owner, __ATOMIC_RELAXED) ==
+                (gconstpointer) &coop_thread_marker))
+    return TRUE;
+  return coop_loop_check_thread_slow (loop, func, instead);
+}
+
+/* What the criticals suggest instead. */
+#define COOP_INSTEAD_THREADSAFE \
+  "call it on the loop's thread, e.g. from a callback queued with coop_loop_call_soon_threadsafe()"
+#define COOP_INSTEAD_CANCEL \
+  "use coop_future_cancel_threadsafe(), or cancel a GCancellable bound to the task " \
+  "with coop_task_bind_cancellable()"
+
+/* One line at the top of every loop-bound function, after its argument
+ * checks: g_return_if_fail() for the calling thread. */
+#define coop_return_if_wrong_thread(loop, instead)                          \
+  G_STMT_START {                                                            \
+    if (G_UNLIKELY (!coop_loop_check_thread ((loop), G_STRFUNC, (instead)))) \
+      return;                                                               \
+  } G_STMT_END
+#define coop_return_val_if_wrong_thread(loop, instead, val)                 \
+  G_STMT_START {                                                            \
+    if (G_UNLIKELY (!coop_loop_check_thread ((loop), G_STRFUNC, (instead)))) \
+      return (val);                                                         \
+  } G_STMT_END
 
 void      coop_loop_push_ready_slow (CoopLoop      *loop,
                                      CoopReadyFunc  func,

@@ -873,6 +873,7 @@ coop_queue_put (CoopQueue    *queue,
 
   g_return_val_if_fail (COOP_IS_QUEUE (queue), NULL);
   g_return_val_if_fail (G_IS_VALUE (value), NULL);
+  coop_return_val_if_wrong_thread (queue->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   value_item_init (&item, value, priority);
   return put_item (queue, &item);
@@ -903,6 +904,7 @@ coop_queue_put_nowait (CoopQueue     *queue,
   g_return_val_if_fail (COOP_IS_QUEUE (queue), FALSE);
   g_return_val_if_fail (G_IS_VALUE (value), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  coop_return_val_if_wrong_thread (queue->loop, COOP_INSTEAD_THREADSAFE, FALSE);
 
   value_item_init (&item, value, priority);
   if (try_put (queue, &item, error))
@@ -940,6 +942,7 @@ coop_queue_put_pointer (CoopQueue      *queue,
   QueueItem item;
 
   g_return_val_if_fail (COOP_IS_QUEUE (queue), NULL);
+  coop_return_val_if_wrong_thread (queue->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   pointer_item_init (&item, data, notify, priority);
   return put_item (queue, &item);
@@ -973,6 +976,7 @@ coop_queue_put_pointer_nowait (CoopQueue      *queue,
 
   g_return_val_if_fail (COOP_IS_QUEUE (queue), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  coop_return_val_if_wrong_thread (queue->loop, COOP_INSTEAD_THREADSAFE, FALSE);
 
   pointer_item_init (&item, data, notify, priority);
   if (try_put (queue, &item, error))
@@ -1036,6 +1040,7 @@ coop_queue_get (CoopQueue *queue)
   CoopQueueGetter *getter;
 
   g_return_val_if_fail (COOP_IS_QUEUE (queue), NULL);
+  coop_return_val_if_wrong_thread (queue->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   if (queue->size > 0 && items_peek (queue)->notify == NULL)
     {
@@ -1118,6 +1123,7 @@ coop_queue_get_nowait (CoopQueue  *queue,
   g_return_val_if_fail (COOP_IS_QUEUE (queue), FALSE);
   g_return_val_if_fail (value != NULL && G_VALUE_TYPE (value) == G_TYPE_INVALID, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  coop_return_val_if_wrong_thread (queue->loop, COOP_INSTEAD_THREADSAFE, FALSE);
 
   next = peek_nowait (queue, error);
   if (next == NULL)
@@ -1162,6 +1168,7 @@ coop_queue_get_pointer_nowait (CoopQueue       *queue,
 
   g_return_val_if_fail (COOP_IS_QUEUE (queue), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  coop_return_val_if_wrong_thread (queue->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   if (notify != NULL)
     *notify = NULL;
@@ -1194,6 +1201,7 @@ void
 coop_queue_task_done (CoopQueue *queue)
 {
   g_return_if_fail (COOP_IS_QUEUE (queue));
+  coop_return_if_wrong_thread (queue->loop, COOP_INSTEAD_THREADSAFE);
 
   if (queue->unfinished == 0)
     {
@@ -1218,6 +1226,7 @@ CoopFuture *
 coop_queue_join (CoopQueue *queue)
 {
   g_return_val_if_fail (COOP_IS_QUEUE (queue), NULL);
+  coop_return_val_if_wrong_thread (queue->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   if (queue->unfinished == 0)
     return finished_future_new (queue);
@@ -1247,6 +1256,7 @@ coop_queue_shutdown (CoopQueue *queue,
   GList *link;
 
   g_return_if_fail (COOP_IS_QUEUE (queue));
+  coop_return_if_wrong_thread (queue->loop, COOP_INSTEAD_THREADSAFE);
 
   queue->shut_down = TRUE;
   if (immediate)

@@ -1637,6 +1637,7 @@ coop_stream_read (CoopStream *stream,
   CoopFuture *future;
 
   g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+  coop_return_val_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   if (max == 0 && !stream->closing && stream->read_future == NULL)
     {
@@ -1670,6 +1671,7 @@ coop_stream_read_exactly (CoopStream *stream,
                           gsize       n)
 {
   g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+  coop_return_val_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   return stream_read_start (stream, READ_EXACTLY, n);
 }
@@ -1698,6 +1700,7 @@ CoopFuture *
 coop_stream_read_line (CoopStream *stream)
 {
   g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+  coop_return_val_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   return stream_read_start (stream, READ_LINE, 0);
 }
@@ -1803,6 +1806,7 @@ coop_stream_write (CoopStream  *stream,
   g_return_val_if_fail (COOP_IS_STREAM (stream), FALSE);
   g_return_val_if_fail (data != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  coop_return_val_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE, FALSE);
 
   if (stream->closing || stream->eof_requested)
     {
@@ -1870,6 +1874,7 @@ coop_stream_write_eof (CoopStream  *stream,
 {
   g_return_val_if_fail (COOP_IS_STREAM (stream), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  coop_return_val_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE, FALSE);
 
   if (stream->closing)
     {
@@ -1919,6 +1924,7 @@ coop_stream_drain (CoopStream *stream)
   CoopFuture *future;
 
   g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+  coop_return_val_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   future = coop_future_new (stream->loop);
   coop_future_set_describe (future, stream_describe, stream);
@@ -2017,6 +2023,7 @@ void
 coop_stream_close (CoopStream *stream)
 {
   g_return_if_fail (COOP_IS_STREAM (stream));
+  coop_return_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE);
 
   if (stream->closing)
     return;
@@ -2049,6 +2056,7 @@ void
 coop_stream_abort (CoopStream *stream)
 {
   g_return_if_fail (COOP_IS_STREAM (stream));
+  coop_return_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE);
 
   if (stream->closed)
     return;
@@ -2094,6 +2102,7 @@ coop_stream_wait_closed (CoopStream *stream)
   CoopFuture *future;
 
   g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+  coop_return_val_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   future = coop_future_new (stream->loop);
   if (stream->closed)
@@ -2895,6 +2904,7 @@ void
 coop_server_close (CoopServer *server)
 {
   g_return_if_fail (COOP_IS_SERVER (server));
+  coop_return_if_wrong_thread (server->loop, COOP_INSTEAD_THREADSAFE);
 
   if (server->closed)
     return;
@@ -2919,6 +2929,7 @@ coop_server_close_clients (CoopServer *server)
   GList *l;
 
   g_return_if_fail (COOP_IS_SERVER (server));
+  coop_return_if_wrong_thread (server->loop, COOP_INSTEAD_THREADSAFE);
 
   for (l = server->connections.head; l != NULL; l = l->next)
     coop_stream_close (((Connection *) l->data)->stream);
@@ -2938,6 +2949,7 @@ coop_server_abort_clients (CoopServer *server)
   GList *l;
 
   g_return_if_fail (COOP_IS_SERVER (server));
+  coop_return_if_wrong_thread (server->loop, COOP_INSTEAD_THREADSAFE);
 
   for (l = server->connections.head; l != NULL; l = l->next)
     coop_stream_abort (((Connection *) l->data)->stream);
@@ -2958,6 +2970,7 @@ coop_server_wait_closed (CoopServer *server)
   CoopFuture *future;
 
   g_return_val_if_fail (COOP_IS_SERVER (server), NULL);
+  coop_return_val_if_wrong_thread (server->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   future = coop_future_new (server->loop);
   if (server->closed && server->connections.length == 0)

@@ -395,6 +395,7 @@ coop_lock_acquire (CoopLock *lock)
   CoopFuture *future;
 
   g_return_val_if_fail (COOP_IS_LOCK (lock), NULL);
+  coop_return_val_if_wrong_thread (lock->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   if (lock->locked)
     return sync_queue_push_new (&lock->waiters, lock->loop, lock_describe, lock);
@@ -418,6 +419,7 @@ gboolean
 coop_lock_try_acquire (CoopLock *lock)
 {
   g_return_val_if_fail (COOP_IS_LOCK (lock), FALSE);
+  coop_return_val_if_wrong_thread (lock->loop, COOP_INSTEAD_THREADSAFE, FALSE);
 
   if (lock->locked)
     return FALSE;
@@ -439,6 +441,7 @@ void
 coop_lock_release (CoopLock *lock)
 {
   g_return_if_fail (COOP_IS_LOCK (lock));
+  coop_return_if_wrong_thread (lock->loop, COOP_INSTEAD_THREADSAFE);
 
   if (G_UNLIKELY (!lock->locked))
     {
@@ -493,6 +496,7 @@ coop_lock_lock (CoopLock  *lock,
 
   g_return_val_if_fail (COOP_IS_LOCK (lock), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  coop_return_val_if_wrong_thread (lock->loop, COOP_INSTEAD_THREADSAFE, FALSE);
 
   task = coop_task_get_current ();
   if (G_UNLIKELY (task == NULL))
@@ -709,6 +713,7 @@ coop_event_set (CoopEvent *event)
   guint i;
 
   g_return_if_fail (COOP_IS_EVENT (event));
+  coop_return_if_wrong_thread (event->loop, COOP_INSTEAD_THREADSAFE);
 
   if (event->is_set)
     return;
@@ -737,6 +742,7 @@ void
 coop_event_clear (CoopEvent *event)
 {
   g_return_if_fail (COOP_IS_EVENT (event));
+  coop_return_if_wrong_thread (event->loop, COOP_INSTEAD_THREADSAFE);
 
   event->is_set = FALSE;
 }
@@ -784,6 +790,7 @@ coop_event_wait (CoopEvent *event)
   CoopFuture *future;
 
   g_return_val_if_fail (COOP_IS_EVENT (event), NULL);
+  coop_return_val_if_wrong_thread (event->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   if (!event->is_set)
     return sync_queue_push_new (&event->waiters, event->loop, event_describe, event);
@@ -1082,6 +1089,7 @@ coop_semaphore_acquire (CoopSemaphore *semaphore)
   CoopFuture *future;
 
   g_return_val_if_fail (COOP_IS_SEMAPHORE (semaphore), NULL);
+  coop_return_val_if_wrong_thread (semaphore->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   if (semaphore->value == 0)
     return sync_queue_push_new (&semaphore->waiters, semaphore->loop, semaphore_describe, semaphore);
@@ -1105,6 +1113,7 @@ gboolean
 coop_semaphore_try_acquire (CoopSemaphore *semaphore)
 {
   g_return_val_if_fail (COOP_IS_SEMAPHORE (semaphore), FALSE);
+  coop_return_val_if_wrong_thread (semaphore->loop, COOP_INSTEAD_THREADSAFE, FALSE);
 
   if (semaphore->value == 0)
     return FALSE;
@@ -1134,6 +1143,7 @@ coop_semaphore_release (CoopSemaphore  *semaphore,
 {
   g_return_val_if_fail (COOP_IS_SEMAPHORE (semaphore), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  coop_return_val_if_wrong_thread (semaphore->loop, COOP_INSTEAD_THREADSAFE, FALSE);
 
   if (G_UNLIKELY (semaphore->bounded && semaphore->value >= semaphore->bound))
     {
@@ -1431,6 +1441,7 @@ coop_barrier_wait (CoopBarrier *barrier)
   guint i;
 
   g_return_val_if_fail (COOP_IS_BARRIER (barrier), NULL);
+  coop_return_val_if_wrong_thread (barrier->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   if (barrier->broken)
     {
@@ -1491,6 +1502,7 @@ void
 coop_barrier_reset (CoopBarrier *barrier)
 {
   g_return_if_fail (COOP_IS_BARRIER (barrier));
+  coop_return_if_wrong_thread (barrier->loop, COOP_INSTEAD_THREADSAFE);
 
   barrier->broken = FALSE;
   barrier_break_waiters (barrier, "The barrier was reset");
@@ -1509,6 +1521,7 @@ void
 coop_barrier_abort (CoopBarrier *barrier)
 {
   g_return_if_fail (COOP_IS_BARRIER (barrier));
+  coop_return_if_wrong_thread (barrier->loop, COOP_INSTEAD_THREADSAFE);
 
   barrier->broken = TRUE;
   barrier_break_waiters (barrier, "The barrier was aborted");

@@ -551,6 +551,7 @@ coop_task_new_full (CoopLoop       *loop,
   g_return_val_if_fail (func != NULL, NULL);
   g_return_val_if_fail (stack_size == 0 || stack_size >= 16 * 1024, NULL);
   g_return_val_if_fail (stack_size <= COOP_STACK_SIZE_MAX, NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   task = task_pool_take (loop);
   if (task == NULL)
@@ -635,6 +636,11 @@ coop_task_get_current (void)
  * cancelled in turn.  A task cancelled before it started never runs its
  * function.
  *
+ * Call it on the loop's thread.  From another thread, use
+ * [method@Coop.Future.cancel_threadsafe], or cancel a #GCancellable bound
+ * to the task with [method@Coop.Task.bind_cancellable]; a call from a
+ * thread other than the one running the loop is refused with a critical.
+ *
  * Returns: %TRUE if @task was not done yet
  */
 gboolean
@@ -642,6 +648,7 @@ coop_task_cancel (CoopTask   *task,
                   const char *message)
 {
   g_return_val_if_fail (COOP_IS_TASK (task), FALSE);
+  coop_return_val_if_wrong_thread (task->loop, COOP_INSTEAD_CANCEL, FALSE);
 
   return coop_future_cancel (COOP_FUTURE (task), message);
 }

@@ -311,6 +311,7 @@ coop_loop_run_in_thread (CoopLoop       *loop,
 
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
   g_return_val_if_fail (func != NULL, NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   future = coop_future_new_internal (COOP_TYPE_THREAD_FUTURE, loop);
   future->cancellable = g_cancellable_new ();
