@@ -358,6 +358,9 @@ typedef struct
   guint16        port;
   GTlsDatabase  *database;
   char         **alpn;
+  GError        *early_error; /* start_tls: what the checks at the call found */
+  gboolean       ran;         /* the body ran (a task cancelled first never does) */
+  gboolean       checked;     /* check_startable() passed at the call */
 } ClientOp;
 
 static void
@@ -365,6 +368,10 @@ client_op_free (gpointer data)
 {
   ClientOp *op = data;
 
+  /* start_tls suspended the stream at the call: never left half-upgraded. */
+  if (!op->ran && op->stream != NULL)
+    coop_stream_abort (op->stream);
+  g_clear_error (&op->early_error);
   g_clear_object (&op->loop);
   g_clear_object (&op->stream);
   g_free (op->host);
@@ -398,8 +405,19 @@ client_handshake (ClientOp  *op,
 {
   g_autoptr(GTlsConnection) conn = NULL;
 
-  if (!check_startable (op->stream, error))
+  if (op->early_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&op->early_error));
+      return FALSE;
+    }
+  /* start_tls checked at the call; writes queued since are the caller's. */
+  if (!op->checked && !check_startable (op->stream, error))
     return FALSE;
+  if (coop_stream_is_closing (op->stream))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "The stream was closed");
+      return FALSE;
+    }
   conn = tls_client_new (op->stream, op->host, op->port, op->database,
                          (const char * const *) op->alpn, error);
   return conn != NULL && tls_handshake (op->stream, conn, op->host, 0, error);
@@ -413,6 +431,7 @@ open_tls_body (CoopTask *task,
   g_autoptr(CoopFuture) connect = coop_stream_open_tcp (op->loop, op->host, op->port);
   GError *error = NULL;
 
+  op->ran = TRUE;
   if (!coop_await (connect, &error))
     {
       coop_future_take_error (COOP_FUTURE (task), error);
@@ -487,8 +506,12 @@ start_tls_body (CoopTask *task,
   ClientOp *op = data;
   GError *error = NULL;
 
+  op->ran = TRUE;
   if (!client_handshake (op, &error))
-    coop_future_take_error (COOP_FUTURE (task), error);
+    {
+      coop_stream_abort (op->stream);
+      coop_future_take_error (COOP_FUTURE (task), error);
+    }
   else
     coop_future_set_none (COOP_FUTURE (task));
 }
@@ -527,6 +550,7 @@ coop_stream_start_tls (CoopStream         *stream,
   CoopLoop *loop;
   guint16 port = 0;
   g_autoptr(GSocketAddress) peer = NULL;
+  ClientOp *op;
 
   g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
   g_return_val_if_fail (server_identity != NULL, NULL);
@@ -536,9 +560,15 @@ coop_stream_start_tls (CoopStream         *stream,
   peer = coop_stream_get_peer_address (stream, NULL);
   if (G_IS_INET_SOCKET_ADDRESS (peer))
     port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (peer));
-  return COOP_FUTURE (coop_task_new_full (loop, "start_tls", 0, start_tls_body,
-                                          client_op_new (loop, stream, server_identity, port,
-                                                         database, alpn_protocols),
+  op = client_op_new (loop, stream, server_identity, port, database, alpn_protocols);
+  /* From now on the stream's bytes are the handshake's: a write made
+   * before the task runs must not go out in the clear. */
+  if (check_startable (stream, &op->early_error))
+    {
+      op->checked = TRUE;
+      coop_stream_set_suspended (stream, TRUE);
+    }
+  return COOP_FUTURE (coop_task_new_full (loop, "start_tls", 0, start_tls_body, op,
                                           client_op_free));
 }
 
