@@ -984,6 +984,19 @@ stream_flush (CoopStream *self)
     }
 }
 
+/* A graceful close ends a transport's writing side before the fd closes
+ * (TLS's close_notify); an abort does not. */
+static void
+stream_transport_goodbye (CoopStream *self)
+{
+  if (self->transport != NULL && self->transport_data != NULL && !self->eof_sent &&
+      self->write_error == NULL && !self->suspended && self->fd >= 0)
+    {
+      self->eof_sent = TRUE;
+      self->transport->shutdown_write (self->transport_data, NULL);
+    }
+}
+
 /* After the buffer changed: flow control, end-of-stream, the writer, a
  * close that waited for the flush.  May drop the last reference. */
 static void
@@ -1019,14 +1032,7 @@ stream_after_write (CoopStream *self)
   stream_update_writing (self);
   if (self->closing && !self->closed && self->wsize == 0)
     {
-      /* A graceful close ends a transport's writing side first (TLS's
-       * close_notify); an abort does not. */
-      if (self->transport != NULL && !self->eof_sent && self->write_error == NULL &&
-          !self->suspended && self->fd >= 0)
-        {
-          self->eof_sent = TRUE;
-          self->transport->shutdown_write (self->transport_data, NULL);
-        }
+      stream_transport_goodbye (self);
       stream_finish_close (self);
     }
 }
@@ -2147,6 +2153,8 @@ coop_stream_close (CoopStream *stream)
     {
       if (stream->wsize > 0 && stream->write_error != NULL && stream->close_error == NULL)
         stream->close_error = g_error_copy (stream->write_error);
+      if (stream->wsize == 0)
+        stream_transport_goodbye (stream);
       stream_finish_close (stream);
     }
   g_object_unref (stream);

@@ -97,11 +97,29 @@ tls_shutdown_write (gpointer   data,
   return g_output_stream_close (G_OUTPUT_STREAM (tls->out), NULL, error);
 }
 
+/* Closes the connection's socket (its copy of the fd).  A GIOStream closes
+ * itself when it is disposed, and a GTlsConnection's close sends
+ * close_notify: done on a dropped connection, that would make an abort (or
+ * a failed handshake) look like a clean end to the peer, and could wait on
+ * a full socket.  With the socket closed first it sends nothing. */
+static void
+tls_conn_silence (GTlsConnection *conn)
+{
+  GIOStream *base = NULL;
+
+  g_object_get (conn, "base-io-stream", &base, NULL);
+  if (G_IS_SOCKET_CONNECTION (base))
+    g_socket_close (g_socket_connection_get_socket (G_SOCKET_CONNECTION (base)), NULL);
+  g_clear_object (&base);
+}
+
 static void
 tls_free (gpointer data)
 {
   Tls *tls = data;
 
+  /* A graceful close sent close_notify already (tls_shutdown_write). */
+  tls_conn_silence (tls->conn);
   g_clear_object (&tls->conn);
   g_free (tls);
 }
@@ -283,6 +301,7 @@ tls_handshake (CoopStream      *stream,
         }
       g_propagate_error (error, local);
       /* Half a handshake leaves nothing usable on the connection. */
+      tls_conn_silence (conn);
       coop_stream_abort (stream);
       return FALSE;
     }

@@ -302,6 +302,36 @@ test_client_echo (CoopFixture   *f,
   g_assert_nonnull (strstr (said, "clean-eof\n"));
 }
 
+static void
+client_abort_body (CoopTask *task,
+                   gpointer  data)
+{
+  Peer *peer = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CoopStream) stream = await_open_tls ("localhost", peer->port, NULL, &error);
+
+  g_assert_no_error (error);
+  write_str (stream, "ping\n");
+  expect_read (coop_stream_read_line (stream), "ping\n");
+  coop_stream_abort (stream);
+}
+
+/* abort() sends no close_notify: the peer sees a truncated connection. */
+static void
+test_client_abort (CoopFixture   *f,
+                   gconstpointer  data)
+{
+  Peer peer = { 0 };
+  g_autofree char *said = NULL;
+
+  if (!tls_usable ())
+    return;
+  peer_start (&peer, "server", "server", "echo");
+  run_task (f->loop, client_abort_body, &peer);
+  said = peer_finish (&peer);
+  g_assert_cmpstr (said, ==, "alpn None\nragged-eof\n");
+}
+
 typedef struct
 {
   Peer        peer;
@@ -676,6 +706,7 @@ main (int    argc,
   make_certs ();
 
   coop_test_add ("/coop/tls/client-echo", test_client_echo);
+  coop_test_add ("/coop/tls/client-abort", test_client_abort);
   coop_test_add ("/coop/tls/client-unknown-ca", test_client_unknown_ca);
   coop_test_add ("/coop/tls/client-wrong-host", test_client_wrong_host);
   coop_test_add ("/coop/tls/client-expired", test_client_expired);
