@@ -14,6 +14,7 @@ PACKAGES="
   python3-uvloop python3-gbulb libuv1-dev python3-matplotlib
   libsysprof-capture-4-dev sysprof libunwind-dev
   gi-docgen
+  glib-networking python3-cryptography
 "
 
 missing=""

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "coop-private.h"
+#include "coop-stream-private.h"
 
 /* A CoopStream is a connected, non-blocking stream socket with a read
  * buffer and a write buffer, driven by the loop's readiness source
@@ -145,6 +146,12 @@ struct _CoopStream
 
   struct sockaddr_storage peer;
   socklen_t    peer_len;        /* 0: not known yet */
+
+  /* The transport seam (coop-stream-private.h): NULL for recv/send. */
+  const CoopStreamTransport *transport;
+  gpointer     transport_data;
+  gboolean     suspended;       /* the fd is someone else's for now */
+  gboolean     rewake_pending;  /* a re-poll of the transport is queued */
 };
 
 /**
@@ -583,6 +590,24 @@ stream_recv (CoopStream *self,
   gssize n;
   int err;
 
+  if (self->transport != NULL)
+    {
+      GError *error = NULL;
+
+      n = self->transport->recv (self->transport_data, buf, len, &error);
+      if (n > 0)
+        return n;   /* short or not, the transport may hold more */
+      if (n == 0)
+        {
+          self->eof = TRUE;
+          return 0;
+        }
+      self->maybe_readable = FALSE;
+      if (error != NULL)
+        self->read_error = error;
+      return -1;
+    }
+
   do
     n = recv (self->fd, buf, len, 0);
   while (G_UNLIKELY (n < 0 && errno == EINTR));
@@ -623,7 +648,8 @@ stream_pump (CoopStream *self,
 
       if (self->read_future != NULL && read_try_complete (self))
         break;
-      if (!may_recv || self->eof || self->read_error != NULL || self->closing || self->fd < 0)
+      if (!may_recv || self->eof || self->read_error != NULL || self->closing || self->fd < 0 ||
+          self->suspended)
         break;
 
       scratch = scratch_get ();
@@ -711,12 +737,44 @@ stream_writer_removed (gpointer data)
   stream_loop_gone (self);
 }
 
+/* A transport may hold data the fd no longer signals (a TLS record read
+ * in part): while the reader wants more and the last read did not say
+ * "would block", the pump runs again from the ready queue, as a
+ * level-triggered fd would make it. */
+static void
+stream_rewake_cb (gpointer data)
+{
+  CoopStream *self = data;
+
+  self->rewake_pending = FALSE;
+  if (self->reading && self->maybe_readable && !self->closing)
+    stream_pump (self, TRUE);
+  stream_unref_later (self);
+}
+
+static void
+stream_rewake_discard (gpointer data)
+{
+  CoopStream *self = data;
+
+  self->rewake_pending = FALSE;
+  g_object_unref (self);
+}
+
 static void
 stream_update_reading (CoopStream *self)
 {
   gboolean want = !self->closing && !self->eof && self->read_error == NULL && self->fd >= 0 &&
+                  !self->suspended &&
                   (self->read_future != NULL || self->rlen < 2 * self->limit);
 
+  if (G_UNLIKELY (self->transport != NULL) && want && self->maybe_readable &&
+      !self->rewake_pending && !coop_loop_is_closed (self->loop))
+    {
+      self->rewake_pending = TRUE;
+      coop_loop_push_ready (self->loop, stream_rewake_cb, stream_rewake_discard,
+                            g_object_ref (self));
+    }
   if (want == self->reading)
     return;
   if (want)
@@ -867,6 +925,27 @@ stream_set_write_error (CoopStream *self,
 static void
 stream_flush (CoopStream *self)
 {
+  if (self->suspended)
+    return;
+  while (self->transport != NULL && self->wsize > 0)
+    {
+      /* One buffer at a time, from the same place after "would block". */
+      gsize size;
+      const guint8 *data = g_bytes_get_data (g_queue_peek_head (&self->wqueue), &size);
+      GError *error = NULL;
+      gssize n = self->transport->send (self->transport_data, data + self->woffset,
+                                        size - self->woffset, &error);
+
+      if (n < 0)
+        {
+          if (error != NULL && self->write_error == NULL)
+            self->write_error = error;
+          else
+            g_clear_error (&error);
+          return;
+        }
+      wqueue_consume (self, n);
+    }
   while (self->wsize > 0)
     {
       struct iovec iov[MAX_IOV];
@@ -905,6 +984,19 @@ stream_flush (CoopStream *self)
     }
 }
 
+/* A graceful close ends a transport's writing side before the fd closes
+ * (TLS's close_notify); an abort does not. */
+static void
+stream_transport_goodbye (CoopStream *self)
+{
+  if (self->transport != NULL && self->transport_data != NULL && !self->eof_sent &&
+      self->write_error == NULL && !self->suspended && self->fd >= 0)
+    {
+      self->eof_sent = TRUE;
+      self->transport->shutdown_write (self->transport_data, NULL);
+    }
+}
+
 /* After the buffer changed: flow control, end-of-stream, the writer, a
  * close that waited for the flush.  May drop the last reference. */
 static void
@@ -927,12 +1019,22 @@ stream_after_write (CoopStream *self)
       self->fd >= 0)
     {
       self->eof_sent = TRUE;
-      if (shutdown (self->fd, SHUT_WR) != 0 && errno != ENOTCONN)
+      if (self->transport != NULL)
+        {
+          GError *error = NULL;
+
+          if (!self->transport->shutdown_write (self->transport_data, &error))
+            self->write_error = error;
+        }
+      else if (shutdown (self->fd, SHUT_WR) != 0 && errno != ENOTCONN)
         stream_set_write_error (self, errno);
     }
   stream_update_writing (self);
   if (self->closing && !self->closed && self->wsize == 0)
-    stream_finish_close (self);
+    {
+      stream_transport_goodbye (self);
+      stream_finish_close (self);
+    }
 }
 
 static void
@@ -947,7 +1049,7 @@ stream_writable_cb (gpointer data)
 static void
 stream_update_writing (CoopStream *self)
 {
-  gboolean want = self->wsize > 0 && self->write_error == NULL && self->fd >= 0;
+  gboolean want = self->wsize > 0 && self->write_error == NULL && self->fd >= 0 && !self->suspended;
 
   if (want == self->writing)
     return;
@@ -1010,6 +1112,9 @@ stream_finish_close (CoopStream *self)
       close (self->fd);
       self->fd = -1;
     }
+  if (self->transport != NULL && self->transport->free != NULL)
+    self->transport->free (self->transport_data);
+  self->transport_data = NULL;
   wqueue_clear (self);
   self->paused = FALSE;
 
@@ -1825,7 +1930,23 @@ coop_stream_write (CoopStream  *stream,
   if (len == 0)
     return TRUE;
 
-  if (stream->wsize == 0)
+  if (stream->wsize == 0 && (stream->transport != NULL || stream->suspended))
+    {
+      /* The transport's path: queue, then flush as the writer would. */
+      g_queue_push_tail (&stream->wqueue, g_bytes_ref (data));
+      stream->wsize = len;
+      g_object_ref (stream);
+      stream_flush (stream);
+      if (stream->write_error != NULL)
+        {
+          g_propagate_error (error, g_error_copy (stream->write_error));
+          stream_after_write (stream);
+          g_object_unref (stream);
+          return FALSE;
+        }
+      g_object_unref (stream);
+    }
+  else if (stream->wsize == 0)
     {
       do
         n = send (stream->fd, bytes, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -2039,6 +2160,8 @@ coop_stream_close (CoopStream *stream)
     {
       if (stream->wsize > 0 && stream->write_error != NULL && stream->close_error == NULL)
         stream->close_error = g_error_copy (stream->write_error);
+      if (stream->wsize == 0)
+        stream_transport_goodbye (stream);
       stream_finish_close (stream);
     }
   g_object_unref (stream);
@@ -2223,6 +2346,67 @@ coop_stream_get_fd (CoopStream *stream)
   return stream->fd;
 }
 
+/* --- the transport seam (coop-stream-private.h) ----------------------------------- */
+
+void
+coop_stream_set_transport (CoopStream                *stream,
+                           const CoopStreamTransport *transport,
+                           gpointer                   data)
+{
+  g_return_if_fail (stream->transport == NULL);
+
+  stream->transport = transport;
+  stream->transport_data = data;
+  stream->maybe_readable = TRUE;
+  if (stream->closed)
+    {
+      /* Closed meanwhile: the transport goes at once. */
+      if (transport->free != NULL)
+        transport->free (data);
+      stream->transport_data = NULL;
+    }
+}
+
+gpointer
+coop_stream_get_transport_data (CoopStream                *stream,
+                                const CoopStreamTransport *transport)
+{
+  return stream->transport == transport ? stream->transport_data : NULL;
+}
+
+void
+coop_stream_set_suspended (CoopStream *stream,
+                           gboolean    suspended)
+{
+  if (stream->suspended == !!suspended)
+    return;
+  stream->suspended = !!suspended;
+  g_object_ref (stream);
+  stream_update_reading (stream);
+  if (!suspended && !stream->closed)
+    {
+      stream_flush (stream);
+      stream_after_write (stream);
+      if (stream->read_future != NULL)
+        stream_pump (stream, stream->maybe_readable);
+    }
+  else
+    stream_update_writing (stream);
+  g_object_unref (stream);
+}
+
+gboolean
+coop_stream_has_buffered (CoopStream *stream)
+{
+  return stream->rlen > 0 || stream->wsize > 0;
+}
+
+CoopLoop *
+coop_stream_get_loop_internal (CoopStream *stream)
+{
+  return stream->loop;
+}
+
 /* =================================================================================
  * Servers
  *
@@ -2270,6 +2454,10 @@ struct _CoopServer
   gboolean           starved;       /* a connection found no stack; reported */
   GQueue             connections;   /* Connection, via link */
   GQueue             closed_waiters;
+  /* Runs before the handler (TLS's handshake): coop-stream-private.h. */
+  CoopServerPrepareFunc prepare;
+  gpointer           prepare_data;
+  GDestroyNotify     prepare_notify;
 };
 
 /**
@@ -2309,6 +2497,9 @@ connection_body (CoopTask *task,
   conn->ran = TRUE;
   /* Stacks are to be had again: the next shortage gets reported. */
   conn->server->starved = FALSE;
+  if (conn->server->prepare != NULL &&
+      !conn->server->prepare (task, conn->stream, conn->server->prepare_data))
+    return;
   conn->server->handler (task, conn->stream, conn->server->user_data);
 }
 
@@ -2538,6 +2729,8 @@ coop_server_finalize (GObject *object)
   g_ptr_array_unref (self->listeners);
   if (self->notify != NULL)
     self->notify (self->user_data);
+  if (self->prepare_notify != NULL)
+    self->prepare_notify (self->prepare_data);
   g_free (self->path);
   g_clear_object (&self->loop);
 
@@ -2997,4 +3190,17 @@ coop_server_get_n_connections (CoopServer *server)
   g_return_val_if_fail (COOP_IS_SERVER (server), 0);
 
   return server->connections.length;
+}
+
+void
+coop_server_set_prepare (CoopServer            *server,
+                         CoopServerPrepareFunc  prepare,
+                         gpointer               data,
+                         GDestroyNotify         notify)
+{
+  if (server->prepare_notify != NULL)
+    server->prepare_notify (server->prepare_data);
+  server->prepare = prepare;
+  server->prepare_data = data;
+  server->prepare_notify = notify;
 }
