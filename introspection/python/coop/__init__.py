@@ -100,12 +100,21 @@ def wrap_future(awaitable, *, loop=None):
 
     afuture.add_done_callback(copy)
 
-    def on_coop_done(cf, *_):
-        if cf.is_cancelled() and not afuture.done():
+    def cancel_afuture():
+        if not afuture.done():
             if same_thread:
                 afuture.cancel()
             else:
                 loop.call_soon_threadsafe(afuture.cancel)
 
+    def on_coop_done(cf, *_):
+        if cf.is_cancelled():
+            cancel_afuture()
+
+    # Python's cfuture.cancel() reaches the asyncio side at once (the done
+    # callback would wait for Coop's ready queue, which may come after a
+    # whole dispatch budget of asyncio iterations); C's cancels come
+    # through the done callback.
+    setattr(cfuture, "_coop_on_cancel", cancel_afuture)
     cfuture.add_done_callback(on_coop_done)
     return cfuture
