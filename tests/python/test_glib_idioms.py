@@ -13,6 +13,7 @@
 - Coop.gather() and run_until_complete() give values, as asyncio does.
 """
 import asyncio
+import concurrent.futures
 import os
 import signal
 import subprocess
@@ -342,11 +343,15 @@ def test_sigint_handler_restored(loop):
 def test_asyncio_run_in_threads_gets_own_context(policy):
     main_context = GLib.MainContext.default()
     main_loop = asyncio.new_event_loop()
+    # All eight loops run at once: each waits here until the others run.
+    everyone = threading.Barrier(8)
+    executor = concurrent.futures.ThreadPoolExecutor(4)
 
     async def in_thread(i):
         ctx = GLib.MainContext.get_thread_default()
         loop = asyncio.get_running_loop()
         assert isinstance(loop, coop.EventLoop)
+        everyone.wait(60)
         await asyncio.sleep(0.001)
         await asyncio.to_thread(int)
         await Coop.sleep(loop.coop_loop, 100)
@@ -359,13 +364,14 @@ def test_asyncio_run_in_threads_gets_own_context(policy):
 
     async def main():
         jobs = [asyncio.to_thread(job, i) for i in range(4)]
-        jobs += [asyncio.get_running_loop().run_in_executor(None, job, i) for i in range(4, 8)]
+        jobs += [asyncio.get_running_loop().run_in_executor(executor, job, i) for i in range(4, 8)]
         return await asyncio.gather(*jobs)
 
     try:
         results = main_loop.run_until_complete(main())
         main_loop.run_until_complete(main_loop.shutdown_default_executor())
     finally:
+        executor.shutdown()
         main_loop.close()
     assert results == [((i, True), True) for i in range(8)]
 
