@@ -38,7 +38,9 @@ __all__ = [
 
 def new_event_loop(context=None):
     """Returns a new :class:`EventLoop` on ``context`` (by default the
-    thread-default ``GLib.MainContext``)."""
+    thread-default ``GLib.MainContext``; in a thread other than the main one
+    that has none, a new context, the thread's default until the loop is
+    closed)."""
     return EventLoop(context)
 
 
@@ -47,7 +49,9 @@ class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
 
     ``get_event_loop()`` in a thread without a loop creates one on the
     thread-default GLib context (only in the main thread, as asyncio's own
-    policy does); child watchers are asyncio's.
+    policy does); child watchers are asyncio's.  ``asyncio.run()`` in a
+    worker thread gets a loop on a GLib context of its own (see
+    :func:`new_event_loop`).
     """
 
     _loop_factory = EventLoop
@@ -58,8 +62,10 @@ class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
 
 def install():
     """Makes :class:`EventLoopPolicy` asyncio's policy and returns the
-    current thread's loop: what a GTK application calls once at start-up
-    before creating tasks from its signal handlers."""
+    current thread's loop: what a GTK application calls once at start-up.
+    While ``Gtk.Application.run()`` (or a ``GLib.MainLoop``) runs, that loop
+    is the running loop, so signal handlers call
+    ``asyncio.create_task()`` and friends as coroutines do."""
     asyncio.set_event_loop_policy(EventLoopPolicy())
     loop = asyncio.get_event_loop_policy().get_event_loop()
     return loop
