@@ -276,8 +276,11 @@ _SIGINT_CHILD = textwrap.dedent("""
             try:
                 await asyncio.sleep(3600)
             except asyncio.CancelledError:
+                # A slow clean-up: the first cancellation is survived (the
+                # second, from Runner.close(), is not).
                 if not ignore_cancel:
                     raise
+                ignore_cancel = False
                 print("CANCELLED", flush=True)
 
     mode = sys.argv[1]

@@ -465,8 +465,11 @@ class EventLoop(asyncio.SelectorEventLoop):
         elif self._sig_safe:
             handler(signum, frame)
         else:
+            # Through the self-pipe, not the ready time: a dispatch that is
+            # ending (this may run in its last lines) would overwrite that,
+            # and it may have read the byte the signal itself wrote.
             self._sig_pending = True
-            self._wake_at(0)
+            self._write_to_self()
 
     def _run_deferred_sigint(self):
         self._sig_pending = False
