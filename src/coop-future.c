@@ -1916,6 +1916,13 @@ coop_future_was_observed (CoopFuture *future)
   return PRIV (future)->observed;
 }
 
+/* coop_task_detach(): never-awaited has nothing to report. */
+void
+coop_future_mark_observed (CoopFuture *future)
+{
+  PRIV (future)->observed = TRUE;
+}
+
 static COOP_TLS guint describe_nesting;
 
 void

@@ -537,6 +537,7 @@ void           coop_debug_future_finalized (CoopFuture *future,
                                             CoopLoop   *loop,
                                             gboolean    observed);
 gboolean       coop_future_was_observed (CoopFuture *future);
+void           coop_future_mark_observed (CoopFuture *future);
 
 /* The loop's debug flags (0 unless debug mode is on). */
 guint     coop_loop_get_debug_internal (CoopLoop *loop);

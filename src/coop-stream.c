@@ -2560,6 +2560,7 @@ server_start_connection (CoopServer            *self,
   g_queue_push_tail_link (&self->connections, &conn->link);
   task = coop_task_new_full (self->loop, name, 0, connection_body, conn, connection_free);
   conn->task = task;
+  coop_task_detach (task); /* the server owns it: nobody is to await it */
   g_object_unref (task);   /* a pending task keeps itself alive */
 }
 

@@ -1101,6 +1101,31 @@ coop_task_get_creation_time (CoopTask *task)
   return task->created_usec;
 }
 
+/**
+ * coop_task_detach:
+ * @task: a task
+ *
+ * Declares that nobody will await @task, on purpose: a fire-and-forget
+ * task, or one that a library owns (a [class@Coop.Server] detaches the task
+ * of each connection).  Debug mode's never-awaited check
+ * (%COOP_DEBUG_NEVER_AWAITED) does not report it.  Nothing else changes: a
+ * pending task keeps itself alive until it ends, so the caller may drop
+ * its reference right after, and an error nobody reads is still reported
+ * (%COOP_DEBUG_NEVER_RETRIEVED and the loop's exception handler).
+ *
+ * |[<!-- language="C" -->
+ * g_autoptr(CoopTask) task = coop_task_new (loop, log_in_background, data, NULL);
+ * coop_task_detach (task);
+ * ]|
+ */
+void
+coop_task_detach (CoopTask *task)
+{
+  g_return_if_fail (COOP_IS_TASK (task));
+
+  coop_future_mark_observed (COOP_FUTURE (task));
+}
+
 /* For coop-debug.c: the fiber and the state of a task. */
 CoopFiber *
 coop_task_get_fiber_internal (CoopTask *task,

@@ -49,6 +49,8 @@ CoopTask   *coop_task_get_parent     (CoopTask      *task);
 COOP_AVAILABLE_IN_ALL
 gint64      coop_task_get_creation_time (CoopTask   *task);
 COOP_AVAILABLE_IN_ALL
+void        coop_task_detach         (CoopTask      *task);
+COOP_AVAILABLE_IN_ALL
 char       *coop_task_dump_backtrace (CoopTask      *task);
 
 COOP_AVAILABLE_IN_ALL

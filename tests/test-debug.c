@@ -355,6 +355,82 @@ test_never_awaited (CoopFixture   *f,
 }
 
 static void
+failing_body (CoopTask *task,
+              gpointer  user_data)
+{
+  coop_future_take_error (COOP_FUTURE (task),
+                          g_error_new_literal (G_IO_ERROR, G_IO_ERROR_FAILED, "detached and failed"));
+}
+
+static void
+connection_handler (CoopTask   *task,
+                    CoopStream *stream,
+                    gpointer    user_data)
+{
+  guint *handled = user_data;
+
+  (*handled)++;
+}
+
+static void
+test_never_awaited_detached (CoopFixture   *f,
+                             gconstpointer  data)
+{
+  g_autoptr(CoopServer) server = NULL;
+  g_autoptr(GError) error = NULL;
+  guint handled = 0;
+  CoopTask *task;
+  int i;
+
+  g_test_summary ("coop_task_detach() and a server's connection tasks keep never-awaited quiet; "
+                  "a detached task's unread error is still reported");
+
+  coop_loop_set_debug (f->loop, COOP_DEBUG_NEVER_AWAITED | COOP_DEBUG_NEVER_RETRIEVED);
+
+  /* Fire and forget, as the docs show it: no warning (any warning would
+   * fail the test: tests run with G_DEBUG=fatal-warnings). */
+  task = coop_task_new_full (f->loop, "detached", 0, quiet_body, NULL, NULL);
+  coop_task_detach (task);
+  g_object_unref (task);
+  run_a_little ();
+
+  /* Tasks the library owns: each connection a server accepts. */
+  server = coop_server_new_tcp (f->loop, "127.0.0.1", 0, 0, connection_handler, &handled, NULL, &error);
+  g_assert_no_error (error);
+  for (i = 0; i < 3; i++)
+    {
+      g_autoptr(CoopFuture) connect = coop_stream_open_tcp (f->loop, "127.0.0.1",
+                                                            coop_server_get_port (server));
+      CoopStream *client;
+
+      g_assert_true (coop_loop_run_until_complete (f->loop, connect, &error));
+      g_assert_no_error (error);
+      client = COOP_STREAM (coop_future_get_object (connect, NULL));
+      while (handled < (guint) i + 1)
+        g_main_context_iteration (coop_loop_get_context (f->loop), TRUE);
+      coop_stream_close (client);
+    }
+  coop_server_close (server);
+  {
+    g_autoptr(CoopFuture) closed = coop_server_wait_closed (server);
+
+    g_assert_true (coop_loop_run_until_complete (f->loop, closed, NULL));
+  }
+  g_clear_object (&server);
+  run_a_little ();
+
+  /* Detaching silences never-awaited only: a failure nobody read is
+   * still a failure nobody read. */
+  g_test_expect_message ("Coop", G_LOG_LEVEL_WARNING, "*detached and failed*");
+  task = coop_task_new_full (f->loop, "detached-failing", 0, failing_body, NULL, NULL);
+  coop_task_detach (task);
+  g_object_unref (task);
+  run_a_little ();
+  g_test_assert_expected_messages ();
+  coop_loop_set_debug (f->loop, COOP_DEBUG_NONE);
+}
+
+static void
 test_destroy_pending (CoopFixture   *f,
                       gconstpointer  data)
 {
@@ -458,6 +534,7 @@ main (int    argc,
   coop_test_add ("/coop/debug/slow", test_slow);
   coop_test_add ("/coop/debug/never-retrieved", test_never_retrieved);
   coop_test_add ("/coop/debug/never-awaited", test_never_awaited);
+  coop_test_add ("/coop/debug/never-awaited-detached", test_never_awaited_detached);
   coop_test_add ("/coop/debug/destroy-pending", test_destroy_pending);
   coop_test_add ("/coop/debug/stall", test_stall);
   coop_test_add ("/coop/debug/dump-signal", test_dump_signal);

@@ -6,12 +6,19 @@
 //
 //   gjs -m examples/gjs/coop-await.js
 //
-// (From a build tree: GI_TYPELIB_PATH=_build/src LD_LIBRARY_PATH=_build/src
-// GJS_PATH=introspection/gjs.)
+// (From a build tree: run it inside `meson devenv -C _build`.)
 import GLib from 'gi://GLib';
 import Gio from 'gi://Gio';
 import Coop from 'gi://Coop?version=1';
 import System from 'system';
+
+// Promises become futures through the override (overrides/Coop.js); without
+// it, the first promise given to Coop would fail with an unrelated TypeError.
+if (typeof Coop.Future.from_promise !== 'function') {
+    printerr('The Coop GJS override is not loaded: install gir1.2-coop-1, run inside ' +
+             '`meson devenv -C _build`, or put the directory holding overrides/Coop.js on GJS_PATH.');
+    System.exit(1);
+}
 
 // JS promise jobs run when the default main context iterates, so JS code
 // uses the loop of the default context.

@@ -166,8 +166,7 @@ async def step_coop_futures():
     futures = [Coop.sleep(coop_loop, 15_000), Coop.sleep(coop_loop, 5_000)]
     futures += [coop.wrap_future(square(x)) for x in (2, 3, 4)]
     start = time.monotonic()
-    await Coop.gather(coop_loop, futures, False)
-    results = [f.result() for f in futures]
+    results = await Coop.gather(coop_loop, futures, False)   # the values
     assert results == [None, None, 4, 9, 16], results
     say(f"await Coop.gather(): 2 C sleeps and 3 wrapped coroutines gathered in C in "
         f"{(time.monotonic() - start) * 1000:.0f} ms, results {results}")

@@ -284,7 +284,8 @@ def test_await_c_futures(loop):
         for i, f in enumerate(futures):
             loop.call_later(0.001 * (3 - i), f.set_result, i)
         gathered = Coop.gather(coop_loop, futures, True)
-        assert await gathered == futures
+        assert await gathered == [0, 1, 2]      # the values, as asyncio.gather()
+        assert list(gathered.get_futures()) == futures
         assert [f.result() for f in futures] == [0, 1, 2]
         done = await Coop.wait(coop_loop, futures, Coop.WaitMode.ALL_COMPLETED)
         assert done == futures

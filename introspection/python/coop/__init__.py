@@ -39,7 +39,9 @@ __all__ = [
 
 def new_event_loop(context=None):
     """Returns a new :class:`EventLoop` on ``context`` (by default the
-    thread-default ``GLib.MainContext``)."""
+    thread-default ``GLib.MainContext``; in a thread other than the main one
+    that has none, a new context, the thread's default until the loop is
+    closed)."""
     return EventLoop(context)
 
 
@@ -48,7 +50,9 @@ class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
 
     ``get_event_loop()`` in a thread without a loop creates one on the
     thread-default GLib context (only in the main thread, as asyncio's own
-    policy does); child watchers are asyncio's.
+    policy does); child watchers are asyncio's.  ``asyncio.run()`` in a
+    worker thread gets a loop on a GLib context of its own (see
+    :func:`new_event_loop`).
     """
 
     _loop_factory = EventLoop
@@ -59,8 +63,10 @@ class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
 
 def install():
     """Makes :class:`EventLoopPolicy` asyncio's policy and returns the
-    current thread's loop: what a GTK application calls once at start-up
-    before creating tasks from its signal handlers."""
+    current thread's loop: what a GTK application calls once at start-up.
+    While ``Gtk.Application.run()`` (or a ``GLib.MainLoop``) runs, that loop
+    is the running loop, so signal handlers call
+    ``asyncio.create_task()`` and friends as coroutines do."""
     asyncio.set_event_loop_policy(EventLoopPolicy())
     loop = asyncio.get_event_loop_policy().get_event_loop()
     return loop
@@ -131,12 +137,21 @@ def wrap_future(awaitable, *, loop=None):
 
     afuture.add_done_callback(copy)
 
-    def on_coop_done(cf, *_):
-        if cf.is_cancelled() and not afuture.done():
+    def cancel_afuture():
+        if not afuture.done():
             if same_thread:
                 afuture.cancel()
             else:
                 loop.call_soon_threadsafe(afuture.cancel)
 
+    def on_coop_done(cf, *_):
+        if cf.is_cancelled():
+            cancel_afuture()
+
+    # Python's cfuture.cancel() reaches the asyncio side at once (the done
+    # callback would wait for Coop's ready queue, which may come after a
+    # whole dispatch budget of asyncio iterations); C's cancels come
+    # through the done callback.
+    setattr(cfuture, "_coop_on_cancel", cancel_afuture)
     cfuture.add_done_callback(on_coop_done)
     return cfuture

@@ -9,7 +9,11 @@ epoll fd and wakes at the next asyncio timer, and Python is entered once
 per main-loop iteration that has asyncio work, never per callback.
 
 So whatever iterates the context runs asyncio: run_forever() (a GLib main
-loop of its own), a GLib.MainLoop, or Gtk.Application.run().
+loop of its own), a GLib.MainLoop, or Gtk.Application.run().  While
+GLib.MainLoop.run(), Gio.Application.run() or GLib.MainContext.iteration()
+iterates the context of a loop that nothing else runs, that loop is the
+running loop of the thread, so GTK signal handlers and GLib callbacks call
+asyncio.get_running_loop(), create_task() and timeout() as coroutines do.
 """
 
 import asyncio
@@ -20,12 +24,13 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from asyncio import events
 
 import gi
 
 gi.require_version("Coop", "1")
-from gi.repository import Coop, GLib  # noqa: E402
+from gi.repository import Coop, Gio, GLib  # noqa: E402
 
 __all__ = ["EventLoop"]
 
@@ -71,8 +76,23 @@ class EventLoop(asyncio.SelectorEventLoop):
         self._next_wake = -1
         self._forever = None
         self._pending_exc = None
+        self._owned_context = None
+        self._external = None
+        self._sig_safe = False
+        self._sig_pending = False
+        self._sig_handler = None
         super().__init__(_Selector())
         try:
+            if (context is None and coop_loop is None and
+                    threading.current_thread() is not threading.main_thread() and
+                    GLib.MainContext.get_thread_default() is None):
+                # asyncio.run() in a worker thread (run_in_executor,
+                # to_thread): the thread-default context would be the main
+                # thread's, which the main thread iterates.  Give the loop a
+                # context of its own, the thread's default until close().
+                context = GLib.MainContext.new()
+                context.push_thread_default()
+                self._owned_context = (context, threading.get_ident())
             if coop_loop is None:
                 coop_loop = Coop.Loop.new(context)
             elif context is not None and context != coop_loop.get_context():
@@ -82,8 +102,10 @@ class EventLoop(asyncio.SelectorEventLoop):
             # Fails (GLib.Error, Coop.Error.LOOP_CLOSED) on a closed Coop loop.
             self._driver = Coop.Driver.new(coop_loop, self._selector.fileno(), self._dispatch)
         except BaseException:
+            self._release_context()
             super().close()
             raise
+        _register(self)
         if self._ready:
             self._wake_at(0)
 
@@ -135,23 +157,31 @@ class EventLoop(asyncio.SelectorEventLoop):
         self._set_coroutine_origin_tracking(self._debug)
         old_agen_hooks = sys.get_asyncgen_hooks()
         old_wakeup_fd = None
+        old_sigint = None
         glib_loop = GLib.MainLoop.new(self._context, False)
+        # While this frame runs, an exception raised by a signal handler
+        # propagates out of run_forever() as it should (see _on_sigint).
+        self._sig_safe = True
         try:
             self._thread_id = threading.get_ident()
             sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
                                    finalizer=self._asyncgen_finalizer_hook)
             events._set_running_loop(self)
             old_wakeup_fd = self._watch_signals()
+            old_sigint = self._watch_sigint()
             self._forever = glib_loop
             self._wake_at(0)          # at least one iteration, as asyncio
             # The introspected run(), not PyGObject's override: that one
             # would take over signal.set_wakeup_fd(), which asyncio's signal
             # handlers need.  Signals wake us through the self-pipe instead.
+            self._sig_safe = False
             super(GLib.MainLoop, glib_loop).run()
+            self._sig_safe = True
             exc, self._pending_exc = self._pending_exc, None
             if exc is not None:
                 raise exc
         finally:
+            self._sig_safe = True
             self._forever = None
             self._stopping = False
             self._thread_id = None
@@ -160,6 +190,8 @@ class EventLoop(asyncio.SelectorEventLoop):
             sys.set_asyncgen_hooks(*old_agen_hooks)
             self._unwatch_signals(old_wakeup_fd)
             exc = None
+            # Last: a deferred Ctrl-C may raise here, out of run_forever().
+            self._unwatch_sigint(old_sigint)
 
     def _run_once(self):
         # Only for code that drives asyncio's loop by hand: one iteration of
@@ -173,7 +205,24 @@ class EventLoop(asyncio.SelectorEventLoop):
             return
         if self._driver is not None:
             self._driver.destroy()
+        _unregister(self)
         super().close()
+        self._release_context()
+
+    def _release_context(self):
+        # The context made for a worker thread's loop: nobody else can
+        # reach it, so its Coop loop ends with this one.
+        owned, self._owned_context = self._owned_context, None
+        if owned is None:
+            return
+        context, thread_id = owned
+        try:
+            self._coop_loop.close()
+        except (AttributeError, GLib.Error):
+            pass
+        if (thread_id == threading.get_ident() and
+                GLib.MainContext.get_thread_default() == context):
+            context.pop_thread_default()
 
     def __repr__(self):
         return (f"<{self.__class__.__name__} running={self.is_running()} "
@@ -198,6 +247,9 @@ class EventLoop(asyncio.SelectorEventLoop):
         self._dispatching = True
         nested = self._forever is None
         try:
+            self._sig_safe = True
+            if self._sig_pending:
+                self._run_deferred_sigint()
             if nested:
                 self._enter()
             try:
@@ -216,6 +268,7 @@ class EventLoop(asyncio.SelectorEventLoop):
                     "exception": exc,
                 })
         finally:
+            self._sig_safe = False   # first: no call before it (see _on_sigint)
             self._dispatching = False
             exc = None
         if self._ready:
@@ -239,6 +292,33 @@ class EventLoop(asyncio.SelectorEventLoop):
         self._thread_id = self._saved_thread_id
         self._saved_running = None
         # stop() only means something to run_forever().
+        self._stopping = False
+
+    # --- run by someone else -------------------------------------------------
+
+    def _enter_external(self):
+        # GLib.MainLoop.run(), Gio.Application.run() or a context iteration
+        # is about to iterate this loop's context while nothing runs the
+        # loop: be the thread's running loop until it returns, as
+        # run_forever() would be.  Not when the thread already has a running
+        # loop (this one: a nested main loop; another: not ours to hide).
+        if (self._closed or self._thread_id is not None or
+                events._get_running_loop() is not None):
+            return False
+        self._thread_id = threading.get_ident()
+        self._external = sys.get_asyncgen_hooks()
+        sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
+                               finalizer=self._asyncgen_finalizer_hook)
+        self._set_coroutine_origin_tracking(self._debug)
+        events._set_running_loop(self)
+        return True
+
+    def _leave_external(self):
+        events._set_running_loop(None)
+        self._set_coroutine_origin_tracking(False)
+        hooks, self._external = self._external, None
+        sys.set_asyncgen_hooks(*hooks)
+        self._thread_id = None
         self._stopping = False
 
     def _run_iterations(self, fd_ready):
@@ -344,6 +424,73 @@ class EventLoop(asyncio.SelectorEventLoop):
             return None
         return old
 
+    def _watch_sigint(self):
+        # Python runs a signal handler at the next bytecode boundary, and
+        # for a signal that woke the poll that is the first line of
+        # _dispatch(), before its try: a KeyboardInterrupt raised there
+        # goes to PyGObject, which prints and drops it, and the loop runs
+        # on.  So while run_forever() runs, SIGINT's Python handler (the
+        # default one, asyncio.Runner's, the program's) is called only where
+        # what it raises propagates; elsewhere it is deferred to the
+        # driver, which calls it inside its try.
+        if (threading.current_thread() is not threading.main_thread() or
+                signal.SIGINT in self._signal_handlers):
+            return None
+        try:
+            handler = signal.getsignal(signal.SIGINT)
+        except ValueError:
+            return None
+        if not callable(handler):
+            return None
+        self._sig_handler = handler
+        wrapper = weakref.WeakMethod(self._on_sigint)
+
+        def on_sigint(signum, frame):
+            method = wrapper()
+            if method is not None:
+                method(signum, frame)
+            else:
+                handler(signum, frame)
+
+        try:
+            signal.signal(signal.SIGINT, on_sigint)
+        except (ValueError, OSError):
+            return None
+        return on_sigint
+
+    def _on_sigint(self, signum, frame):
+        handler = self._sig_handler
+        if handler is None:
+            signal.default_int_handler(signum, frame)
+        elif self._sig_safe:
+            handler(signum, frame)
+        else:
+            # Through the self-pipe, not the ready time: a dispatch that is
+            # ending (this may run in its last lines) would overwrite that,
+            # and it may have read the byte the signal itself wrote.
+            self._sig_pending = True
+            self._write_to_self()
+
+    def _run_deferred_sigint(self):
+        self._sig_pending = False
+        handler = self._sig_handler
+        if handler is not None:
+            handler(signal.SIGINT, None)
+
+    def _unwatch_sigint(self, wrapper):
+        if wrapper is None:
+            return
+        handler = self._sig_handler
+        try:
+            if signal.getsignal(signal.SIGINT) is wrapper:
+                signal.signal(signal.SIGINT, handler)
+        except (ValueError, OSError):
+            pass
+        self._sig_handler = None
+        if self._sig_pending:
+            self._sig_pending = False
+            handler(signal.SIGINT, None)
+
     def _unwatch_signals(self, old):
         if old is None or self._signal_handlers:
             return
@@ -351,6 +498,64 @@ class EventLoop(asyncio.SelectorEventLoop):
             signal.set_wakeup_fd(old)
         except (ValueError, OSError):
             pass
+
+
+# --- loops run by whoever iterates their context ------------------------------
+
+# The open loops, by context (GLib.MainContext wrappers hash and compare by
+# the context they wrap).  The latest loop made for a context wins.
+_loops_lock = threading.Lock()
+_loops = {}
+
+
+def _register(loop):
+    with _loops_lock:
+        _loops[loop._context] = weakref.ref(loop)
+
+
+def _unregister(loop):
+    with _loops_lock:
+        ref = _loops.get(loop._context)
+        if ref is not None and ref() in (loop, None):
+            del _loops[loop._context]
+
+
+def _enter_for(context):
+    # The loop of ``context`` entered as running, or None.
+    if not _loops:
+        return None
+    ref = _loops.get(context)
+    loop = ref() if ref is not None else None
+    if loop is None or not loop._enter_external():
+        return None
+    return loop
+
+
+def _wrap_runner(cls, name, context_of):
+    original = cls.__dict__.get(name) or getattr(cls, name)
+    if getattr(original, "_coop_wrapped", False):
+        return
+
+    def run(self, *args, **kwargs):
+        loop = _enter_for(context_of(self))
+        if loop is None:
+            return original(self, *args, **kwargs)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            loop._leave_external()
+
+    run.__name__ = original.__name__
+    run.__qualname__ = getattr(original, "__qualname__", name)
+    run.__doc__ = original.__doc__
+    run._coop_wrapped = True
+    setattr(cls, name, run)
+
+
+# g_application_run() iterates the global default context.
+_wrap_runner(Gio.Application, "run", lambda app: GLib.MainContext.default())
+_wrap_runner(GLib.MainLoop, "run", lambda main_loop: main_loop.get_context())
+_wrap_runner(GLib.MainContext, "iteration", lambda context: context)
 
 
 def _usec(when):

@@ -24,6 +24,12 @@ _INT64_MAX = (1 << 63) - 1
 # Python exceptions given to set_exception(), kept with the wrapper: C sees
 # a GError carrying the exception's text, Python gets the object back.
 _PY_EXC = "_coop_py_exception"
+# Set by coop.wrap_future(): cancels the asyncio side when Python cancels
+# the Coop future.
+_ON_CANCEL = "_coop_on_cancel"
+# Set on futures made by Coop.gather() from Python: (the futures, wait_all),
+# so that their result is the values, as asyncio.gather()'s.
+_GATHER = "_coop_gather"
 
 
 def _python_value(value):
@@ -92,6 +98,21 @@ class Future(Coop.Future):
             setattr(self, _PY_EXC, exception)
         self.set_error(error)
 
+    def cancel(self, message=None):
+        """Cancels the future (see ``coop_future_cancel()``); returns whether
+        it was pending.
+
+        A future made by ``coop.wrap_future()`` cancels what it follows
+        here, at once, rather than from the loop's ready queue: the asyncio
+        task sees the cancellation on its next step.
+        """
+        cancelled = super().cancel(message)
+        if cancelled:
+            follower = getattr(self, _ON_CANCEL, None)
+            if follower is not None:
+                follower()
+        return cancelled
+
     def done(self):
         """Whether the future finished, failed or was cancelled."""
         return self.is_done()
@@ -112,6 +133,11 @@ class Future(Coop.Future):
         if state == Coop.FutureState.CANCELLED:
             raise asyncio.CancelledError(_cancel_message(self))
         if state == Coop.FutureState.FAILED:
+            gather = getattr(self, _GATHER, None)
+            if gather is not None:
+                exc = _gather_error(self, gather[0])
+                if exc is not None:
+                    return exc
             exc = getattr(self, _PY_EXC, None)
             if exc is not None:
                 self.get_error()          # marks it retrieved for C
@@ -123,15 +149,23 @@ class Future(Coop.Future):
         return None
 
     def result(self):
-        """The result of a finished future, converted back to Python (the
-        result of ``Coop.gather()`` and ``Coop.wait()`` is the list of
-        futures, as in C).
+        """The result of a finished future, converted back to Python.
+
+        A future made by ``Coop.gather()`` gives the list of its futures'
+        values, as ``asyncio.gather()`` does (with ``wait_all``, errors and
+        cancellations are values, as with ``return_exceptions=True``), and
+        fails with the error of the future that failed;
+        ``get_futures()`` still gives the futures.  ``Coop.wait()`` gives
+        the list of the futures that are done, as in C.
 
         Raises the future's exception if it failed, ``CancelledError`` if it
         was cancelled, and ``asyncio.InvalidStateError`` if it is pending.
         """
         state = self.get_state()
         if state == Coop.FutureState.FINISHED:
+            gather = getattr(self, _GATHER, None)
+            if gather is not None:
+                return [_outcome(f) if gather[1] else f.result() for f in gather[0]]
             value = self.get_value()
             if isinstance(value, GLib.PtrArray):
                 # Coop.gather() and Coop.wait(): the futures, as a list.
@@ -150,6 +184,45 @@ class Future(Coop.Future):
 
 Future = override(Future)
 __all__.append("Future")
+
+
+@override(Coop.gather)
+def gather(loop, futures, wait_all=False):
+    """Waits for ``futures`` (see ``coop_gather()``); awaiting the returned
+    future gives their values, as ``asyncio.gather()`` does."""
+    futures = list(futures)
+    future = Coop.gather(loop, futures, wait_all)
+    setattr(future, _GATHER, (futures, bool(wait_all)))
+    return future
+
+
+__all__.append("gather")
+
+
+def _outcome(future):
+    # A gathered future's value, error or cancellation, as asyncio's
+    # return_exceptions=True gives it.
+    try:
+        exc = future.exception()
+    except asyncio.CancelledError as cancelled:
+        return cancelled
+    return exc if exc is not None else future.result()
+
+
+def _gather_error(gather, futures):
+    # The Python form of the error a failed gather copied from one of its
+    # futures: that future's own exception (a Python exception given to
+    # set_exception() comes back as itself).
+    error = gather.get_error()
+    for future in futures:
+        if future.get_state() != Coop.FutureState.FAILED:
+            continue
+        mine = future.get_error()
+        if (error is not None and mine is not None and mine.domain == error.domain and
+                mine.code == error.code and mine.message == error.message):
+            gather.get_error()
+            return future.exception()
+    return None
 
 
 def _cancel_message(future):
