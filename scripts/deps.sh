@@ -18,9 +18,13 @@ PACKAGES="
   gi-docgen
 "
 
+# not_installed NAME...: prints those of NAME... that dpkg does not list as
+# installed (one dpkg-query for all of them).
 not_installed () {
+  installed=$(dpkg-query -W -f='${Package} ${Status}\n' "$@" 2>/dev/null |
+    awk '/ install ok installed$/ { print $1 }')
   for p in "$@"; do
-    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || printf ' %s' "$p"
+    echo "$installed" | grep -qx "$p" || printf ' %s' "$p"
   done
 }
 missing=$(not_installed $PACKAGES)
