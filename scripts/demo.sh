@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Builds Coop and runs the demo: thousands of concurrent C tasks.
 set -eu
 cd "$(dirname "$0")/.."

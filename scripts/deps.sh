@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Installs what building and testing Coop needs on Debian 12 (as root, or
 # through sudo).  Safe to run again: when every package below is installed
 # it does nothing (no apt-get at all), so the list must name real packages,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Builds the Debian packages from a clean export of HEAD, installs them on
 # this machine, and runs programs against the installed copies (never the
 # build tree): a C program compiled through pkg-config, Python and GJS

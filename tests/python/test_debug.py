@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The task dump and future descriptions through introspection (issue 9).
 import sys
 import unittest

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Records the demo with sysprof-cli (no perf, no system sources) and checks
 # that the capture holds Coop's "task step" and "await" marks.
 #   check-sysprof.sh COUNT_MARKS DEMO
