@@ -120,7 +120,8 @@ cleanup () {
     echo "chroot-build: $root still has mounts; left in place"
   fi
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 1' INT TERM
 bind () {   # bind SOURCE TARGET-IN-CHROOT [mount options]
   mkdir -p "$root$2"
   mount --bind "$1" "$root$2"
