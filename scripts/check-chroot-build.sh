@@ -8,6 +8,7 @@
 # (Rules-Requires-Root: no).
 #
 # Usage: scripts/check-chroot-build.sh     (as root)
+#        CHROOT_BUILD_OUT=DIR scripts/check-chroot-build.sh  keeps the packages
 # The debootstrapped base is cached as a tarball under $CHROOT_CACHE
 # (default /var/cache/coop-ci), keyed by the release, the mirror and the
 # package list, and the downloaded .debs are kept there too, so only the
@@ -172,5 +173,10 @@ fi
 grep -E '^(Ok|Fail|Skipped|Expected Fail|Unexpected Pass|Timeout): ' "$work/build.log" | sed 's/^/  /' | tr '\n' ' '
 echo
 ls "$root/build" | grep -E '\.(dsc|deb|changes)$' | sed 's/^/  /'
+# CHROOT_BUILD_OUT=DIR keeps the results (for lintian, say).
+if [ -n "${CHROOT_BUILD_OUT:-}" ]; then
+  mkdir -p "$CHROOT_BUILD_OUT"
+  find "$root/build" -maxdepth 1 -type f -exec cp {} "$CHROOT_BUILD_OUT/" \;
+fi
 echo "  build: $(($(date +%s) - t)) s"
 finish 0 "built and tested in a clean $release chroot"
