@@ -9,11 +9,14 @@
 #
 # Usage: scripts/check-chroot-build.sh     (as root)
 #        CHROOT_BUILD_OUT=DIR scripts/check-chroot-build.sh  keeps the packages
-# The debootstrapped base is cached as a tarball under $CHROOT_CACHE
-# (default /var/cache/coop-ci), keyed by the release, the mirror and the
-# package list, and the downloaded .debs are kept there too, so only the
-# first run downloads anything.  The chroot itself is made afresh from the
-# tarball every time.  The mirror is the one apt on this machine uses.
+# Two tarballs under $CHROOT_CACHE (default /var/cache/coop-ci) make later
+# runs fast: the debootstrapped base, keyed by the release, the mirror and
+# the package list; and that base with the build dependencies installed,
+# keyed by the base, the Build-Depends fields of debian/control and the
+# week (so it follows the archive).  Changing a build dependency changes
+# the key, so the dependencies are installed afresh into the bare base.
+# The downloaded .debs are kept there too.  The chroot itself is unpacked
+# afresh every time.  The mirror is the one apt on this machine uses.
 # Ends with "N passed, N failed" (the package build counts as one test).
 set -eu
 cd "$(dirname "$0")/.."
@@ -129,8 +132,15 @@ bind () {   # bind SOURCE TARGET-IN-CHROOT [mount options]
   mounts="$root$2 $mounts"   # unmounted in reverse order
 }
 
+# The build dependencies' key: everything debian/control says about them.
+build_deps=$(git -C "$top" show HEAD:debian/control |
+  awk '/^Build-(Depends|Depends-Indep|Depends-Arch|Conflicts)/ { on = 1; print; next }
+       /^[^ \t]/ { on = 0 } on')
+deps_key=$(printf '%s\n' "$key" "$build_deps" "$(date -u +%G-%V)" | sha256sum | cut -c1-16)
+deps="$cache/deps-$release-$deps_key.tar"
+
 mkdir -p "$root"
-tar -C "$root" -xf "$base"
+if [ -f "$deps" ]; then tar -C "$root" -xf "$deps"; else tar -C "$root" -xf "$base"; fi
 mount -t proc proc "$root/proc"; mounts="$root/proc $mounts"
 bind /dev /dev
 bind /dev/pts /dev/pts
@@ -144,7 +154,7 @@ apt-config dump | grep -E '^Acquire::(Check-Valid-Until|https?::Proxy|Retries) '
 echo 'APT::Install-Recommends "false";' >"$root/etc/apt/apt.conf.d/90coop-norecommends"
 
 # The source: a clean export of HEAD, owned by the build user.
-chroot "$root" useradd --create-home --uid 2000 builder
+chroot "$root" id builder >/dev/null 2>&1 || chroot "$root" useradd --create-home --uid 2000 builder
 mkdir -p "$root/build/coop"
 git -C "$top" archive HEAD | tar -x -C "$root/build/coop"
 chroot "$root" chown -R builder:builder /build
@@ -153,12 +163,19 @@ in_chroot () { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.U
 
 echo "=== build dependencies (debian/control) into the $release chroot"
 t=$(date +%s)
+# With the cached tarball this only checks that they are all there.
 if ! in_chroot sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive eatmydata apt-get build-dep -y -q /build/coop' \
     >"$work/build-deps.log" 2>&1; then
   tail -30 "$work/build-deps.log"
   finish 1 "build dependencies failed to install"
 fi
-echo "  $(grep -c '^Setting up' "$work/build-deps.log") packages set up, $(($(date +%s) - t)) s"
+echo "  $(grep -c '^Setting up' "$work/build-deps.log") packages set up$( [ -f "$deps" ] && echo ' (cached)'), $(($(date +%s) - t)) s"
+if [ ! -f "$deps" ]; then
+  # Saved without the source and what is mounted.
+  rm -f "$cache/deps-$release-"*.tar
+  tar -C "$root" --one-file-system --exclude=./build --exclude=./var/cache/apt/archives \
+    -cf "$deps.part" . && mv "$deps.part" "$deps"
+fi
 
 echo "=== dpkg-buildpackage (source and binary, tests on) as an unprivileged user"
 t=$(date +%s)
