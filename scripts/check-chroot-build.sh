@@ -36,7 +36,7 @@ for tool in debootstrap dpkg-source; do
 done
 if [ -n "${missing:-}" ]; then
   apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap dpkg-dev >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends debootstrap dpkg-dev >/dev/null
 fi
 
 . /etc/os-release

@@ -34,7 +34,7 @@ missing=$(not_installed $PACKAGES)
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 echo "Installing:$missing"
 $SUDO apt-get update -q
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing
 
 # A name that apt accepted but dpkg still does not list is virtual (or
 # misspelt): it would make every later run install again.

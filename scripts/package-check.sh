@@ -17,6 +17,9 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+# Every apt-get that takes dpkg's lock waits up to 10 minutes for it
+# (DPkg::Lock::Timeout) rather than failing when something else on the
+# machine is installing packages.
 apt_install () {
   missing=""
   for p in "$@"; do
@@ -24,7 +27,7 @@ apt_install () {
   done
   [ -z "$missing" ] && return 0
   $SUDO apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing >/dev/null
 }
 
 start=$(date +%s)
@@ -62,7 +65,7 @@ must export export_source
 # The build dependencies declared in debian/control (apt reads them from the
 # exported tree).
 build_deps () {
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get build-dep -y -q --no-install-recommends \
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 build-dep -y -q --no-install-recommends \
     "$work/src/coop" >"$work/build-deps.log" 2>&1 || { tail -20 "$work/build-deps.log"; return 1; }
 }
 must build-deps build_deps
@@ -81,7 +84,7 @@ install_debs () {
   debs=$(ls "$work"/src/*.deb | grep -v -- '-dbgsym_') || return 1
   # apt resolves the dependencies of local .debs; --reinstall replaces an
   # earlier run's copies of the same version.
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --reinstall \
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --reinstall \
     --no-install-recommends $debs >"$work/install.log" 2>&1 || { tail -20 "$work/install.log"; return 1; }
   dpkg-query -W 'libcoop-1-*' 'gir1.2-coop-1' 'python3-coop' 2>/dev/null | sed 's/^/  /'
 }
@@ -146,7 +149,7 @@ step lintian run_lintian
 
 # PACKAGE_CHECK_PURGE=1 removes the packages again (on a shared machine).
 if [ "${PACKAGE_CHECK_PURGE:-0}" = 1 ]; then
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get purge -y -q \
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 purge -y -q \
     $(dpkg-query -W -f '${Package}\n' 'libcoop-1-*' 'gir1.2-coop-1' 'python3-coop' 2>/dev/null) >/dev/null
 fi
 
