@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tcp-bench.sh: builds the TCP echo benchmark and runs it (bench/README.md).
 #   bench/tcp-bench.sh [BUILD_DIR] [tcp_bench.py options...]
 # BUILD_DIR defaults to _build.  Prints the Markdown table; writes

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Driver of the TCP echo benchmark (bench/README.md, "TCP echo").
 
 For each repetition, runs every server in turn (the order rotates from one

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The Python peers of the TCP echo benchmark (bench/README.md): stock
 asyncio, uvloop, gbulb and asyncio on Coop (--loop), one server program.
 

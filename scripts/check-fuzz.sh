@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # CI: a bounded libFuzzer run of each target in tests/fuzz.
 #
 #   scripts/check-fuzz.sh [extra meson setup options]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Shared by scripts/check-*.sh (sourced, not run): build-tree setup and the
 # totals line.  POSIX sh.
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # CI: the C test suite (suites core and slow) built with AddressSanitizer,
 # LeakSanitizer and UndefinedBehaviorSanitizer, zero reports allowed.
 #

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # CI: the stress tests (meson suite 'stress', tests/stress/), which a plain
 # `meson test` does not run.
 #

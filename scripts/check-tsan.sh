@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # CI: ThreadSanitizer over the thread-safe paths, zero reports allowed.
 #
 #   scripts/check-tsan.sh [extra meson setup options]

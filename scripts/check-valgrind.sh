@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # CI: every C test binary of the core and slow suites under valgrind
 # memcheck, zero errors allowed.
 #

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Builds Coop and runs its whole test suite (every suite, the slow one too),
 # then the core suite again with the portable ucontext fiber backend.
 # Usage: scripts/test.sh [extra meson setup options]

@@ -17,7 +17,7 @@
 #include "coop-private.h"
 
 /* One I/O GSource per loop, attached the first time an fd is watched, at
- * the loop's priority (never higher: see DESIGN.md).
+ * the loop's priority (never higher: see docs/design.md, "Order and priority").
  *
  * - epoll backend: the source polls one epoll fd (g_source_add_unix_fd);
  *   every watched fd is registered in it, so GLib's per-iteration work does

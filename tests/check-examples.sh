@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs the stream examples against each other (TAP output):
 #   check-examples.sh BUILD_DIR/examples
 # Starts coop-echo-server on a port the system picks, loads it with

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Fails if the shared library exports a symbol outside the coop_ prefix,
 # or (given the Debian symbols file) if its exports and the symbols file
 # disagree: a new public symbol must be added there (the package build

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Checks that the introspection data covers the whole public API:
 #
 #  - every symbol the shared library exports is either introspectable in

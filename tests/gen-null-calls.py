@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Writes test-misuse-null.h: one entry per public function whose first
 parameter is a Coop object, calling it with NULL there (and 0 for every
 other argument).  test-misuse runs each in a child process: it must end

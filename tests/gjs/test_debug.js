@@ -1,4 +1,5 @@
-// The task dump and future descriptions from GJS (issue 9).
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// The task dump and future descriptions from GJS.
 // Run by meson with GI_TYPELIB_PATH pointing at the build tree.
 imports.gi.versions.Coop = '1';
 const Coop = imports.gi.Coop;

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # run-gtk-app.sh: runs a GTK application on its own Xvfb server, in the
 # application's self-driving mode, takes a screenshot of the X screen while
 # the application shows its work, checks the screenshot, and checks that the

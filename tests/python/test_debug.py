@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-# The task dump and future descriptions through introspection (issue 9).
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The task dump and future descriptions through introspection.
 import sys
 import unittest
 

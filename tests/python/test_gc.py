@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Bindings under the garbage collector (pytest): futures, loops and
 callbacks dropped in every order while work is pending, with gc.collect()
 between each step.  Nothing may crash, and GLib may print nothing but

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Introspection smoke test: the typelib loads and the core API is callable
 # from PyGObject.  (Full Python integration is a later piece of work.)
 import sys

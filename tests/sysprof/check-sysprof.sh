@@ -1,12 +1,16 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Records the demo with sysprof-cli (no perf, no system sources) and checks
 # that the capture holds Coop's "task step" and "await" marks.
 #   check-sysprof.sh COUNT_MARKS DEMO
-# Exits 77 (skip) without sysprof-cli.
+# Without sysprof-cli (package sysprof, not a build dependency: it pulls in
+# GTK) the TAP plan says SKIP and the exit status is 0: under meson's TAP
+# protocol a skip is the "1..0 # SKIP" plan, and exit status 77 would count
+# as an error.
 set -u
 count_marks=$1
 demo=$2
-command -v sysprof-cli >/dev/null 2>&1 || { echo "1..0 # SKIP sysprof-cli is not installed"; exit 77; }
+command -v sysprof-cli >/dev/null 2>&1 || { echo "1..0 # SKIP sysprof-cli is not installed"; exit 0; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
