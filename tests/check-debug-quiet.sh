@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # check-debug-quiet.sh: the examples under COOP_DEBUG=all print no warning.
 #
 #   check-debug-quiet.sh BUILD_DIR SOURCE_DIR

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # check-devenv.sh: `meson devenv` finds the build tree from every language.
 #
 #   check-devenv.sh MESON BUILD_DIR SOURCE_DIR

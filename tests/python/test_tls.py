@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # TLS from PyGObject: Coop.Stream.open_tls against a Python ssl server
 # (a thread), with a test CA in a Gio.TlsFileDatabase.
 import os
