@@ -2274,7 +2274,11 @@ struct _CoopServer
  * [ctor@Coop.Server.new_tcp] and [ctor@Coop.Server.new_unix] listen at
  * once; every accepted connection runs the [callback@Coop.StreamHandler]
  * as the body of a new task, with a [class@Coop.Stream] that is closed
- * when the handler returns.  A connection whose task cannot get a stack
+ * when the handler returns.  [ctor@Coop.Server.new_tcp_with_callback] and
+ * [ctor@Coop.Server.new_unix_with_callback] call a
+ * [callback@Coop.ConnectionCallback] on the loop's thread instead (for
+ * language bindings), and close the stream when the future it returns is
+ * done.  A connection whose task cannot get a stack
  * (`G_IO_ERROR_NO_SPACE`) is closed at once and the server keeps
  * accepting; the first of a run of such failures goes to the loop's
  * exception handler.  [method@Coop.Server.close] stops accepting,
@@ -2862,9 +2866,9 @@ server_new_unix (CoopLoop              *loop,
  *
  * Fails with `G_IO_ERROR_ADDRESS_IN_USE` and the like when it cannot listen,
  * and with %COOP_ERROR_NOT_SUPPORTED if @handler is not C code (a language
- * binding's callback: bindings use their own servers).  For that reason
- * it is not introspected (`(skip)`): a binding serves connections with its
- * own language's servers or a #GSocketService.
+ * binding's callback).  For that reason it is not introspected (`(skip)`):
+ * bindings use [ctor@Coop.Server.new_tcp_with_callback], whose callback
+ * runs on the loop's thread.
  *
  * Returns: (transfer full) (nullable): the server, serving
  */
