@@ -66,10 +66,14 @@ function asGError(error) {
 // context or from one this thread owns (acquired and iterated by hand).  A future of
 // a context nobody iterates would never settle: the await would hang
 // silently (Python raises RuntimeError for the same mistake).
+// Loops found on the default context (a loop keeps its context for life),
+// so that most awaits cost one lookup here.
+const defaultContextLoops = new WeakSet();
+
 function notAwaitable(future) {
     const loop = future.get_loop();
-    if (loop.is_closed())
-        return null;   // never settles, as documented: nothing to wait for
+    if (defaultContextLoops.has(loop) || loop.is_closed())
+        return null;   // a closed loop's future never settles, as documented
     // Boxed MainContext wrappers have no identity in GJS: ownership tells
     // whether the future's context is the default one.
     const context = loop.get_context();
@@ -84,8 +88,10 @@ function notAwaitable(future) {
     }
     const isDefault = !mainOwned && main.is_owner();
     context.release();
-    if (isDefault)
+    if (isDefault) {
+        defaultContextLoops.add(loop);
         return null;   // GJS iterates it (or will: its job queue needs it)
+    }
     return 'Cannot await a Coop.Future whose main context nobody iterates: it would never ' +
         'settle (GJS iterates only the default main context). Await futures of ' +
         'Coop.Loop.get_default(), or acquire the loop\'s context and iterate it on this thread';
