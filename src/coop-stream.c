@@ -2920,6 +2920,11 @@ coop_server_new_tcp (CoopLoop          *loop,
  * accepts an async function (its promise becomes the future); from Python,
  * return `coop.wrap_future(coroutine)` (or any `Coop.Future`).
  *
+ * [method@Coop.Loop.shutdown] cancels tasks, not these futures: before
+ * it, close the server and end its connections
+ * ([method@Coop.Server.close], [method@Coop.Server.abort_clients],
+ * [method@Coop.Server.wait_closed]).
+ *
  * Fails with `G_IO_ERROR_ADDRESS_IN_USE` and the like when it cannot listen.
  *
  * Returns: (transfer full) (nullable): the server, serving
