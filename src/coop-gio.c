@@ -842,3 +842,164 @@ coop_task_get_cancellable (CoopTask *task)
     coop_task_add_cancel_hook (task, trip_cancellable_hook, g_object_ref (cancellable), g_object_unref);
   return cancellable;
 }
+
+/* --- waiting for a future, GIO style ------------------------------------------------
+ *
+ * coop_future_wait_async() is a GAsyncResult over a future: a done callback
+ * on the future returns the GTask.  A wait given a cancellable also has a
+ * cancellable source on the loop's context, so that both ends run on the
+ * loop's thread whichever thread cancels: the first one returns the GTask
+ * and removes the other.  Cancelling the wait does not cancel the future
+ * (several waiters may share it; the caller may cancel it itself). */
+
+typedef struct
+{
+  GTask      *gtask;       /* a reference until returned */
+  CoopFuture *future;      /* a reference */
+  GSource    *cancel;      /* ours, attached to the loop's context, or NULL */
+} Wait;
+
+static void
+wait_free (gpointer data)
+{
+  Wait *wait = data;
+
+  /* The done callback was dropped unrun (the loop was closed): the future
+   * stays pending, and so would the wait; end it with the loop's error. */
+  if (wait->gtask != NULL)
+    {
+      g_task_return_new_error (wait->gtask, COOP_ERROR, COOP_ERROR_LOOP_CLOSED,
+                               "The future's loop was closed while it was pending");
+      g_clear_object (&wait->gtask);
+    }
+  if (wait->cancel != NULL)
+    {
+      g_source_destroy (wait->cancel);
+      g_source_unref (wait->cancel);
+    }
+  g_object_unref (wait->future);
+  g_free (wait);
+}
+
+static void
+wait_future_done (CoopFuture *future,
+                  gpointer    data)
+{
+  Wait *wait = data;
+  GTask *gtask = g_steal_pointer (&wait->gtask);
+
+  if (gtask == NULL)
+    return;   /* the wait was cancelled after this call was queued */
+  if (coop_future_get_state (future) == COOP_FUTURE_STATE_FINISHED)
+    g_task_return_boolean (gtask, TRUE);
+  else
+    {
+      const GError *error = coop_future_get_error (future);   /* retrieved */
+
+      if (error != NULL)
+        g_task_return_error (gtask, g_error_copy (error));
+      else
+        g_task_return_new_error (gtask, G_IO_ERROR, G_IO_ERROR_CANCELLED, "The future was cancelled");
+    }
+  g_object_unref (gtask);
+}
+
+static gboolean
+wait_cancelled (GCancellable *cancellable,
+                gpointer      data)
+{
+  Wait *wait = data;
+  GTask *gtask = g_steal_pointer (&wait->gtask);
+
+  /* Removing the done callback frees the wait (and this source). */
+  g_task_return_error_if_cancelled (gtask);
+  g_object_unref (gtask);
+  coop_future_remove_done_callback (wait->future, wait_future_done, wait);
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * coop_future_wait_async:
+ * @future: a future
+ * @cancellable: (nullable): stops the wait (not the future)
+ * @callback: (scope async) (closure user_data): called once @future is done
+ *   or the wait is cancelled
+ * @user_data: data for @callback
+ *
+ * Waits for @future without a task, in the way of GIO's asynchronous
+ * functions: @callback is called once @future is done, and gets the outcome
+ * with [method@Coop.Future.wait_finish].  This lets callback-style C code,
+ * GIO code and languages with their own coroutines wait for a future:
+ * Vala sees the pair as `async bool wait (Cancellable? cancellable = null)
+ * throws Error`, so `yield future.wait ()` awaits it.
+ *
+ * @callback runs in the main context of @future's loop (its thread-default
+ * context while it runs).  Call this on the loop's thread.
+ *
+ * Cancelling @cancellable ends the wait with `G_IO_ERROR_CANCELLED` but
+ * leaves @future alone: a future may have several waiters, and whoever
+ * waits by callback decides whether the work itself should stop (then
+ * cancel @future with [method@Coop.Future.cancel]).  If the loop is closed
+ * while @future is pending, the wait fails with %COOP_ERROR_LOOP_CLOSED.
+ */
+void
+coop_future_wait_async (CoopFuture          *future,
+                        GCancellable        *cancellable,
+                        GAsyncReadyCallback  callback,
+                        gpointer             user_data)
+{
+  GMainContext *context, *current;
+  Wait *wait;
+
+  g_return_if_fail (COOP_IS_FUTURE (future));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  /* GTask returns in the thread-default context of its creation: make it
+   * the loop's, which is already the case on the loop's thread as a rule. */
+  context = coop_loop_get_context (coop_future_get_loop (future));
+  current = g_main_context_ref_thread_default ();
+  if (current != context)
+    g_main_context_push_thread_default (context);
+  wait = g_new0 (Wait, 1);
+  wait->gtask = g_task_new (future, cancellable, callback, user_data);
+  g_task_set_source_tag (wait->gtask, coop_future_wait_async);
+  if (current != context)
+    g_main_context_pop_thread_default (context);
+  g_main_context_unref (current);
+  wait->future = g_object_ref (future);
+
+  if (cancellable != NULL)
+    {
+      wait->cancel = g_cancellable_source_new (cancellable);
+      g_source_set_callback (wait->cancel, G_SOURCE_FUNC (wait_cancelled), wait, NULL);
+      g_source_set_static_name (wait->cancel, "coop_future_wait_async");
+      g_source_attach (wait->cancel, context);
+    }
+  coop_future_add_done_callback (future, wait_future_done, wait, wait_free);
+}
+
+/**
+ * coop_future_wait_finish:
+ * @future: the future given to [method@Coop.Future.wait_async]
+ * @result: the result given to its callback
+ * @error: return location for the future's error
+ *
+ * Gets the outcome of [method@Coop.Future.wait_async].  The value of a
+ * finished future is read from @future itself
+ * ([method@Coop.Future.get_value] and the typed getters).
+ *
+ * Returns: %TRUE if @future finished; %FALSE with its error if it failed
+ *   or was cancelled (`G_IO_ERROR_CANCELLED`), or if the wait was
+ *   cancelled or its loop closed
+ */
+gboolean
+coop_future_wait_finish (CoopFuture    *future,
+                         GAsyncResult  *result,
+                         GError       **error)
+{
+  g_return_val_if_fail (COOP_IS_FUTURE (future), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, future), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

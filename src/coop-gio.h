@@ -46,4 +46,15 @@ void             coop_task_bind_cancellable        (CoopTask        *task,
 COOP_AVAILABLE_IN_ALL
 GCancellable    *coop_task_get_cancellable         (CoopTask        *task);
 
+/* Waiting for a future from callback-style code (and Vala's yield). */
+COOP_AVAILABLE_IN_ALL
+void             coop_future_wait_async            (CoopFuture          *future,
+                                                    GCancellable        *cancellable,
+                                                    GAsyncReadyCallback  callback,
+                                                    gpointer             user_data);
+COOP_AVAILABLE_IN_ALL
+gboolean         coop_future_wait_finish           (CoopFuture          *future,
+                                                    GAsyncResult        *result,
+                                                    GError             **error);
+
 G_END_DECLS

@@ -2433,6 +2433,7 @@ typedef struct
   CoopServer *server;       /* a reference */
   CoopStream *stream;       /* a reference */
   CoopTask   *task;         /* borrowed: the connection goes when it is done */
+  CoopFuture *future;       /* callback servers: what the callback returned */
   GList       link;         /* in server->connections */
   gboolean    ran;          /* the handler was called */
 } Connection;
@@ -2443,7 +2444,8 @@ struct _CoopServer
 
   CoopLoop          *loop;
   GPtrArray         *listeners;     /* Listener */
-  CoopStreamHandler  handler;
+  CoopStreamHandler  handler;       /* or: */
+  CoopConnectionCallback callback;
   gpointer           user_data;
   GDestroyNotify     notify;
   char              *path;          /* Unix socket, unlinked at close */
@@ -2469,7 +2471,11 @@ struct _CoopServer
  * [ctor@Coop.Server.new_tcp] and [ctor@Coop.Server.new_unix] listen at
  * once; every accepted connection runs the [callback@Coop.StreamHandler]
  * as the body of a new task, with a [class@Coop.Stream] that is closed
- * when the handler returns.  A connection whose task cannot get a stack
+ * when the handler returns.  [ctor@Coop.Server.new_tcp_with_callback] and
+ * [ctor@Coop.Server.new_unix_with_callback] call a
+ * [callback@Coop.ConnectionCallback] on the loop's thread instead (for
+ * language bindings), and close the stream when the future it returns is
+ * done.  A connection whose task cannot get a stack
  * (`G_IO_ERROR_NO_SPACE`) is closed at once and the server keeps
  * accepting; the first of a run of such failures goes to the loop's
  * exception handler.  [method@Coop.Server.close] stops accepting,
@@ -2537,10 +2543,45 @@ connection_free (gpointer data)
     connection_not_run (conn);
   coop_stream_close (conn->stream);
   g_object_unref (conn->stream);
+  g_clear_object (&conn->future);
   g_queue_unlink (&server->connections, &conn->link);
   g_free (conn);
   server_check_closed (server);
   g_object_unref (server);
+}
+
+static void
+connection_future_done (CoopFuture *future,
+                        gpointer    data)
+{
+  /* Nothing to do: the notify (connection_free) ends the connection, also
+   * when the callback is dropped unrun (its loop closed). */
+}
+
+/* A callback server's connection: the callback runs now, on the loop's
+ * thread (this is the listener's reader callback, never a fiber); the
+ * connection lasts until the future it returned is done. */
+static void
+server_call_callback (CoopServer *self,
+                      Connection *conn)
+{
+  CoopFuture *future;
+
+  conn->ran = TRUE;
+  future = self->callback (self, conn->stream, self->user_data);
+  if (future == NULL)
+    {
+      connection_free (conn);
+      return;
+    }
+  if (!COOP_IS_FUTURE (future))
+    {
+      g_critical ("A server's connection callback returned something that is not a CoopFuture");
+      connection_free (conn);
+      return;
+    }
+  conn->future = future;
+  coop_future_add_done_callback (future, connection_future_done, conn, connection_free);
 }
 
 static void
@@ -2558,6 +2599,11 @@ server_start_connection (CoopServer            *self,
   conn->stream = stream_new (self->loop, fd, peer, peer_len);
   conn->link.data = conn;
   g_queue_push_tail_link (&self->connections, &conn->link);
+  if (self->callback != NULL)
+    {
+      server_call_callback (self, conn);
+      return;
+    }
   task = coop_task_new_full (self->loop, name, 0, connection_body, conn, connection_free);
   conn->task = task;
   coop_task_detach (task); /* the server owns it: nobody is to await it */
@@ -2757,9 +2803,10 @@ coop_server_init (CoopServer *self)
 
 /* Checks what every constructor checks; on failure, frees @user_data. */
 static CoopServer *
-server_new (CoopLoop          *loop,
-            CoopStreamHandler  handler,
-            gpointer           user_data,
+server_new (CoopLoop              *loop,
+            CoopStreamHandler      handler,
+            CoopConnectionCallback callback,
+            gpointer               user_data,
             GDestroyNotify     notify,
             GError           **error)
 {
@@ -2767,7 +2814,7 @@ server_new (CoopLoop          *loop,
 
   if (!coop_loop_check_usable (loop, error))
     goto fail;
-  if (!coop_is_static_code ((gpointer) handler))
+  if (handler != NULL && !coop_is_static_code ((gpointer) handler))
     {
       g_set_error_literal (error, COOP_ERROR, COOP_ERROR_NOT_SUPPORTED,
                            "A server's handler runs as a task and must be C code: a language "
@@ -2778,6 +2825,7 @@ server_new (CoopLoop          *loop,
   self = g_object_new (COOP_TYPE_SERVER, NULL);
   self->loop = g_object_ref (loop);
   self->handler = handler;
+  self->callback = callback;
   self->user_data = user_data;
   self->notify = notify;
   return self;
@@ -2864,56 +2912,24 @@ server_start (CoopServer *self)
     listener_start (g_ptr_array_index (self->listeners, i));
 }
 
-/**
- * coop_server_new_tcp: (skip)
- * @loop: the loop
- * @host: (nullable): the address to listen on: a numeric IPv4 or IPv6
- *   address, a host name (resolved *synchronously*, every address it has is
- *   bound), or %NULL for every interface (one dual-stack IPv6 socket, or
- *   IPv4 where IPv6 is missing)
- * @port: the port, or 0 for one the system picks (then shared by all of
- *   the host's addresses; see [method@Coop.Server.get_port])
- * @backlog: the `listen()` backlog, or 0 or less for `SOMAXCONN`
- * @handler: (scope notified) (closure user_data) (destroy notify): serves
- *   each connection, as the body of its own C task
- * @user_data: data for @handler
- * @notify: (nullable): frees @user_data when the server is finalized (or at
- *   once if this fails)
- * @error: return location for an error
- *
- * Starts a TCP server, as asyncio's `start_server()`: it listens at once
- * (with `SO_REUSEADDR`) and, for each connection it accepts, runs @handler
- * in a new C task named after the peer ("conn 127.0.0.1:54321") with a
- * [class@Coop.Stream], closed when @handler returns.  A server serves until
- * [method@Coop.Server.close], even when nothing else references it.
- *
- * Fails with `G_IO_ERROR_ADDRESS_IN_USE` and the like when it cannot listen,
- * and with %COOP_ERROR_NOT_SUPPORTED if @handler is not C code (a language
- * binding's callback: bindings use their own servers).  For that reason
- * it is not introspected (`(skip)`): a binding serves connections with its
- * own language's servers or a #GSocketService.
- *
- * Returns: (transfer full) (nullable): the server, serving
- */
-CoopServer *
-coop_server_new_tcp (CoopLoop          *loop,
-                     const char        *host,
-                     guint16            port,
-                     int                backlog,
-                     CoopStreamHandler  handler,
-                     gpointer           user_data,
-                     GDestroyNotify     notify,
-                     GError           **error)
+/* coop_server_new_tcp() and its callback variant: one of @handler and
+ * @callback is set. */
+static CoopServer *
+server_new_tcp (CoopLoop              *loop,
+                const char            *host,
+                guint16                port,
+                int                    backlog,
+                CoopStreamHandler      handler,
+                CoopConnectionCallback callback,
+                gpointer               user_data,
+                GDestroyNotify         notify,
+                GError               **error)
 {
   g_autoptr(CoopServer) self = NULL;
   GError *local_error = NULL;
   int err = 0;
 
-  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
-  g_return_val_if_fail (handler != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  self = server_new (loop, handler, user_data, notify, error);
+  self = server_new (loop, handler, callback, user_data, notify, error);
   if (self == NULL)
     return NULL;
   if (backlog <= 0)
@@ -2983,6 +2999,156 @@ coop_server_new_tcp (CoopLoop          *loop,
   return g_steal_pointer (&self);
 }
 
+/* coop_server_new_unix() and its callback variant. */
+static CoopServer *
+server_new_unix (CoopLoop              *loop,
+                 const char            *path,
+                 int                    backlog,
+                 CoopStreamHandler      handler,
+                 CoopConnectionCallback callback,
+                 gpointer               user_data,
+                 GDestroyNotify         notify,
+                 GError               **error)
+{
+  g_autoptr(CoopServer) self = NULL;
+  struct sockaddr_un address = { 0, };
+  struct stat st;
+  int err;
+
+  self = server_new (loop, handler, callback, user_data, notify, error);
+  if (self == NULL)
+    return NULL;
+  if (backlog <= 0)
+    backlog = SOMAXCONN;
+  if (path[0] == '\0' || strlen (path) >= sizeof address.sun_path)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "“%s” cannot be a Unix socket address (empty, or longer than %zu bytes)",
+                   path, sizeof address.sun_path - 1);
+      return NULL;
+    }
+  if (stat (path, &st) == 0 && S_ISSOCK (st.st_mode))
+    unlink (path);   /* stale, from an earlier run */
+
+  address.sun_family = AF_UNIX;
+  strcpy (address.sun_path, path);
+  if (!server_listen (self, (struct sockaddr *) &address, sizeof address, backlog, -1, &err, error))
+    return NULL;
+  if (stat (path, &st) == 0)
+    {
+      self->path = g_strdup (path);
+      self->path_dev = st.st_dev;
+      self->path_ino = st.st_ino;
+    }
+  server_start (self);
+  return g_steal_pointer (&self);
+}
+
+/**
+ * coop_server_new_tcp: (skip)
+ * @loop: the loop
+ * @host: (nullable): the address to listen on: a numeric IPv4 or IPv6
+ *   address, a host name (resolved *synchronously*, every address it has is
+ *   bound), or %NULL for every interface (one dual-stack IPv6 socket, or
+ *   IPv4 where IPv6 is missing)
+ * @port: the port, or 0 for one the system picks (then shared by all of
+ *   the host's addresses; see [method@Coop.Server.get_port])
+ * @backlog: the `listen()` backlog, or 0 or less for `SOMAXCONN`
+ * @handler: (scope notified) (closure user_data) (destroy notify): serves
+ *   each connection, as the body of its own C task
+ * @user_data: data for @handler
+ * @notify: (nullable): frees @user_data when the server is finalized (or at
+ *   once if this fails)
+ * @error: return location for an error
+ *
+ * Starts a TCP server, as asyncio's `start_server()`: it listens at once
+ * (with `SO_REUSEADDR`) and, for each connection it accepts, runs @handler
+ * in a new C task named after the peer ("conn 127.0.0.1:54321") with a
+ * [class@Coop.Stream], closed when @handler returns.  A server serves until
+ * [method@Coop.Server.close], even when nothing else references it.
+ *
+ * Fails with `G_IO_ERROR_ADDRESS_IN_USE` and the like when it cannot listen,
+ * and with %COOP_ERROR_NOT_SUPPORTED if @handler is not C code (a language
+ * binding's callback).  For that reason it is not introspected (`(skip)`):
+ * bindings use [ctor@Coop.Server.new_tcp_with_callback], whose callback
+ * runs on the loop's thread.
+ *
+ * Returns: (transfer full) (nullable): the server, serving
+ */
+CoopServer *
+coop_server_new_tcp (CoopLoop          *loop,
+                     const char        *host,
+                     guint16            port,
+                     int                backlog,
+                     CoopStreamHandler  handler,
+                     gpointer           user_data,
+                     GDestroyNotify     notify,
+                     GError           **error)
+{
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (handler != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return server_new_tcp (loop, host, port, backlog, handler, NULL, user_data, notify, error);
+}
+
+/**
+ * coop_server_new_tcp_with_callback:
+ * @loop: the loop
+ * @host: (nullable): the address to listen on, as for
+ *   `coop_server_new_tcp()`: a numeric address, a host name (resolved
+ *   synchronously), or %NULL for every interface
+ * @port: the port, or 0 for one the system picks
+ *   ([method@Coop.Server.get_port])
+ * @backlog: the `listen()` backlog, or 0 or less for `SOMAXCONN`
+ * @callback: (scope notified) (closure user_data) (destroy notify): called
+ *   on the loop's thread with each accepted connection
+ * @user_data: data for @callback
+ * @notify: (nullable): frees @user_data when the server is finalized (or at
+ *   once if this fails)
+ * @error: return location for an error
+ *
+ * Starts a TCP server whose connections are served by a callback instead
+ * of a C task: the variant of `coop_server_new_tcp()` for Python,
+ * JavaScript and any code that does not run on a fiber.
+ *
+ * For each connection it accepts, the server calls @callback at once, on
+ * the loop's thread (not on a fiber: it must not call [func@Coop.await]),
+ * with a [class@Coop.Stream].  The callback starts the connection's work
+ * and returns a future for it, which the server tracks: the stream is
+ * closed when that future is done, [method@Coop.Server.wait_closed] waits
+ * for it, and [method@Coop.Server.abort_clients] cancels it.  A callback
+ * that returns %NULL has finished with the connection, and the stream is
+ * closed right after it returns.  From JavaScript, the `Coop` override
+ * accepts an async function (its promise becomes the future); from Python,
+ * return `coop.wrap_future(coroutine)` (or any `Coop.Future`).
+ *
+ * [method@Coop.Loop.shutdown] cancels tasks, not these futures: before
+ * it, close the server and end its connections
+ * ([method@Coop.Server.close], [method@Coop.Server.abort_clients],
+ * [method@Coop.Server.wait_closed]).
+ *
+ * Fails with `G_IO_ERROR_ADDRESS_IN_USE` and the like when it cannot listen.
+ *
+ * Returns: (transfer full) (nullable): the server, serving
+ */
+CoopServer *
+coop_server_new_tcp_with_callback (CoopLoop              *loop,
+                                   const char            *host,
+                                   guint16                port,
+                                   int                    backlog,
+                                   CoopConnectionCallback callback,
+                                   gpointer               user_data,
+                                   GDestroyNotify         notify,
+                                   GError               **error)
+{
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (callback != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return server_new_tcp (loop, host, port, backlog, NULL, callback, user_data, notify, error);
+}
+
 /**
  * coop_server_new_unix: (skip)
  * @loop: the loop
@@ -3012,43 +3178,46 @@ coop_server_new_unix (CoopLoop          *loop,
                       GDestroyNotify     notify,
                       GError           **error)
 {
-  g_autoptr(CoopServer) self = NULL;
-  struct sockaddr_un address = { 0, };
-  struct stat st;
-  int err;
-
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (handler != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  self = server_new (loop, handler, user_data, notify, error);
-  if (self == NULL)
-    return NULL;
-  if (backlog <= 0)
-    backlog = SOMAXCONN;
-  if (path[0] == '\0' || strlen (path) >= sizeof address.sun_path)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                   "“%s” cannot be a Unix socket address (empty, or longer than %zu bytes)",
-                   path, sizeof address.sun_path - 1);
-      return NULL;
-    }
-  if (stat (path, &st) == 0 && S_ISSOCK (st.st_mode))
-    unlink (path);   /* stale, from an earlier run */
+  return server_new_unix (loop, path, backlog, handler, NULL, user_data, notify, error);
+}
 
-  address.sun_family = AF_UNIX;
-  strcpy (address.sun_path, path);
-  if (!server_listen (self, (struct sockaddr *) &address, sizeof address, backlog, -1, &err, error))
-    return NULL;
-  if (stat (path, &st) == 0)
-    {
-      self->path = g_strdup (path);
-      self->path_dev = st.st_dev;
-      self->path_ino = st.st_ino;
-    }
-  server_start (self);
-  return g_steal_pointer (&self);
+/**
+ * coop_server_new_unix_with_callback:
+ * @loop: the loop
+ * @path: the file name of the socket, as for `coop_server_new_unix()`
+ * @backlog: the `listen()` backlog, or 0 or less for `SOMAXCONN`
+ * @callback: (scope notified) (closure user_data) (destroy notify): called
+ *   on the loop's thread with each accepted connection
+ * @user_data: data for @callback
+ * @notify: (nullable): frees @user_data when the server is finalized (or at
+ *   once if this fails)
+ * @error: return location for an error
+ *
+ * Starts a Unix-domain stream server whose connections are served by a
+ * callback; see [ctor@Coop.Server.new_tcp_with_callback].
+ *
+ * Returns: (transfer full) (nullable): the server, serving
+ */
+CoopServer *
+coop_server_new_unix_with_callback (CoopLoop              *loop,
+                                    const char            *path,
+                                    int                    backlog,
+                                    CoopConnectionCallback callback,
+                                    gpointer               user_data,
+                                    GDestroyNotify         notify,
+                                    GError               **error)
+{
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (path != NULL, NULL);
+  g_return_val_if_fail (callback != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return server_new_unix (loop, path, backlog, NULL, callback, user_data, notify, error);
 }
 
 /**
@@ -3135,7 +3304,8 @@ coop_server_close_clients (CoopServer *server)
  *
  * Aborts the stream of every connection being served (asyncio 3.13's
  * `abort_clients()`), dropping buffered output; see
- * [method@Coop.Stream.abort].
+ * [method@Coop.Stream.abort].  The futures that the callback of a
+ * [ctor@Coop.Server.new_tcp_with_callback] server returned are cancelled.
  */
 void
 coop_server_abort_clients (CoopServer *server)
@@ -3145,8 +3315,15 @@ coop_server_abort_clients (CoopServer *server)
   g_return_if_fail (COOP_IS_SERVER (server));
   coop_return_if_wrong_thread (server->loop, COOP_INSTEAD_THREADSAFE);
 
-  for (l = server->connections.head; l != NULL; l = l->next)
-    coop_stream_abort (((Connection *) l->data)->stream);
+  for (l = server->connections.head; l != NULL; )
+    {
+      Connection *conn = l->data;
+
+      l = l->next;   /* a cancelled future's connection ends later, but be safe */
+      coop_stream_abort (conn->stream);
+      if (conn->future != NULL)
+        coop_future_cancel (conn->future, "The server aborted its clients");
+    }
 }
 
 /**

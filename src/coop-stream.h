@@ -106,6 +106,27 @@ typedef void (*CoopStreamHandler) (CoopTask   *task,
 COOP_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (CoopServer, coop_server, COOP, SERVER, GObject)
 
+/**
+ * CoopConnectionCallback:
+ * @server: the server that accepted the connection
+ * @stream: the accepted connection
+ * @user_data: (closure): the data given to the server's constructor
+ *
+ * Serves one connection accepted by a server made with
+ * [ctor@Coop.Server.new_tcp_with_callback] or
+ * [ctor@Coop.Server.new_unix_with_callback].  It is called on the loop's
+ * thread, not on a fiber, so any language binding's function can be one:
+ * it starts the connection's work and returns at once.
+ *
+ * Returns: (transfer full) (nullable): a future the server tracks (it
+ *   closes @stream when the future is done and cancels it in
+ *   [method@Coop.Server.abort_clients]), or %NULL if the callback is done
+ *   with @stream, which is then closed
+ */
+typedef CoopFuture *(*CoopConnectionCallback) (CoopServer *server,
+                                               CoopStream *stream,
+                                               gpointer    user_data);
+
 COOP_AVAILABLE_IN_ALL
 CoopServer *coop_server_new_tcp           (CoopLoop          *loop,
                                            const char        *host,
@@ -123,6 +144,23 @@ CoopServer *coop_server_new_unix          (CoopLoop          *loop,
                                            gpointer           user_data,
                                            GDestroyNotify     notify,
                                            GError           **error);
+COOP_AVAILABLE_IN_ALL
+CoopServer *coop_server_new_tcp_with_callback  (CoopLoop              *loop,
+                                                const char            *host,
+                                                guint16                port,
+                                                int                    backlog,
+                                                CoopConnectionCallback callback,
+                                                gpointer               user_data,
+                                                GDestroyNotify         notify,
+                                                GError               **error);
+COOP_AVAILABLE_IN_ALL
+CoopServer *coop_server_new_unix_with_callback (CoopLoop              *loop,
+                                                const char            *path,
+                                                int                    backlog,
+                                                CoopConnectionCallback callback,
+                                                gpointer               user_data,
+                                                GDestroyNotify         notify,
+                                                GError               **error);
 COOP_AVAILABLE_IN_ALL
 guint16     coop_server_get_port          (CoopServer        *server);
 COOP_AVAILABLE_IN_ALL

@@ -295,7 +295,9 @@ thread_future_describe (CoopFuture *future,
  * same time; the others wait in FIFO order.  The pool is made on first use.
  *
  * From a binding, @func is called on a worker thread (PyGObject takes the
- * interpreter lock there), with a #GValue to fill in for the result.
+ * interpreter lock there), with a #GValue to fill in for the result.  GJS
+ * cannot run JavaScript on another thread: its `Coop` override makes this
+ * method throw %COOP_ERROR_NOT_SUPPORTED.
  *
  * Returns: (transfer full): a future of the outcome of @func
  */

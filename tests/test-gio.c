@@ -1041,6 +1041,109 @@ test_bind_after_done (CoopFixture *f, gconstpointer data)
   g_assert_false (g_cancellable_is_cancelled (own));
 }
 
+/* --- coop_future_wait_async ---------------------------------------------------------- */
+
+typedef struct
+{
+  guint         calls;
+  gboolean      ok;
+  GError       *error;
+  GMainContext *context;   /* the thread-default context of the callback */
+} Waited;
+
+static void
+waited_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      data)
+{
+  Waited *w = data;
+
+  w->calls++;
+  w->context = g_main_context_get_thread_default ();
+  w->ok = coop_future_wait_finish (COOP_FUTURE (source), result, &w->error);
+}
+
+static void
+test_wait_async (CoopFixture *f, gconstpointer data)
+{
+  g_autoptr(CoopFuture) value = coop_future_new (f->loop);
+  g_autoptr(CoopFuture) failing = coop_future_new (f->loop);
+  g_autoptr(CoopFuture) cancelled = coop_future_new (f->loop);
+  g_autoptr(CoopFuture) done = coop_future_new (f->loop);
+  Waited a = { 0, }, b = { 0, }, c = { 0, }, d = { 0, };
+
+  coop_future_wait_async (value, NULL, waited_cb, &a);
+  coop_future_wait_async (failing, NULL, waited_cb, &b);
+  coop_future_wait_async (cancelled, NULL, waited_cb, &c);
+  coop_future_set_int64 (done, 7);
+  coop_future_wait_async (done, NULL, waited_cb, &d);
+  g_assert_cmpuint (d.calls, ==, 0);   /* never inside the call */
+
+  coop_future_set_int64 (value, 42);
+  coop_future_take_error (failing, g_error_new_literal (COOP_ERROR, COOP_ERROR_FAILED, "boom"));
+  coop_future_cancel (cancelled, NULL);
+  coop_test_wait_until (a.calls && b.calls && c.calls && d.calls);
+
+  g_assert_true (a.ok);
+  g_assert_no_error (a.error);
+  g_assert_true (a.context == coop_loop_get_context (f->loop));
+  g_assert_false (b.ok);
+  g_assert_error (b.error, COOP_ERROR, COOP_ERROR_FAILED);
+  g_assert_false (c.ok);
+  g_assert_error (c.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_true (d.ok);
+  g_clear_error (&b.error);
+  g_clear_error (&c.error);
+  coop_test_drain ();
+  g_assert_cmpuint (a.calls + b.calls + c.calls + d.calls, ==, 4);
+}
+
+/* Cancelling the wait ends it but leaves the future pending; a cancellable
+ * cancelled before the call and one cancelled from another thread too. */
+static gpointer
+cancel_thread (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return NULL;
+}
+
+static void
+test_wait_async_cancel (CoopFixture *f, gconstpointer data)
+{
+  g_autoptr(CoopFuture) future = coop_future_new (f->loop);
+  g_autoptr(GCancellable) stop = g_cancellable_new ();
+  g_autoptr(GCancellable) early = g_cancellable_new ();
+  g_autoptr(GCancellable) remote = g_cancellable_new ();
+  Waited a = { 0, }, b = { 0, }, c = { 0, }, d = { 0, };
+  GThread *thread;
+
+  coop_future_wait_async (future, stop, waited_cb, &a);
+  g_cancellable_cancel (early);
+  coop_future_wait_async (future, early, waited_cb, &b);
+  coop_future_wait_async (future, remote, waited_cb, &c);
+  coop_future_wait_async (future, NULL, waited_cb, &d);
+  g_cancellable_cancel (stop);
+  thread = g_thread_new ("cancel", cancel_thread, remote);
+  g_thread_join (thread);
+  coop_test_wait_until (a.calls && b.calls && c.calls);
+
+  g_assert_error (a.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_error (b.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_error (c.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (coop_future_get_state (future), ==, COOP_FUTURE_STATE_PENDING);
+  g_assert_cmpuint (d.calls, ==, 0);
+
+  /* The uncancelled waiter still hears of the end; the others once only. */
+  coop_future_set_none (future);
+  coop_test_wait_until (d.calls);
+  g_assert_true (d.ok);
+  coop_test_drain ();
+  g_assert_cmpuint (a.calls + b.calls + c.calls, ==, 3);
+  g_clear_error (&a.error);
+  g_clear_error (&b.error);
+  g_clear_error (&c.error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1063,6 +1166,8 @@ main (int argc, char **argv)
   coop_test_add ("/coop/gio/cancellable/task-cancellable-gio", test_task_cancellable_gio);
   coop_test_add ("/coop/gio/cancellable/already-cancelled", test_bind_cancelled);
   coop_test_add ("/coop/gio/cancellable/after-done", test_bind_after_done);
+  coop_test_add ("/coop/gio/wait-async/outcomes", test_wait_async);
+  coop_test_add ("/coop/gio/wait-async/cancel", test_wait_async_cancel);
 
   return g_test_run ();
 }

@@ -77,7 +77,9 @@ run('promise', async loop => {
     const other = Coop.Loop.new(context);
     const stranded = Coop.Future.new(other);
     let heard = false;
+    context.acquire();   // as a context iterated by hand: then() accepts it
     stranded.then(() => { heard = true; }, () => { heard = true; });
+    context.release();
     other.close();
     stranded.set_int64(1);   // completing it after the close queues nothing
     await Coop.sleep(loop, 2000);

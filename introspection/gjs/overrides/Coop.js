@@ -22,7 +22,14 @@
 //  - Coop.AsCompleted is iterable: for (const f of asCompleted) await f;
 //  - Coop.Queue.prototype.get_nowait throws QUEUE_EMPTY / QUEUE_SHUT_DOWN
 //    (gjs 1.74 converts the caller-allocated out GValue of a failed call
-//    and throws its own conversion error instead of the GError).
+//    and throws its own conversion error instead of the GError);
+//  - then() (so `await`) rejects at once with INVALID_STATE a future whose
+//    main context nobody on this thread iterates, instead of never settling;
+//  - Coop.Loop.prototype.run_in_thread throws NOT_SUPPORTED: its function
+//    runs on a worker thread, where no JavaScript may run;
+//  - Coop.Server.new_tcp_with_callback / new_unix_with_callback take a
+//    handler that may be an async function (its promise is the connection's
+//    future).
 
 /* exported _init */
 
@@ -53,6 +60,43 @@ function asGError(error) {
     return new GLib.Error(Coop.Error, Coop.Error.FAILED, message);
 }
 
+// Why a future cannot be awaited from JavaScript, or null if it can.  GJS
+// runs JavaScript on the main thread and its promise jobs when the default
+// main context iterates, so a future's callbacks must come from the default
+// context or from one this thread owns (acquired and iterated by hand).  A future of
+// a context nobody iterates would never settle: the await would hang
+// silently (Python raises RuntimeError for the same mistake).
+// Loops found on the default context (a loop keeps its context for life),
+// so that most awaits cost one lookup here.
+const defaultContextLoops = new WeakSet();
+
+function notAwaitable(future) {
+    const loop = future.get_loop();
+    if (defaultContextLoops.has(loop) || loop.is_closed())
+        return null;   // a closed loop's future never settles, as documented
+    // Boxed MainContext wrappers have no identity in GJS: ownership tells
+    // whether the future's context is the default one.
+    const context = loop.get_context();
+    if (context.is_owner())
+        return null;   // this thread is iterating it
+    const main = GLib.MainContext.default();
+    const mainOwned = main.is_owner();
+    if (!context.acquire()) {
+        return 'Cannot await a Coop.Future whose main context another thread iterates: its ' +
+            'callbacks would run on that thread, where no JavaScript may run. Await futures ' +
+            'of Coop.Loop.get_default()';
+    }
+    const isDefault = !mainOwned && main.is_owner();
+    context.release();
+    if (isDefault) {
+        defaultContextLoops.add(loop);
+        return null;   // GJS iterates it (or will: its job queue needs it)
+    }
+    return 'Cannot await a Coop.Future whose main context nobody iterates: it would never ' +
+        'settle (GJS iterates only the default main context). Await futures of ' +
+        'Coop.Loop.get_default(), or acquire the loop\'s context and iterate it on this thread';
+}
+
 function _init() {
     Coop = this;
 
@@ -64,6 +108,11 @@ function _init() {
     // the loop is closed while the future is pending.
     Coop.Future.prototype.then = function (onFulfilled, onRejected) {
         const promise = new Promise((resolve, reject) => {
+            const why = notAwaitable(this);
+            if (why !== null) {
+                reject(new GLib.Error(Coop.Error, Coop.Error.INVALID_STATE, why));
+                return;
+            }
             nativeThen.call(this,
                 value => {
                     const outcome = jsOutcomes.get(this);
@@ -110,6 +159,38 @@ function _init() {
             awaitable = Coop.Future.from_promise(awaitable, this);
         return nativeRunUntilComplete.call(this, awaitable);
     };
+
+    // A CoopThreadFunc is called on a worker thread of the loop's pool;
+    // GJS cannot run JavaScript there (it would report a critical and the
+    // future would fail with an unrelated message).  PyGObject can, so
+    // the C function does not refuse binding callbacks itself.
+    Coop.Loop.prototype.run_in_thread = function () {
+        throw new GLib.Error(Coop.Error, Coop.Error.NOT_SUPPORTED,
+            'Coop.Loop.run_in_thread cannot run a JavaScript function: it runs on a worker ' +
+            'thread and JavaScript runs only on the main thread. Use GIO\'s asynchronous ' +
+            'calls (awaited with Gio._promisify), a Gio.Subprocess for blocking work, or a ' +
+            'C library function that calls run_in_thread itself');
+    };
+
+    // A connection callback may be an async function: its promise becomes
+    // the future the server tracks (the stream is closed once it settles).
+    for (const name of ['new_tcp_with_callback', 'new_unix_with_callback']) {
+        const nativeNew = Coop.Server[name];
+        Coop.Server[name] = function (loop, ...args) {
+            const callback = args.pop();
+            return nativeNew.call(this, loop, ...args, (server, stream) => {
+                let result;
+                try {
+                    result = callback(server, stream);
+                } catch (e) {
+                    result = Promise.reject(e);
+                }
+                if (result === undefined || result === null || result instanceof Coop.Future)
+                    return result ?? null;
+                return Coop.Future.from_promise(result, loop);
+            });
+        };
+    }
 
     const nativeGetNowait = Coop.Queue.prototype.get_nowait;
     Coop.Queue.prototype.get_nowait = function () {
