@@ -22,5 +22,6 @@
 #include "coop-unix.h"
 #include "coop-io.h"
 #include "coop-stream.h"
+#include "coop-datagram.h"
 #include "coop-driver.h"
 #undef COOP_INSIDE
