@@ -183,16 +183,18 @@ coop_resolve (CoopLoop   *loop,
  *
  * Gets the addresses a resolution found.
  *
- * Returns: (transfer full) (element-type Gio.InetAddress) (nullable): the
- *   addresses, or %NULL with @error set (the resolution failed, is not
- *   done, or @future is not a resolution's: `COOP_ERROR_NO_RESULT`)
+ * Returns: (transfer container) (element-type Gio.InetAddress) (nullable):
+ *   a new array of the addresses, which holds a reference on each (its
+ *   free function drops them: g_ptr_array_unref() is all it takes), or
+ *   %NULL with @error set (the resolution failed, is not done, or @future
+ *   is not a resolution's: `COOP_ERROR_NO_RESULT`)
  */
 GPtrArray *
 coop_resolve_finish (CoopFuture  *future,
                      GError     **error)
 {
   const GValue *value;
-  GPtrArray *array;
+  GPtrArray *array, *copy;
 
   g_return_val_if_fail (COOP_IS_FUTURE (future), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -208,7 +210,12 @@ coop_resolve_finish (CoopFuture  *future,
                            "The future's result is not a list of addresses");
       return NULL;
     }
-  return g_ptr_array_ref (array);
+  /* A copy: the future's own array stays as it is, whatever the caller
+   * (or a binding) does with this one. */
+  copy = g_ptr_array_new_full (array->len, g_object_unref);
+  for (guint i = 0; i < array->len; i++)
+    g_ptr_array_add (copy, g_object_ref (array->pdata[i]));
+  return copy;
 }
 
 /* --- happy eyeballs ----------------------------------------------------------------- */
