@@ -1523,7 +1523,8 @@ push_loop_context (CoopLoop      *loop,
  *
  * The future finishes with the connected [class@Coop.Stream] (an object
  * result: `COOP_STREAM (coop_future_get_object (future, NULL))`, owned by
- * the future), or fails with an error of the `G_IO_ERROR` domain:
+ * the future; [func@Coop.Stream.open_finish] gives your own reference, so
+ * the stream outlives the future), or fails with an error of the `G_IO_ERROR` domain:
  * `G_IO_ERROR_HOST_NOT_FOUND` if the name does not resolve (resolver errors
  * are mapped to it), otherwise the error of the first address that failed,
  * such as `G_IO_ERROR_CONNECTION_REFUSED`.  Cancelling the future stops the
