@@ -1739,8 +1739,8 @@ coop_stream_new_for_fd (CoopLoop  *loop,
  * the bytes were taken from the buffer but before it resumed,
  * [func@Coop.await] puts them back.
  *
- * Returns: (transfer full): a future for a #GBytes (a boxed result, read
- *   with [method@Coop.Future.get_boxed])
+ * Returns: (transfer full): a future for a #GBytes (read it with
+ *   [method@Coop.Future.get_bytes])
  */
 CoopFuture *
 coop_stream_read (CoopStream *stream,
