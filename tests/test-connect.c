@@ -195,8 +195,12 @@ static void
 server_stop (CoopLoop   *loop,
              CoopServer *server)
 {
+  CoopFuture *closed;
+
   coop_server_close (server);
-  run_future (loop, coop_server_wait_closed (server));
+  closed = coop_server_wait_closed (server);
+  run_future (loop, closed);
+  g_object_unref (closed);
   g_object_unref (server);
 }
 
@@ -361,7 +365,7 @@ test_black_hole_first (CoopFixture *f, gconstpointer data)
     CoopFuture *open = coop_stream_open_tcp_full (f->loop, TEST_NAME, port, -1, 0);
     g_autoptr(CoopFuture) nap = coop_sleep (f->loop, 20 * 1000);
 
-    run_future (f->loop, g_object_ref (nap));
+    run_future (f->loop, nap);
     g_assert_false (coop_future_is_done (open));
     g_assert_true (coop_future_cancel (open, NULL));
     g_object_unref (open);
