@@ -552,6 +552,33 @@ test_cancel_keeps (CoopFixture *f, gconstpointer data)
   run_task (f->loop, cancel_body, f->loop);
 }
 
+/* Closing the loop cancels a waiting receive; the endpoint can still be
+ * closed and released afterwards. */
+static void
+test_close_loop (void)
+{
+  GMainContext *context = g_main_context_new ();
+  g_autoptr(GError) error = NULL;
+  CoopLoop *loop;
+  CoopDatagram *rx;
+  CoopFuture *waiting;
+
+  g_main_context_push_thread_default (context);
+  loop = coop_loop_new (context);
+  rx = bound_new (loop, "127.0.0.1", &error);
+  g_assert_no_error (error);
+  waiting = coop_datagram_receive (rx);
+  g_assert_false (coop_future_is_done (waiting));
+  coop_loop_close (loop);
+  g_assert_true (coop_future_is_cancelled (waiting));
+  coop_datagram_close (rx);
+  g_object_unref (rx);
+  g_object_unref (waiting);
+  g_object_unref (loop);
+  g_main_context_pop_thread_default (context);
+  g_main_context_unref (context);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -565,6 +592,7 @@ main (int argc, char **argv)
   coop_test_add ("/coop/datagram/options", test_options);
   coop_test_add ("/coop/datagram/close", test_close);
   coop_test_add ("/coop/datagram/cancel-keeps", test_cancel_keeps);
+  g_test_add_func ("/coop/datagram/close-loop", test_close_loop);
 
   return g_test_run ();
 }
