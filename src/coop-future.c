@@ -1503,6 +1503,31 @@ coop_future_get_boxed (CoopFuture  *future,
 }
 
 /**
+ * coop_future_get_bytes:
+ * @future: a future
+ * @error: return location for an error
+ *
+ * Gets the result of a finished future that produced a #GBytes (the reads
+ * of a [class@Coop.Stream], for example), without a cast.
+ *
+ * Returns: (nullable) (transfer none): the bytes, owned by @future (take a
+ *   reference with g_bytes_ref() to keep them longer), or %NULL with
+ *   @error set (the future failed, is not done, or its result is not a
+ *   #GBytes: %COOP_ERROR_NO_RESULT)
+ */
+GBytes *
+coop_future_get_bytes (CoopFuture  *future,
+                       GError     **error)
+{
+  const GValue *value;
+
+  g_return_val_if_fail (COOP_IS_FUTURE (future), NULL);
+
+  value = get_typed (future, G_TYPE_BYTES, error);
+  return value != NULL ? g_value_get_boxed (value) : NULL;
+}
+
+/**
  * coop_future_get_pointer: (skip)
  * @future: a future
  * @error: return location for an error

@@ -146,6 +146,9 @@ GPtrArray       *coop_future_get_futures       (CoopFuture    *future,
 COOP_AVAILABLE_IN_ALL
 gconstpointer    coop_future_get_boxed         (CoopFuture    *future,
                                                 GError       **error);
+COOP_AVAILABLE_IN_ALL
+GBytes          *coop_future_get_bytes         (CoopFuture    *future,
+                                                GError       **error);
 
 COOP_AVAILABLE_IN_ALL
 char            *coop_future_describe          (CoopFuture    *future);

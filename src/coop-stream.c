@@ -95,6 +95,7 @@ typedef enum
   READ_SOME,
   READ_EXACTLY,
   READ_LINE,
+  READ_UNTIL,
 } ReadKind;
 
 struct _CoopStream
@@ -110,7 +111,10 @@ struct _CoopStream
   gsize        rstart;          /* offset of the first unread byte */
   gsize        rlen;            /* bytes buffered */
   gsize        rcap;
-  gsize        line_scan;       /* bytes from rstart known to hold no '\n' */
+  gsize        line_scan;       /* bytes from rstart known to start no separator */
+  guint8      *sep;             /* read_until()'s separator (read_line: '\n') */
+  gsize        sep_len;
+  gboolean     scan_is_until;   /* line_scan was counted for sep, not '\n' */
   gsize        limit;
   gboolean     eof;
   GError      *read_error;
@@ -185,6 +189,11 @@ static void stream_update_writing (CoopStream *self);
 static void stream_finish_close   (CoopStream *self);
 static void read_undo             (CoopFuture *future,
                                    gpointer    data);
+static gboolean stream_write      (CoopStream    *stream,
+                                   const guint8  *bytes,
+                                   gsize          len,
+                                   GBytes        *owner,
+                                   GError       **error);
 
 /* --- small helpers ------------------------------------------------------------ */
 
@@ -494,6 +503,51 @@ read_fail (CoopStream *self,
   g_object_unref (future);
 }
 
+/* read_until(): asyncio 3.11's readuntil() limits, with readline()'s
+ * dropping so that a retry progresses.  The separator may start at most
+ * limit bytes in; one found further fails the read and goes with what
+ * precedes it.  Without a separator, more than limit bytes that could not
+ * start one fail the read and go; the last sep_len - 1 bytes stay, since
+ * they may be the start of a separator still arriving.  line_scan counts
+ * the bytes known to start no separator, so each byte is searched once. */
+static gboolean
+read_until_try_complete (CoopStream *self)
+{
+  const guint8 *head = self->rbuf != NULL ? self->rbuf + self->rstart : NULL;
+  const guint8 *found = NULL;
+  gsize scanned;
+
+  if (self->rlen >= self->sep_len && self->rlen - self->line_scan >= self->sep_len)
+    found = memmem (head + self->line_scan, self->rlen - self->line_scan, self->sep, self->sep_len);
+  if (found != NULL)
+    {
+      gsize at = (gsize) (found - head);
+
+      if (at > self->limit)
+        {
+          rbuf_drop (self, at + self->sep_len);
+          read_fail (self, g_error_new (G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                                        "The separator was found %" G_GSIZE_FORMAT " bytes in, beyond "
+                                        "the limit (%" G_GSIZE_FORMAT "); the bytes up to and "
+                                        "including it were dropped", at, self->limit));
+          return TRUE;
+        }
+      read_deliver (self, rbuf_take (self, at + self->sep_len));
+      return TRUE;
+    }
+  scanned = self->rlen >= self->sep_len ? self->rlen - self->sep_len + 1 : 0;
+  self->line_scan = MAX (self->line_scan, scanned);
+  if (scanned > self->limit)
+    {
+      rbuf_drop (self, scanned);
+      read_fail (self, g_error_new (G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                                    "No separator within the limit (%" G_GSIZE_FORMAT " bytes > %"
+                                    G_GSIZE_FORMAT "); they were dropped", scanned, self->limit));
+      return TRUE;
+    }
+  return FALSE;
+}
+
 /* Completes the pending read if what is buffered (or the end of the
  * stream, or an error) allows it.  Returns whether it did. */
 static gboolean
@@ -559,6 +613,11 @@ read_try_complete (CoopStream *self)
           }
       }
       break;
+
+    case READ_UNTIL:
+      if (read_until_try_complete (self))
+        return TRUE;
+      break;
     }
 
   if (self->read_error != NULL)
@@ -568,7 +627,11 @@ read_try_complete (CoopStream *self)
     }
   if (self->eof)
     {
-      if (self->read_kind == READ_EXACTLY)
+      if (self->read_kind == READ_UNTIL)
+        read_fail (self, g_error_new (G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
+                                      "The stream ended after %" G_GSIZE_FORMAT " bytes without the "
+                                      "separator; they stay in the read buffer", self->rlen));
+      else if (self->read_kind == READ_EXACTLY)
         read_fail (self, g_error_new (G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
                                       "The stream ended after %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT
                                       " bytes; they stay in the read buffer",
@@ -835,7 +898,8 @@ stream_describe (CoopFuture *future,
     g_string_append_printf (out, "stream %p %s (fd %d, %" G_GSIZE_FORMAT " bytes buffered)",
                             (gpointer) self,
                             self->read_kind == READ_SOME ? "read" :
-                            self->read_kind == READ_EXACTLY ? "read_exactly" : "read_line",
+                            self->read_kind == READ_EXACTLY ? "read_exactly" :
+                            self->read_kind == READ_UNTIL ? "read_until" : "read_line",
                             self->fd, self->rlen);
   else
     g_string_append_printf (out, "stream %p drain (fd %d, %" G_GSIZE_FORMAT " bytes to write)",
@@ -869,6 +933,13 @@ stream_read_start (CoopStream *self,
       coop_future_take_error (future, error);
       return future;
     }
+
+  /* line_scan means "no separator starts here": reset it when the
+   * separator changes. */
+  if (kind == READ_UNTIL || (kind == READ_LINE && self->scan_is_until))
+    self->line_scan = 0;
+  if (kind == READ_LINE || kind == READ_UNTIL)
+    self->scan_is_until = kind == READ_UNTIL;
 
   self->read_future = g_object_ref (future);
   self->read_kind = kind;
@@ -1156,6 +1227,7 @@ coop_stream_finalize (GObject *object)
   g_clear_pointer (&self->reader_handle, coop_handle_unref);
   g_clear_pointer (&self->writer_handle, coop_handle_unref);
   rbuf_clear (self);
+  g_free (self->sep);
   wqueue_clear (self);
   g_clear_error (&self->read_error);
   g_clear_error (&self->write_error);
@@ -1556,7 +1628,8 @@ push_loop_context (CoopLoop      *loop,
  *
  * The future finishes with the connected [class@Coop.Stream] (an object
  * result: `COOP_STREAM (coop_future_get_object (future, NULL))`, owned by
- * the future), or fails with an error of the `G_IO_ERROR` domain:
+ * the future; [func@Coop.Stream.open_finish] gives your own reference, so
+ * the stream outlives the future), or fails with an error of the `G_IO_ERROR` domain:
  * `G_IO_ERROR_HOST_NOT_FOUND` if the name does not resolve (resolver errors
  * are mapped to it), otherwise the error of the first address that failed,
  * such as `G_IO_ERROR_CONNECTION_REFUSED`.  Cancelling the future stops the
@@ -1661,6 +1734,45 @@ coop_stream_open_unix (CoopLoop   *loop,
   return future;
 }
 
+/**
+ * coop_stream_open_finish:
+ * @future: a finished future of [func@Coop.Stream.open_tcp] or
+ *   [func@Coop.Stream.open_unix]
+ * @error: return location for an error
+ *
+ * Takes the stream that an open future produced, with a reference of its
+ * own.  The future holds a reference on the stream as its result, and
+ * [method@Coop.Future.get_object] lends that one (transfer none), valid
+ * only while the future lives.  The reference returned here is the
+ * caller's: the stream outlives the future, which may be dropped at once.
+ * Dropping the last reference to an open stream aborts it, so keep this
+ * one until the stream is closed.
+ *
+ * Returns: (transfer full) (nullable): the connected stream, or %NULL with
+ *   @error set (the open failed or was cancelled, the future is not done,
+ *   or its result is not a stream)
+ */
+CoopStream *
+coop_stream_open_finish (CoopFuture  *future,
+                         GError     **error)
+{
+  GObject *object;
+
+  g_return_val_if_fail (COOP_IS_FUTURE (future), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  object = coop_future_get_object (future, error);
+  if (object == NULL)
+    return NULL;
+  if (!COOP_IS_STREAM (object))
+    {
+      g_set_error (error, COOP_ERROR, COOP_ERROR_NO_RESULT,
+                   "The future's result is a %s, not a CoopStream", G_OBJECT_TYPE_NAME (object));
+      return NULL;
+    }
+  return COOP_STREAM (g_object_ref (object));
+}
+
 /* --- the public stream API ------------------------------------------------------------------ */
 
 /**
@@ -1732,8 +1844,8 @@ coop_stream_new_for_fd (CoopLoop  *loop,
  * the bytes were taken from the buffer but before it resumed,
  * [func@Coop.await] puts them back.
  *
- * Returns: (transfer full): a future for a #GBytes (a boxed result, read
- *   with [method@Coop.Future.get_boxed])
+ * Returns: (transfer full): a future for a #GBytes (read it with
+ *   [method@Coop.Future.get_bytes])
  */
 CoopFuture *
 coop_stream_read (CoopStream *stream,
@@ -1808,6 +1920,53 @@ coop_stream_read_line (CoopStream *stream)
   coop_return_val_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   return stream_read_start (stream, READ_LINE, 0);
+}
+
+/**
+ * coop_stream_read_until:
+ * @stream: a stream
+ * @separator: (array length=separator_len) (element-type guint8): the
+ *   bytes that end what is read, at least one
+ * @separator_len: the length of @separator
+ *
+ * Reads up to and including the first occurrence of @separator, as
+ * asyncio's `readuntil()`.  The separator may be of any length, and may
+ * arrive split across several receives.  @separator is copied.
+ *
+ * The limit ([method@Coop.Stream.set_limit]) counts as in asyncio 3.11: the
+ * separator may start at most limit bytes in.  Over it, the read fails
+ * with `G_IO_ERROR_MESSAGE_TOO_LARGE` and, unlike asyncio's `readuntil()`
+ * (which leaves its buffer as it is, so that a retry fails again at once)
+ * but as [method@Coop.Stream.read_line] and asyncio's `readline()`, the
+ * data goes: up to and including the separator if it was found, else
+ * every buffered byte that cannot be the start of a separator.  So a retry
+ * reads on.  If the stream ends before a separator, the read fails with
+ * `G_IO_ERROR_PARTIAL_INPUT` (asyncio's `IncompleteReadError`) and the
+ * bytes stay in the read buffer ([method@Coop.Stream.read] returns them),
+ * as for [method@Coop.Stream.read_exactly].  See [method@Coop.Stream.read]
+ * for other errors and cancellation.
+ *
+ * Returns: (transfer full): a future for a #GBytes ending with @separator
+ *   (read it with [method@Coop.Future.get_bytes])
+ */
+CoopFuture *
+coop_stream_read_until (CoopStream   *stream,
+                        const guint8 *separator,
+                        gsize         separator_len)
+{
+  g_return_val_if_fail (COOP_IS_STREAM (stream), NULL);
+  g_return_val_if_fail (separator != NULL, NULL);
+  g_return_val_if_fail (separator_len > 0, NULL);
+
+  /* Not while a read waits: that read may be a read_until() using it. */
+  if (stream->read_future == NULL &&
+      (stream->sep_len != separator_len || memcmp (stream->sep, separator, separator_len) != 0))
+    {
+      g_free (stream->sep);
+      stream->sep = g_memdup2 (separator, separator_len);
+      stream->sep_len = separator_len;
+    }
+  return stream_read_start (stream, READ_UNTIL, 0);
 }
 
 /**
@@ -1906,12 +2065,56 @@ coop_stream_write (CoopStream  *stream,
 {
   const guint8 *bytes;
   gsize len;
-  gssize n;
 
   g_return_val_if_fail (COOP_IS_STREAM (stream), FALSE);
   g_return_val_if_fail (data != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   coop_return_val_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE, FALSE);
+
+  bytes = g_bytes_get_data (data, &len);
+  return stream_write (stream, bytes, len, data, error);
+}
+
+/**
+ * coop_stream_write_data:
+ * @stream: a stream
+ * @data: (array length=len) (element-type guint8) (nullable): the bytes
+ *   to send
+ * @len: the length of @data
+ * @error: return location for an error
+ *
+ * Sends @len bytes from memory, as [method@Coop.Stream.write] does,
+ * without making a #GBytes first: when nothing is buffered they are sent
+ * at once, straight from @data, and only what the socket does not take is
+ * copied into the write buffer.  @data may be reused as soon as this
+ * returns.
+ *
+ * Returns: %TRUE if the bytes were sent or buffered
+ */
+gboolean
+coop_stream_write_data (CoopStream    *stream,
+                        const guint8  *data,
+                        gsize          len,
+                        GError       **error)
+{
+  g_return_val_if_fail (COOP_IS_STREAM (stream), FALSE);
+  g_return_val_if_fail (data != NULL || len == 0, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  coop_return_val_if_wrong_thread (stream->loop, COOP_INSTEAD_THREADSAFE, FALSE);
+
+  return stream_write (stream, data, len, NULL, error);
+}
+
+/* Sends @len bytes at @bytes; what is left is buffered: a slice of @owner
+ * if given (no copy), else a copy. */
+static gboolean
+stream_write (CoopStream    *stream,
+              const guint8  *bytes,
+              gsize          len,
+              GBytes        *owner,
+              GError       **error)
+{
+  gssize n;
 
   if (stream->closing || stream->eof_requested)
     {
@@ -1926,14 +2129,13 @@ coop_stream_write (CoopStream  *stream,
       return FALSE;
     }
 
-  bytes = g_bytes_get_data (data, &len);
   if (len == 0)
     return TRUE;
 
   if (stream->wsize == 0 && (stream->transport != NULL || stream->suspended))
     {
       /* The transport's path: queue, then flush as the writer would. */
-      g_queue_push_tail (&stream->wqueue, g_bytes_ref (data));
+      g_queue_push_tail (&stream->wqueue, owner != NULL ? g_bytes_ref (owner) : g_bytes_new (bytes, len));
       stream->wsize = len;
       g_object_ref (stream);
       stream_flush (stream);
@@ -1964,12 +2166,13 @@ coop_stream_write (CoopStream  *stream,
       if ((gsize) n == len)
         return TRUE;
       g_queue_push_tail (&stream->wqueue,
-                         n == 0 ? g_bytes_ref (data) : g_bytes_new_from_bytes (data, n, len - n));
+                         owner == NULL ? g_bytes_new (bytes + n, len - n) :
+                         n == 0 ? g_bytes_ref (owner) : g_bytes_new_from_bytes (owner, n, len - n));
       stream->wsize = len - n;
     }
   else
     {
-      g_queue_push_tail (&stream->wqueue, g_bytes_ref (data));
+      g_queue_push_tail (&stream->wqueue, owner != NULL ? g_bytes_ref (owner) : g_bytes_new (bytes, len));
       stream->wsize += len;
     }
   if (stream->wsize > stream->high_water)

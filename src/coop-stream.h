@@ -25,6 +25,9 @@ COOP_AVAILABLE_IN_ALL
 CoopFuture     *coop_stream_open_unix      (CoopLoop    *loop,
                                             const char  *path);
 COOP_AVAILABLE_IN_ALL
+CoopStream     *coop_stream_open_finish    (CoopFuture  *future,
+                                            GError     **error);
+COOP_AVAILABLE_IN_ALL
 CoopStream     *coop_stream_new_for_fd     (CoopLoop    *loop,
                                             int          fd,
                                             GError     **error);
@@ -37,6 +40,10 @@ CoopFuture     *coop_stream_read_exactly   (CoopStream  *stream,
                                             gsize        n);
 COOP_AVAILABLE_IN_ALL
 CoopFuture     *coop_stream_read_line      (CoopStream  *stream);
+COOP_AVAILABLE_IN_ALL
+CoopFuture     *coop_stream_read_until     (CoopStream   *stream,
+                                            const guint8 *separator,
+                                            gsize         separator_len);
 COOP_AVAILABLE_IN_ALL
 gsize           coop_stream_get_limit      (CoopStream  *stream);
 COOP_AVAILABLE_IN_ALL
@@ -51,6 +58,11 @@ COOP_AVAILABLE_IN_ALL
 gboolean        coop_stream_write          (CoopStream  *stream,
                                             GBytes      *data,
                                             GError     **error);
+COOP_AVAILABLE_IN_ALL
+gboolean        coop_stream_write_data     (CoopStream    *stream,
+                                            const guint8  *data,
+                                            gsize          len,
+                                            GError       **error);
 COOP_AVAILABLE_IN_ALL
 gboolean        coop_stream_write_eof      (CoopStream  *stream,
                                             GError     **error);

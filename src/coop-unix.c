@@ -6,7 +6,10 @@
 
 #include "coop-private.h"
 
+#include <errno.h>
 #include <glib-unix.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <signal.h>
 #include <string.h>
 
@@ -802,6 +805,7 @@ struct _CoopSubprocess
   int               returncode;
   guint             has_returncode : 1;
   guint             communicated : 1;
+  CoopStream       *streams[3];   /* stdin, stdout, stderr: new_with_streams() */
 };
 
 G_DEFINE_FINAL_TYPE (CoopSubprocess, coop_subprocess, G_TYPE_OBJECT)
@@ -814,6 +818,8 @@ coop_subprocess_finalize (GObject *object)
 {
   CoopSubprocess *self = COOP_SUBPROCESS (object);
 
+  for (guint i = 0; i < G_N_ELEMENTS (self->streams); i++)
+    g_clear_object (&self->streams[i]);
   g_clear_object (&self->subprocess);
   g_clear_object (&self->loop);
 
@@ -1065,6 +1071,165 @@ coop_subprocess_new (CoopLoop            *loop,
 }
 
 /**
+ * coop_subprocess_new_with_streams:
+ * @loop: the loop whose context completes the process's futures and
+ *   drives its streams
+ * @argv: (array zero-terminated=1) (element-type filename): the program and
+ *   its arguments, as for [ctor@Coop.Subprocess.new]
+ * @flags: #GSubprocessFlags, as for [ctor@Coop.Subprocess.new]
+ * @error: return location for an error
+ *
+ * Starts a process whose standard streams, those @flags asks pipes for
+ * (%G_SUBPROCESS_FLAGS_STDIN_PIPE, %G_SUBPROCESS_FLAGS_STDOUT_PIPE,
+ * %G_SUBPROCESS_FLAGS_STDERR_PIPE), are [class@Coop.Stream]s, as the
+ * `stdin`/`stdout`/`stderr` of asyncio's `create_subprocess_exec()`: read
+ * the child's output with [method@Coop.Stream.read_line] (one await per
+ * line), write its input with [method@Coop.Stream.write] and respect its
+ * pace with [method@Coop.Stream.drain]; end its input with
+ * [method@Coop.Stream.write_eof] or [method@Coop.Stream.close].  Get them
+ * with [method@Coop.Subprocess.get_stdin_stream] and its siblings.
+ *
+ * The child's ends are Unix stream sockets rather than pipes (asyncio does
+ * the same for stdin on some systems): writing to a child that exited is
+ * the error `G_IO_ERROR_BROKEN_PIPE`, never a `SIGPIPE`, which a library
+ * cannot ignore for its process.  Programs see no difference, unless they
+ * insist on a FIFO.  This process has no #GSubprocess pipes, so
+ * [method@Coop.Subprocess.get_stdout_pipe] and its siblings return %NULL
+ * and [method@Coop.Subprocess.communicate] has nothing to exchange: use the
+ * streams.
+ *
+ * Returns: (transfer full) (nullable): the process, or %NULL with @error set
+ */
+CoopSubprocess *
+coop_subprocess_new_with_streams (CoopLoop            *loop,
+                                  const char * const  *argv,
+                                  GSubprocessFlags     flags,
+                                  GError             **error)
+{
+  static const GSubprocessFlags pipe_flags[3] = {
+    G_SUBPROCESS_FLAGS_STDIN_PIPE, G_SUBPROCESS_FLAGS_STDOUT_PIPE, G_SUBPROCESS_FLAGS_STDERR_PIPE,
+  };
+  CoopStream *streams[3] = { NULL, NULL, NULL };
+  GSubprocessLauncher *launcher;
+  GSubprocess *subprocess;
+  CoopSubprocess *self;
+
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (argv != NULL && argv[0] != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!coop_loop_check_usable (loop, error))
+    return NULL;
+  launcher = g_subprocess_launcher_new (flags & ~(G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                                                  G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                  G_SUBPROCESS_FLAGS_STDERR_PIPE));
+  for (guint i = 0; i < 3; i++)
+    {
+      int sv[2];
+
+      if (!(flags & pipe_flags[i]))
+        continue;
+      if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        {
+          int err = errno;
+
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err),
+                       "Could not make the child's standard streams: %s", g_strerror (err));
+          goto fail;
+        }
+      /* The child's end is dup2()ed onto 0, 1 or 2 in the child (which
+       * clears close-on-exec) and closed here with the launcher. */
+      if (i == 0)
+        g_subprocess_launcher_take_stdin_fd (launcher, sv[1]);
+      else if (i == 1)
+        g_subprocess_launcher_take_stdout_fd (launcher, sv[1]);
+      else
+        g_subprocess_launcher_take_stderr_fd (launcher, sv[1]);
+      streams[i] = coop_stream_new_for_fd (loop, sv[0], error);
+      if (streams[i] == NULL)
+        {
+          close (sv[0]);
+          goto fail;
+        }
+      /* One direction each: the other is shut, so that a child reading
+       * its stdout (say) sees end-of-file at once instead of waiting. */
+      shutdown (sv[0], i == 0 ? SHUT_RD : SHUT_WR);
+    }
+  subprocess = g_subprocess_launcher_spawnv (launcher, argv, error);
+  if (subprocess == NULL)
+    goto fail;
+  g_object_unref (launcher);
+
+  self = g_object_new (COOP_TYPE_SUBPROCESS, NULL);
+  self->loop = g_object_ref (loop);
+  self->subprocess = subprocess;
+  self->flags = flags & ~(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                          G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  memcpy (self->streams, streams, sizeof streams);
+  return self;
+
+fail:
+  g_object_unref (launcher);
+  for (guint i = 0; i < 3; i++)
+    g_clear_object (&streams[i]);   /* aborts: closes our ends */
+  return NULL;
+}
+
+/**
+ * coop_subprocess_get_stdin_stream:
+ * @self: a subprocess
+ *
+ * Returns the stream to the process's standard input.
+ *
+ * Returns: (transfer none) (nullable): the stream, or %NULL unless the
+ *   process was made by [ctor@Coop.Subprocess.new_with_streams] with
+ *   %G_SUBPROCESS_FLAGS_STDIN_PIPE
+ */
+CoopStream *
+coop_subprocess_get_stdin_stream (CoopSubprocess *self)
+{
+  g_return_val_if_fail (SUBPROCESS_USABLE (self), NULL);
+
+  return self->streams[0];
+}
+
+/**
+ * coop_subprocess_get_stdout_stream:
+ * @self: a subprocess
+ *
+ * Returns the stream from the process's standard output.
+ *
+ * Returns: (transfer none) (nullable): the stream, or %NULL unless the
+ *   process was made by [ctor@Coop.Subprocess.new_with_streams] with
+ *   %G_SUBPROCESS_FLAGS_STDOUT_PIPE
+ */
+CoopStream *
+coop_subprocess_get_stdout_stream (CoopSubprocess *self)
+{
+  g_return_val_if_fail (SUBPROCESS_USABLE (self), NULL);
+
+  return self->streams[1];
+}
+
+/**
+ * coop_subprocess_get_stderr_stream:
+ * @self: a subprocess
+ *
+ * Returns the stream from the process's standard error.
+ *
+ * Returns: (transfer none) (nullable): the stream, or %NULL unless the
+ *   process was made by [ctor@Coop.Subprocess.new_with_streams] with
+ *   %G_SUBPROCESS_FLAGS_STDERR_PIPE
+ */
+CoopStream *
+coop_subprocess_get_stderr_stream (CoopSubprocess *self)
+{
+  g_return_val_if_fail (SUBPROCESS_USABLE (self), NULL);
+
+  return self->streams[2];
+}
+
+/**
  * coop_subprocess_get_loop:
  * @self: a subprocess
  *
@@ -1102,7 +1267,8 @@ coop_subprocess_get_gsubprocess (CoopSubprocess *self)
  * @self: a subprocess
  *
  * Returns the pipe to the process's standard input, a stream of the
- * #GSubprocess (Coop's own awaitable streams come in a later version).
+ * #GSubprocess (for awaitable streams, start the process with
+ * [ctor@Coop.Subprocess.new_with_streams]).
  *
  * Returns: (transfer none) (nullable): the pipe, or %NULL if the process
  *   was not created with %G_SUBPROCESS_FLAGS_STDIN_PIPE
@@ -1122,7 +1288,8 @@ coop_subprocess_get_stdin_pipe (CoopSubprocess *self)
  * @self: a subprocess
  *
  * Returns the pipe from the process's standard output, a stream of the
- * #GSubprocess (Coop's own awaitable streams come in a later version).
+ * #GSubprocess (for awaitable streams, start the process with
+ * [ctor@Coop.Subprocess.new_with_streams]).
  *
  * Returns: (transfer none) (nullable): the pipe, or %NULL if the process
  *   was not created with %G_SUBPROCESS_FLAGS_STDOUT_PIPE
@@ -1142,7 +1309,8 @@ coop_subprocess_get_stdout_pipe (CoopSubprocess *self)
  * @self: a subprocess
  *
  * Returns the pipe from the process's standard error, a stream of the
- * #GSubprocess (Coop's own awaitable streams come in a later version).
+ * #GSubprocess (for awaitable streams, start the process with
+ * [ctor@Coop.Subprocess.new_with_streams]).
  *
  * Returns: (transfer none) (nullable): the pipe, or %NULL if the process
  *   was not created with %G_SUBPROCESS_FLAGS_STDERR_PIPE

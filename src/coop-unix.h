@@ -9,6 +9,7 @@
 #endif
 
 #include "coop-task.h"
+#include "coop-stream.h"
 
 G_BEGIN_DECLS
 
@@ -55,6 +56,11 @@ CoopSubprocess *coop_subprocess_new             (CoopLoop            *loop,
                                                  GSubprocessFlags     flags,
                                                  GError             **error);
 COOP_AVAILABLE_IN_ALL
+CoopSubprocess *coop_subprocess_new_with_streams (CoopLoop           *loop,
+                                                  const char * const *argv,
+                                                  GSubprocessFlags    flags,
+                                                  GError            **error);
+COOP_AVAILABLE_IN_ALL
 CoopLoop       *coop_subprocess_get_loop        (CoopSubprocess      *self);
 COOP_AVAILABLE_IN_ALL
 GSubprocess    *coop_subprocess_get_gsubprocess (CoopSubprocess      *self);
@@ -64,6 +70,12 @@ COOP_AVAILABLE_IN_ALL
 GInputStream   *coop_subprocess_get_stdout_pipe (CoopSubprocess      *self);
 COOP_AVAILABLE_IN_ALL
 GInputStream   *coop_subprocess_get_stderr_pipe (CoopSubprocess      *self);
+COOP_AVAILABLE_IN_ALL
+CoopStream     *coop_subprocess_get_stdin_stream  (CoopSubprocess    *self);
+COOP_AVAILABLE_IN_ALL
+CoopStream     *coop_subprocess_get_stdout_stream (CoopSubprocess    *self);
+COOP_AVAILABLE_IN_ALL
+CoopStream     *coop_subprocess_get_stderr_stream (CoopSubprocess    *self);
 COOP_AVAILABLE_IN_ALL
 CoopFuture     *coop_subprocess_wait            (CoopSubprocess      *self);
 COOP_AVAILABLE_IN_ALL

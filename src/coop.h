@@ -23,5 +23,7 @@
 #include "coop-io.h"
 #include "coop-stream.h"
 #include "coop-tls.h"
+#include "coop-datagram.h"
+#include "coop-connect.h"
 #include "coop-driver.h"
 #undef COOP_INSIDE
