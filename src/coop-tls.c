@@ -480,7 +480,7 @@ open_tls_body (CoopTask *task,
  * Opens a TLS connection over TCP in one call: [func@Coop.Stream.open_tcp],
  * then [method@Coop.Stream.start_tls] with @host as the server identity.
  *
- * The TLS layer is GIO's ([class@Gio.TlsClientConnection], from
+ * The TLS layer is GIO's ([iface@Gio.TlsClientConnection], from
  * glib-networking).  The certificate is verified against @database and
  * @host; a certificate that fails fails the future with
  * `G_TLS_ERROR_BAD_CERTIFICATE`, and the message names the problems
@@ -675,7 +675,7 @@ server_tls_prepare (CoopTask   *task,
  *   handshake, in microseconds, or 0 for no limit
  *
  * Makes @server speak TLS: each connection it accepts from now on first
- * completes a TLS handshake ([class@Gio.TlsServerConnection] with
+ * completes a TLS handshake ([iface@Gio.TlsServerConnection] with
  * @certificate), and the handler runs only once it succeeded, with a
  * stream that reads and writes through TLS.  A connection whose handshake
  * fails or times out is closed without running the handler (and logged
