@@ -486,7 +486,7 @@ open_tls_body (CoopTask *task,
  * `G_TLS_ERROR_BAD_CERTIFICATE`, and the message names the problems
  * (unknown authority, wrong host name, expired, ...).  To trust a
  * self-signed peer or a test authority, pass a [class@Gio.TlsDatabase]
- * holding it (for example from [ctor@Gio.TlsFileDatabase.new]).
+ * holding it (for example from `g_tls_file_database_new()`).
  *
  * The result is a [class@Coop.Stream] used as any other: reads, writes,
  * drain and close behave the same, and [method@Coop.Stream.close] sends
