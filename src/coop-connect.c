@@ -90,34 +90,6 @@ resolve_done (GObject      *source,
   resolve_unref (op);
 }
 
-/* GIO continues an async call on the thread-default context of the thread
- * that starts it: make that the loop's for the call.  Returns the context
- * to pop, or NULL. */
-static gboolean
-push_loop_context (CoopLoop      *loop,
-                   GMainContext **pushed,
-                   GError       **error)
-{
-  GMainContext *context = coop_loop_get_context (loop);
-  GMainContext *current = g_main_context_get_thread_default ();
-
-  *pushed = NULL;
-  if (current == NULL)
-    current = g_main_context_default ();
-  if (current == context)
-    return TRUE;
-  if (!g_main_context_acquire (context))
-    {
-      g_set_error_literal (error, COOP_ERROR, COOP_ERROR_INVALID_STATE,
-                           "Call this from its loop's thread "
-                           "(the loop's context is owned by another thread)");
-      return FALSE;
-    }
-  g_main_context_push_thread_default (context);
-  g_main_context_release (context);
-  *pushed = context;
-  return TRUE;
-}
 
 /**
  * coop_resolve:
@@ -150,7 +122,7 @@ coop_resolve (CoopLoop   *loop,
   g_return_val_if_fail (host != NULL, NULL);
 
   future = coop_future_new (loop);
-  if (!coop_loop_check_usable (loop, &error) || !push_loop_context (loop, &pushed, &error))
+  if (!coop_loop_check_usable (loop, &error) || !coop_loop_push_context (loop, "A name resolution", &pushed, &error))
     {
       coop_future_take_error (future, error);
       return future;

@@ -1350,6 +1350,37 @@ coop_loop_set_stack_size (CoopLoop *loop,
   g_object_notify_by_pspec (G_OBJECT (loop), properties[PROP_STACK_SIZE]);
 }
 
+/* GIO continues an async call on the thread-default context of the thread
+ * that starts it: makes that the loop's for the call.  *pushed is the
+ * context to pop afterwards, or NULL when it already was the loop's.
+ * Fails (@what names the call) if another thread owns the context. */
+gboolean
+coop_loop_push_context (CoopLoop      *loop,
+                        const char    *what,
+                        GMainContext **pushed,
+                        GError       **error)
+{
+  GMainContext *context = loop->context;
+  GMainContext *current = g_main_context_get_thread_default ();
+
+  *pushed = NULL;
+  if (current == NULL)
+    current = g_main_context_default ();
+  if (current == context)
+    return TRUE;
+  if (!g_main_context_acquire (context))
+    {
+      g_set_error (error, COOP_ERROR, COOP_ERROR_INVALID_STATE,
+                   "%s must be started from its loop's thread "
+                   "(the loop's context is owned by another thread)", what);
+      return FALSE;
+    }
+  g_main_context_push_thread_default (context);
+  g_main_context_release (context);
+  *pushed = context;
+  return TRUE;
+}
+
 gboolean
 coop_loop_check_usable (CoopLoop  *loop,
                         GError   **error)

@@ -116,6 +116,10 @@ typedef struct
  * another thread does. */
 extern COOP_TLS char coop_thread_marker;
 
+gboolean  coop_loop_push_context      (CoopLoop      *loop,
+                                       const char    *what,
+                                       GMainContext **pushed,
+                                       GError       **error);
 gboolean  coop_loop_check_thread_slow (CoopLoop   *loop,
                                        const char *func,
                                        const char *instead);

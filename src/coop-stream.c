@@ -1587,33 +1587,6 @@ connect_new (CoopLoop   *loop,
   return op;
 }
 
-/* GIO continues an async call on the thread-default context of the thread
- * that starts it: make that the loop's for the call. */
-static gboolean
-push_loop_context (CoopLoop      *loop,
-                   GMainContext **pushed,
-                   GError       **error)
-{
-  GMainContext *context = coop_loop_get_context (loop);
-  GMainContext *current = g_main_context_get_thread_default ();
-
-  *pushed = NULL;
-  if (current == NULL)
-    current = g_main_context_default ();
-  if (current == context)
-    return TRUE;
-  if (!g_main_context_acquire (context))
-    {
-      g_set_error_literal (error, COOP_ERROR, COOP_ERROR_INVALID_STATE,
-                           "A connection must be opened from its loop's thread "
-                           "(the loop's context is owned by another thread)");
-      return FALSE;
-    }
-  g_main_context_push_thread_default (context);
-  g_main_context_release (context);
-  *pushed = context;
-  return TRUE;
-}
 
 /**
  * coop_stream_open_tcp:
@@ -1672,7 +1645,7 @@ coop_stream_open_tcp (CoopLoop   *loop,
       GResolver *resolver = g_resolver_get_default ();
       GMainContext *pushed;
 
-      if (!push_loop_context (loop, &pushed, &error))
+      if (!coop_loop_push_context (loop, "A connection", &pushed, &error))
         connect_finish (op, NULL, error);
       else
         {

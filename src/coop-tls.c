@@ -185,26 +185,6 @@ bad_certificate_error (GTlsCertificateFlags  flags,
   return named;
 }
 
-/* GIO calls back in the thread-default context of the caller: the loop's. */
-static GMainContext *
-push_loop_context (CoopLoop  *loop,
-                   GError   **error)
-{
-  GMainContext *context = coop_loop_get_context (loop);
-  GMainContext *current = g_main_context_get_thread_default ();
-
-  if ((current != NULL ? current : g_main_context_default ()) == context)
-    return NULL;
-  if (!g_main_context_acquire (context))
-    {
-      g_set_error_literal (error, COOP_ERROR, COOP_ERROR_INVALID_STATE,
-                           "TLS must be started from its loop's thread");
-      return NULL;
-    }
-  g_main_context_push_thread_default (context);
-  g_main_context_release (context);
-  return context;
-}
 
 /* Builds the GTlsConnection on a copy of the stream's fd. */
 static GIOStream *
@@ -263,7 +243,7 @@ tls_handshake (CoopStream      *stream,
 
   coop_stream_set_suspended (stream, TRUE);
   op = coop_async_future_new (loop);
-  pushed = push_loop_context (loop, &local);
+  coop_loop_push_context (loop, "TLS", &pushed, &local);
   if (local == NULL)
     {
       g_tls_connection_handshake_async (conn, G_PRIORITY_DEFAULT,
