@@ -120,6 +120,7 @@ coop_resolve (CoopLoop   *loop,
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
   g_return_val_if_fail (resolver == NULL || G_IS_RESOLVER (resolver), NULL);
   g_return_val_if_fail (host != NULL, NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   future = coop_future_new (loop);
   if (!coop_loop_check_usable (loop, &error) || !coop_loop_push_context (loop, "A name resolution", &pushed, &error))
@@ -614,6 +615,7 @@ coop_stream_open_tcp_full (CoopLoop   *loop,
 
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
   g_return_val_if_fail (host != NULL, NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   op = g_new0 (Eyeballs, 1);
   op->ref_count = 1;   /* the waiter's, until the result is set */

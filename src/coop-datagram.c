@@ -759,6 +759,7 @@ coop_datagram_new (CoopLoop        *loop,
   g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
   g_return_val_if_fail (local_address == NULL || G_IS_SOCKET_ADDRESS (local_address), NULL);
   g_return_val_if_fail (remote_address == NULL || G_IS_SOCKET_ADDRESS (remote_address), NULL);
+  coop_return_val_if_wrong_thread (loop, COOP_INSTEAD_THREADSAFE, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   if (!coop_loop_check_usable (loop, error))
@@ -828,6 +829,7 @@ coop_datagram_receive (CoopDatagram *datagram)
   GError *error = NULL;
 
   g_return_val_if_fail (COOP_IS_DATAGRAM (datagram), NULL);
+  coop_return_val_if_wrong_thread (datagram->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   future = coop_future_new (datagram->loop);
   coop_future_set_describe (future, dgram_describe, datagram);
@@ -921,6 +923,7 @@ coop_datagram_send (CoopDatagram    *datagram,
 
   g_return_val_if_fail (COOP_IS_DATAGRAM (datagram), FALSE);
   g_return_val_if_fail (data != NULL, FALSE);
+  coop_return_val_if_wrong_thread (datagram->loop, COOP_INSTEAD_THREADSAFE, FALSE);
   g_return_val_if_fail (address == NULL || G_IS_SOCKET_ADDRESS (address), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
@@ -986,6 +989,7 @@ coop_datagram_drain (CoopDatagram *datagram)
   CoopFuture *future;
 
   g_return_val_if_fail (COOP_IS_DATAGRAM (datagram), NULL);
+  coop_return_val_if_wrong_thread (datagram->loop, COOP_INSTEAD_THREADSAFE, NULL);
 
   future = coop_future_new (datagram->loop);
   if (datagram->fd < 0)
@@ -1237,6 +1241,7 @@ void
 coop_datagram_close (CoopDatagram *datagram)
 {
   g_return_if_fail (COOP_IS_DATAGRAM (datagram));
+  coop_return_if_wrong_thread (datagram->loop, COOP_INSTEAD_THREADSAFE);
 
   dgram_shut (datagram);
 }

@@ -227,6 +227,12 @@ misuse_thread (gpointer data)
   g_assert_false (coop_lock_try_acquire (c->lock));
   EXPECT_REFUSED ("coop_queue_put_pointer_nowait");
   g_assert_false (coop_queue_put_pointer_nowait (c->queue, c, NULL, 0, NULL));
+  EXPECT_REFUSED ("coop_resolve");
+  g_assert_null (coop_resolve (c->loop, NULL, "localhost"));
+  EXPECT_REFUSED ("coop_stream_open_tcp_full");
+  g_assert_null (coop_stream_open_tcp_full (c->loop, "localhost", 9, 0, -1));
+  EXPECT_REFUSED ("coop_datagram_new");
+  g_assert_null (coop_datagram_new (c->loop, NULL, NULL, NULL));
   EXPECT_REFUSED ("coop_loop_stop");
   coop_loop_stop (c->loop);
   EXPECT_REFUSED ("coop_loop_close");
