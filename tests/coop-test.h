@@ -126,3 +126,19 @@ coop_test_append_int (gpointer user_data)
 
   g_array_append_val (pair[0], *(int *) pair[1]);
 }
+
+/* Runs @func as a task to its end on @loop, under a deadline that turns a
+ * hang into a failure; the task must not fail. */
+static inline void
+coop_test_run_task (CoopLoop     *loop,
+                    CoopTaskFunc  func,
+                    gpointer      data,
+                    gint64        timeout_usec)
+{
+  g_autoptr(CoopTask) task = coop_task_new_full (loop, "test", 0, func, data, NULL);
+  g_autoptr(CoopFuture) limited = coop_wait_for (COOP_FUTURE (task), timeout_usec);
+  g_autoptr(GError) error = NULL;
+
+  coop_loop_run_until_complete (loop, limited, &error);
+  g_assert_no_error (error);
+}

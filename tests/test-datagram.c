@@ -12,18 +12,7 @@
 
 #define TEST_TIMEOUT (20 * G_USEC_PER_SEC)
 
-static void
-run_task (CoopLoop     *loop,
-          CoopTaskFunc  func,
-          gpointer      data)
-{
-  g_autoptr(CoopTask) task = coop_task_new_full (loop, "test", 0, func, data, NULL);
-  g_autoptr(CoopFuture) limited = coop_wait_for (COOP_FUTURE (task), TEST_TIMEOUT);
-  g_autoptr(GError) error = NULL;
-
-  coop_loop_run_until_complete (loop, limited, &error);
-  g_assert_no_error (error);
-}
+#define run_task(loop, func, data) coop_test_run_task ((loop), (func), (data), TEST_TIMEOUT)
 
 static GSocketAddress *
 address_new (const char *host,

@@ -121,18 +121,7 @@ peer_await_exit (Peer *peer)
   g_assert_no_error (error);
 }
 
-static void
-run_task (CoopLoop     *loop,
-          CoopTaskFunc  func,
-          gpointer      data)
-{
-  g_autoptr(CoopTask) task = coop_task_new_full (loop, "test", 0, func, data, NULL);
-  g_autoptr(CoopFuture) limited = coop_wait_for (COOP_FUTURE (task), TEST_TIMEOUT);
-  g_autoptr(GError) error = NULL;
-
-  coop_loop_run_until_complete (loop, limited, &error);
-  g_assert_no_error (error);
-}
+#define run_task(loop, func, data) coop_test_run_task ((loop), (func), (data), TEST_TIMEOUT)
 
 static GBytes *
 await_bytes (CoopFuture  *future,
