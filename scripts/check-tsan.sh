@@ -12,7 +12,7 @@
 # single-threaded suites that exercise fibers, and the threaded stress
 # test (suite stress, scaled down: TSan is ~10x slower).  Fiber switches
 # are annotated for TSan (__tsan_create_fiber/__tsan_switch_to_fiber in
-# src/coop-fiber.c).
+# src/fiber/coop-fiber.c).
 #
 # What does not: the GIO-based tests (gio, unix, stream).  GLib is not
 # built with TSan, so the synchronisation inside it (GMutex is a futex,
@@ -21,7 +21,7 @@
 # threads is reported (hundreds of reports per test, all inside GLib's
 # hand-offs).  Coop states the edges of its own hand-offs
 # (coop_mutex_lock/unlock, coop_tsan_release/acquire in
-# src/coop-private.h); it cannot do so for GLib's.  Nor test-fiber: its
+# src/core/coop-private.h); it cannot do so for GLib's.  Nor test-fiber: its
 # thread test starts more threads than TSan's limit allows.
 #
 # G_SLICE=always-malloc: GSlice (GLib 2.74) recycles blocks between threads

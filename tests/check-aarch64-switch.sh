@@ -1,6 +1,6 @@
 #!/bin/sh
 # check-aarch64-switch.sh: cross-builds the aarch64 context switch
-# (src/arch/coop-switch-aarch64.S + src/coop-fiber-asm.c) into a small
+# (src/fiber/arch/coop-switch-aarch64.S + src/fiber/coop-fiber-asm.c) into a small
 # static, GLib-free test program and runs it under qemu-aarch64.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
@@ -312,9 +312,9 @@ for variant in plain branch-protection; do
     qemu_flags="-cpu max"
   fi
   if ! "$CC" -std=gnu11 -O2 -g -Wall -Wextra -static $flags \
-       -I"$tmp/stub" -I"$srcdir/src" \
+       -I"$tmp/stub" -I"$srcdir/src" -I"$srcdir/src/core" -I"$srcdir/src/fiber" \
        -o "$tmp/check-$variant" "$tmp/check.c" \
-       "$srcdir/src/coop-fiber-asm.c" "$srcdir/src/arch/coop-switch-aarch64.S" -lm \
+       "$srcdir/src/fiber/coop-fiber-asm.c" "$srcdir/src/fiber/arch/coop-switch-aarch64.S" -lm \
        2> "$tmp/cc.log"; then
     if grep -q -e "cannot find" -e "No such file" "$tmp/cc.log"; then
       cat "$tmp/cc.log"

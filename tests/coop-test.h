@@ -11,7 +11,7 @@
 
 /* ThreadSanitizer builds (scripts/check-tsan.sh): GLib is not built with
  * TSan, so the tests' own GMutex/GCond hand-offs would look like races.
- * State the happens-before edges they make, as src/coop-private.h does
+ * State the happens-before edges they make, as src/core/coop-private.h does
  * for the library. */
 #if defined(__SANITIZE_THREAD__)
 # define COOP_TEST_TSAN 1
