@@ -24,8 +24,10 @@
  *   (input, drawing, I/O) get their turn in between;
  * - the *timer* source, one binary heap of every pending
  *   [method@Coop.Loop.call_later] / [method@Coop.Loop.call_at] callback, with
- *   its ready time set to the earliest deadline.  Its cost per main-loop
- *   iteration does not depend on the number of pending timers.
+ *   its ready time set to the earliest deadline (and, on Linux, a timerfd
+ *   armed for it, so the poll wakes on time rather than at GLib's next whole
+ *   millisecond).  Its cost per main-loop iteration does not depend on the
+ *   number of pending timers.
  *
  * Both share one priority, by default %G_PRIORITY_DEFAULT_IDLE, so GTK's
  * input, layout and painting go first, as with g_idle_add().
@@ -117,6 +119,7 @@ struct _CoopLoop
 
   LoopSource     *ready_source;
   LoopSource     *timer_source;
+  CoopTimerFd     timer_fd;      /* wakes the poll at the earliest deadline */
 
   GQueue          tasks;         /* live tasks, links embedded in the tasks */
   CoopShutdown   *shutdown;      /* while coop_loop_shutdown() waits */
@@ -849,10 +852,13 @@ heap_remove (CoopLoop   *loop,
 static void
 timer_source_update (CoopLoop *loop)
 {
+  gint64 earliest;
+
   if (loop->timer_source == NULL)
     return;
-  g_source_set_ready_time ((GSource *) loop->timer_source,
-                           loop->heap_len > 0 ? loop->heap[0]->when : -1);
+  earliest = loop->heap_len > 0 ? loop->heap[0]->when : -1;
+  g_source_set_ready_time ((GSource *) loop->timer_source, earliest);
+  coop_timer_fd_arm (&loop->timer_fd, (GSource *) loop->timer_source, earliest);
 }
 
 /* Runs the timers due at @now.  Every expired timer is taken first, then
@@ -905,11 +911,14 @@ timer_source_dispatch (GSource     *source,
   CoopLoop *loop = ((LoopSource *) source)->loop;
   GMainContext *context = loop->context;
   gboolean pushed;
+  gint64 now;
 
   coop_loop_set_owner_self (loop);
   g_object_ref (loop);
   pushed = push_context_if_needed (loop);
-  run_due_timers (loop, g_get_monotonic_time ());
+  now = g_get_monotonic_time ();
+  coop_timer_fd_fired (&loop->timer_fd, source, now);
+  run_due_timers (loop, now);
   if (pushed)
     g_main_context_pop_thread_default (context);
   g_object_unref (loop);
@@ -951,6 +960,13 @@ loop_source_destroy (LoopSource **sourcep)
   g_source_unref ((GSource *) source);
 }
 
+/* For the tests: the timerfd that wakes the loop's poll, or -1. */
+int
+coop_loop_get_timer_fd (CoopLoop *loop)
+{
+  return loop->timer_fd.fd;
+}
+
 /* --- GObject -------------------------------------------------------------------- */
 
 G_STATIC_ASSERT (G_STRUCT_OFFSET (CoopLoop, ready) == G_STRUCT_OFFSET (CoopLoopHead, ready));
@@ -968,6 +984,8 @@ coop_loop_init (CoopLoop *loop)
   loop->run_stack = g_array_new (FALSE, FALSE, sizeof (RunFrame));
   loop->stack_pool = coop_stack_pool_new (DEFAULT_STACK_SIZE);
   loop->future_pool = coop_future_pool_new ();
+  loop->timer_fd.fd = -1;
+  loop->timer_fd.armed = G_MAXINT64;
   coop_loop_set_owner_self (loop);
 }
 
@@ -984,6 +1002,7 @@ coop_loop_constructed (GObject *object)
   /* The timer source is attached first, so that in an iteration where both
    * are ready the expired timers run before the ready queue. */
   loop->timer_source = loop_source_new (loop, &timer_source_funcs, "[coop-timers]");
+  coop_timer_fd_init (&loop->timer_fd, (GSource *) loop->timer_source);
   loop->ready_source = loop_source_new (loop, &ready_source_funcs, "[coop-ready]");
 
   coop_debug_loop_init (loop);
@@ -1046,6 +1065,7 @@ coop_loop_finalize (GObject *object)
   coop_io_shutdown (loop);
   loop_drain (loop);
   loop_source_destroy (&loop->ready_source);
+  coop_timer_fd_clear (&loop->timer_fd, (GSource *) loop->timer_source);
   loop_source_destroy (&loop->timer_source);
   g_clear_pointer (&loop->future_pool, coop_future_pool_free);
 
@@ -1936,6 +1956,7 @@ coop_loop_close (CoopLoop *loop)
   coop_io_shutdown (loop);
   loop_drain (loop);
   loop_source_destroy (&loop->ready_source);
+  coop_timer_fd_clear (&loop->timer_fd, (GSource *) loop->timer_source);
   loop_source_destroy (&loop->timer_source);
   /* The pooled futures hold references on the loop: let them go. */
   g_clear_pointer (&loop->future_pool, coop_future_pool_free);

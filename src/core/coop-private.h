@@ -575,4 +575,32 @@ CoopCallback coop_handle_get_callback (CoopHandle *handle);
 /* Frequently used errors. */
 GError   *coop_cancelled_error_new   (const char *message);
 
+/* --- fork (coop-fork.c) ------------------------------------------------------ */
+
+/* Bumped in the child of each fork(); holders of kernel objects a child
+ * must not share record it (coop_fork_watch() registers the handler) and
+ * make their own when it changes. */
+extern guint coop_fork_generation;
+guint coop_fork_watch (void);
+
+/* --- precise timer wake-ups (coop-timer-fd.c) ----------------------------- */
+
+/* A timerfd in a source's poll set, armed for the earliest deadline, so
+ * the poll wakes when the timer is due instead of at GLib's next whole
+ * millisecond.  fd is -1 where there is none (then GLib's ready time alone
+ * wakes the loop, as before). */
+typedef struct
+{
+  int      fd;
+  gpointer tag;               /* from g_source_add_unix_fd() */
+  gint64   armed;             /* the deadline it is set to; G_MAXINT64: none */
+  guint    fork_generation;
+} CoopTimerFd;
+
+void coop_timer_fd_init  (CoopTimerFd *tfd, GSource *source);
+void coop_timer_fd_arm   (CoopTimerFd *tfd, GSource *source, gint64 deadline);
+void coop_timer_fd_fired (CoopTimerFd *tfd, GSource *source, gint64 now);
+void coop_timer_fd_clear (CoopTimerFd *tfd, GSource *source);
+int  coop_loop_get_timer_fd (CoopLoop *loop);
+
 G_END_DECLS

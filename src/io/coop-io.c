@@ -121,7 +121,7 @@ struct _IoState
   GPtrArray  *ready;           /* poll backend: watches with revents, from check() */
   gboolean    dead;            /* shut down while dispatching: freed after */
   guint32     next_id;         /* Watch ids */
-  guint       fork_generation; /* fork_generation when epfd was made */
+  guint       fork_generation; /* coop_fork_generation when epfd was made */
 };
 
 static GQuark io_quark;
@@ -144,28 +144,6 @@ use_epoll (void)
 
 /* --- fork ------------------------------------------------------------------- */
 
-/* Bumped in the child of every fork(): the child runs on one thread, so a
- * plain increment; other threads of the parent never see it change. */
-static guint fork_generation;
-
-static void
-atfork_child (void)
-{
-  fork_generation++;
-}
-
-static void
-atfork_register_once (void)
-{
-  static gsize registered = 0;
-
-  if (g_once_init_enter (&registered))
-    {
-      pthread_atfork (NULL, NULL, atfork_child);
-      g_once_init_leave (&registered, 1);
-    }
-}
-
 static int register_events (IoState *io, Watch *watch, guint events, gboolean renew);
 
 /* In the child of a fork(): leaves the parent's epoll instance alone and
@@ -174,7 +152,7 @@ static int register_events (IoState *io, Watch *watch, guint events, gboolean re
 static void
 io_after_fork (IoState *io)
 {
-  io->fork_generation = fork_generation;
+  io->fork_generation = coop_fork_generation;
 #ifdef HAVE_EPOLL
   if (io->epfd >= 0)
     {
@@ -204,7 +182,7 @@ io_after_fork (IoState *io)
 static inline void
 io_check_fork (IoState *io)
 {
-  if (G_UNLIKELY (io->fork_generation != fork_generation))
+  if (G_UNLIKELY (io->fork_generation != coop_fork_generation))
     io_after_fork (io);
 }
 
@@ -767,11 +745,10 @@ io_state_get (CoopLoop *loop)
   if (io_quark == 0)
     io_quark = g_quark_from_static_string ("coop-io-state");
 
-  atfork_register_once ();
   io = g_new0 (IoState, 1);
   io->loop = loop;
   io->epfd = -1;
-  io->fork_generation = fork_generation;
+  io->fork_generation = coop_fork_watch ();
   io->watches = g_hash_table_new_full (NULL, NULL, NULL, watch_free);
   io->ready = g_ptr_array_new ();
   io->source = (IoSource *) g_source_new (&io_source_funcs, sizeof (IoSource));
