@@ -50,7 +50,7 @@ static gint64 opt_width = 1;
 static double opt_seconds = 3.0;
 
 static GOptionEntry entries[] = {
-  { "impl", 'i', 0, G_OPTION_ARG_STRING, &opt_impl, "coop or glib", "IMPL" },
+  { "impl", 'i', 0, G_OPTION_ARG_STRING, &opt_impl, "coop, coop-dense or glib", "IMPL" },
   { "workload", 'w', 0, G_OPTION_ARG_STRING, &opt_workload,
     "spawn, pingpong, chain, suspended, timers or respons", "W" },
   { "n", 'n', 0, G_OPTION_ARG_INT64, &opt_n, "operations / tasks / timers", "N" },
@@ -386,6 +386,148 @@ suspended_measure (gint64 n)
   json_num ("rss_kib", rss1);
 }
 
+/* --- dense tasks (--impl coop-dense): pingpong and suspended ----------------
+ * The same workloads with CoopDenseTask state machines in place of
+ * stackful tasks: one step per hand-off, no stack. */
+
+typedef struct
+{
+  Pair   *pair;
+  gint64  i;
+} DenseSide;
+
+static CoopFuture *
+dense_ping_step (CoopDenseTask *task,
+                 CoopFuture    *completed,
+                 gpointer       data)
+{
+  DenseSide *side = data;
+  Pair *p = side->pair;
+  CoopFuture *mine, *theirs;
+
+  if (completed != NULL && ++side->i == p->rounds)
+    return NULL;
+  mine = coop_future_new (loop);
+  theirs = p->box[1];
+  p->box[0] = mine;
+  p->box[1] = NULL;
+  coop_future_set_none (theirs);
+  return mine;     /* the reference goes to the task */
+}
+
+static CoopFuture *
+dense_pong_step (CoopDenseTask *task,
+                 CoopFuture    *completed,
+                 gpointer       data)
+{
+  DenseSide *side = data;
+  Pair *p = side->pair;
+  CoopFuture *mine, *theirs;
+
+  /* The futures go to the task that waits for them (the pointers in the
+   * pair are borrowed): the first is the one the run made. */
+  if (completed == NULL)
+    return p->box[1];
+  mine = ++side->i < p->rounds ? coop_future_new (loop) : NULL;
+  theirs = p->box[0];
+  p->box[1] = mine;
+  p->box[0] = NULL;
+  coop_future_set_none (theirs);
+  if (mine == NULL)
+    pair_finished ();
+  return mine;
+}
+
+static double
+dense_pingpong_run (gint64 n,
+                    gint64 width)
+{
+  gint64 rounds = MAX (n / width, 1), t0, t1, i;
+  Pair *pairs = g_new0 (Pair, width);
+  DenseSide *sides = g_new0 (DenseSide, 2 * width);
+
+  pairs_done = 0;
+  pairs_target = width;
+  t0 = now_ns ();
+  for (i = 0; i < width; i++)
+    {
+      pairs[i].rounds = rounds;
+      pairs[i].box[1] = coop_future_new (loop);
+      sides[2 * i].pair = sides[2 * i + 1].pair = &pairs[i];
+      g_object_unref (coop_dense_task_new (loop, dense_pong_step, &sides[2 * i + 1], NULL));
+      g_object_unref (coop_dense_task_new (loop, dense_ping_step, &sides[2 * i], NULL));
+    }
+  run ();
+  t1 = now_ns ();
+  while (g_main_context_iteration (ctx, FALSE))
+    ;
+  g_free (sides);
+  g_free (pairs);
+  return (t1 - t0) / (2.0 * rounds * width);
+}
+
+static CoopFuture *
+dense_suspended_step (CoopDenseTask *task,
+                      CoopFuture    *completed,
+                      gpointer       data)
+{
+  gint64 i = GPOINTER_TO_SIZE (data);
+
+  if (completed == NULL)
+    {
+      CoopFuture *mine = coop_future_new (loop);
+
+      mailboxes[i] = mine;
+      if (++susp_started == susp_target)
+        quit ();
+      return mine;  /* the task's reference; mailboxes[i] borrows it */
+    }
+  mailboxes[i] = NULL;
+  if (++susp_finished == susp_target)
+    quit ();
+  return NULL;
+}
+
+static void
+dense_suspended_measure (gint64 n)
+{
+  gint64 rss0, rss1, t0, t1, t2, i;
+
+  mailboxes = g_new0 (CoopFuture *, MAX (n, 100));
+  susp_started = susp_finished = 0;
+  susp_target = 100;
+  for (i = 0; i < 100; i++)
+    g_object_unref (coop_dense_task_new (loop, dense_suspended_step, GSIZE_TO_POINTER (i), NULL));
+  run ();
+  for (i = 0; i < 100; i++)
+    coop_future_set_none (mailboxes[i]);
+  run ();
+  malloc_trim (0);
+
+  susp_started = susp_finished = 0;
+  susp_target = n;
+  rss0 = read_rss_kib ();
+  t0 = now_ns ();
+  for (i = 0; i < n; i++)
+    g_object_unref (coop_dense_task_new (loop, dense_suspended_step, GSIZE_TO_POINTER (i), NULL));
+  run ();
+  t1 = now_ns ();
+  rss1 = read_rss_kib ();
+  g_assert_cmpint (susp_started, ==, n);
+  for (i = 0; i < n; i++)
+    coop_future_set_none (mailboxes[i]);
+  run ();
+  t2 = now_ns ();
+  g_assert_cmpint (susp_finished, ==, n);
+  g_free (mailboxes);
+
+  json_begin ();
+  json_num ("rss_bytes_per_task", (rss1 - rss0) * 1024.0 / n);
+  json_num ("create_ns_per_task", (t1 - t0) / (double) n);
+  json_num ("wake_ns_per_task", (t2 - t1) / (double) n);
+  json_num ("rss_kib", rss1);
+}
+
 /* --- timers ------------------------------------------------------------------ */
 
 typedef struct
@@ -639,7 +781,7 @@ main (int    argc,
 {
   g_autoptr(GOptionContext) options = g_option_context_new ("- one benchmark measurement");
   g_autoptr(GError) error = NULL;
-  gboolean coop;
+  gboolean coop, dense;
 
   g_option_context_add_main_entries (options, entries, NULL);
   if (!g_option_context_parse (options, &argc, &argv, &error))
@@ -648,20 +790,35 @@ main (int    argc,
       return 2;
     }
   if (opt_impl == NULL || opt_workload == NULL || opt_n < 1 || opt_width < 1 ||
-      (!g_str_equal (opt_impl, "coop") && !g_str_equal (opt_impl, "glib")))
+      (!g_str_equal (opt_impl, "coop") && !g_str_equal (opt_impl, "glib") &&
+       !g_str_equal (opt_impl, "coop-dense")))
     {
-      g_printerr ("usage: bench-workload --impl coop|glib --workload W --n N\n");
+      g_printerr ("usage: bench-workload --impl coop|coop-dense|glib --workload W --n N\n");
       return 2;
     }
   raise_nofile_limit ();
   coop = g_str_equal (opt_impl, "coop");
+  dense = g_str_equal (opt_impl, "coop-dense");
   ctx = g_main_context_default ();
-  if (coop)
+  if (coop || dense)
     loop = coop_loop_new (ctx);
   else
     ml = g_main_loop_new (ctx, FALSE);
 
-  if (g_str_equal (opt_workload, "spawn"))
+  if (dense && g_str_equal (opt_workload, "pingpong"))
+    {
+      dense_pingpong_run (MIN (opt_n, 1000 * opt_width), opt_width);
+      json_begin ();
+      json_num ("ns_per_op", dense_pingpong_run (opt_n, opt_width));
+    }
+  else if (dense && g_str_equal (opt_workload, "suspended"))
+    dense_suspended_measure (opt_n);
+  else if (dense)
+    {
+      g_printerr ("bench-workload: coop-dense has no %s workload\n", opt_workload);
+      return 3;
+    }
+  else if (g_str_equal (opt_workload, "spawn"))
     {
       spawn_run (MIN (opt_n, 1000), opt_width);
       json_begin ();

@@ -10,6 +10,7 @@
 #include "coop-loop.h"
 #include "coop-future.h"
 #include "coop-task.h"
+#include "coop-dense-task.h"
 #include "coop-combinators.h"
 #include "coop-debug.h"
 #include "coop-sync.h"

@@ -122,6 +122,7 @@ struct _CoopLoop
   CoopTimerFd     timer_fd;      /* wakes the poll at the earliest deadline */
 
   GQueue          tasks;         /* live tasks, links embedded in the tasks */
+  GQueue          dense_tasks;   /* live CoopDenseTasks, the same way */
   CoopShutdown   *shutdown;      /* while coop_loop_shutdown() waits */
   GQueue          thens;         /* coop_future_then() records on pending futures */
   guint64         next_task_id;  /* the last number given to a task */
@@ -980,6 +981,7 @@ coop_loop_init (CoopLoop *loop)
   loop->ready.ring = g_new (ReadyEntry, 256);
   g_mutex_init (&loop->ts_lock);
   g_queue_init (&loop->tasks);
+  g_queue_init (&loop->dense_tasks);
   g_queue_init (&loop->thens);
   loop->run_stack = g_array_new (FALSE, FALSE, sizeof (RunFrame));
   loop->stack_pool = coop_stack_pool_new (DEFAULT_STACK_SIZE);
@@ -1017,6 +1019,7 @@ loop_drain (CoopLoop *loop)
 
   /* Tasks that can never run again, in one report. */
   coop_task_abandon_all (loop, &loop->tasks);
+  coop_dense_task_abandon_all (loop, &loop->dense_tasks);
 
   /* then() callbacks on futures that can no longer complete through this
    * loop: neither callback will run, both destroy notifies do. */
@@ -1445,7 +1448,7 @@ coop_loop_register_task (CoopLoop *loop,
   g_queue_push_tail_link (&loop->tasks, link);
   /* A task started while the loop shuts down is cancelled too. */
   if (G_UNLIKELY (loop->shutdown != NULL))
-    coop_shutdown_task_added (loop->shutdown, task);
+    coop_shutdown_task_added (loop->shutdown, COOP_FUTURE (task));
   return ++loop->next_task_id;
 }
 
@@ -1463,6 +1466,32 @@ GQueue *
 coop_loop_get_tasks_internal (CoopLoop *loop)
 {
   return &loop->tasks;
+}
+
+void
+coop_loop_register_dense_task (CoopLoop      *loop,
+                               CoopDenseTask *task,
+                               GList         *link)
+{
+  link->data = task;
+  g_queue_push_tail_link (&loop->dense_tasks, link);
+  if (G_UNLIKELY (loop->shutdown != NULL))
+    coop_shutdown_task_added (loop->shutdown, COOP_FUTURE (task));
+}
+
+void
+coop_loop_unregister_dense_task (CoopLoop *loop,
+                                 GList    *link)
+{
+  g_queue_unlink (&loop->dense_tasks, link);
+  if (G_UNLIKELY (loop->shutdown != NULL))
+    coop_shutdown_check (loop->shutdown);
+}
+
+GQueue *
+coop_loop_get_dense_tasks_internal (CoopLoop *loop)
+{
+  return &loop->dense_tasks;
 }
 
 CoopShutdown *

@@ -213,11 +213,21 @@ coop_time_coarse (void)
  * that start and finish while it waits. */
 typedef struct _CoopShutdown CoopShutdown;
 GQueue       *coop_loop_get_tasks_internal    (CoopLoop     *loop);
+/* Live dense tasks (coop-dense-task.c), kept like tasks for close and
+ * shutdown. */
+void          coop_loop_register_dense_task   (CoopLoop      *loop,
+                                               CoopDenseTask *task,
+                                               GList         *link);
+void          coop_loop_unregister_dense_task (CoopLoop      *loop,
+                                               GList         *link);
+GQueue       *coop_loop_get_dense_tasks_internal (CoopLoop   *loop);
+void          coop_dense_task_abandon_all     (CoopLoop      *loop,
+                                               GQueue        *tasks);
 CoopShutdown *coop_loop_get_shutdown_internal (CoopLoop     *loop);
 void          coop_loop_set_shutdown_internal (CoopLoop     *loop,
                                                CoopShutdown *shutdown);
 void          coop_shutdown_task_added        (CoopShutdown *shutdown,
-                                               CoopTask     *task);
+                                               CoopFuture   *task);
 void          coop_shutdown_check             (CoopShutdown *shutdown);
 
 /* The thread pool (coop-threadpool.c): jobs handed out and not yet back on

@@ -31,9 +31,17 @@ static const char shutdown_message[] = "The loop is shutting down";
 
 void
 coop_shutdown_task_added (CoopShutdown *shutdown,
-                          CoopTask     *task)
+                          CoopFuture   *task)
 {
-  coop_future_cancel (COOP_FUTURE (task), shutdown_message);
+  coop_future_cancel (task, shutdown_message);
+}
+
+/* Live tasks, stackful and dense. */
+static guint
+live_tasks (CoopLoop *loop)
+{
+  return coop_loop_get_tasks_internal (loop)->length +
+         coop_loop_get_dense_tasks_internal (loop)->length;
 }
 
 void
@@ -41,7 +49,7 @@ coop_shutdown_check (CoopShutdown *shutdown)
 {
   if (coop_future_is_done (shutdown->quiet))
     return;
-  if (coop_loop_get_tasks_internal (shutdown->loop)->length == 0 &&
+  if (live_tasks (shutdown->loop) == 0 &&
       coop_threadpool_get_n_jobs (shutdown->loop) == 0)
     coop_future_set_none (shutdown->quiet);
 }
@@ -62,10 +70,13 @@ static void
 cancel_all (CoopLoop *loop)
 {
   GQueue *tasks = coop_loop_get_tasks_internal (loop);
-  GPtrArray *pinned = g_ptr_array_new_full (tasks->length, g_object_unref);
+  GQueue *dense = coop_loop_get_dense_tasks_internal (loop);
+  GPtrArray *pinned = g_ptr_array_new_full (tasks->length + dense->length, g_object_unref);
   guint i;
 
   for (GList *l = tasks->head; l != NULL; l = l->next)
+    g_ptr_array_add (pinned, g_object_ref (l->data));
+  for (GList *l = dense->head; l != NULL; l = l->next)
     g_ptr_array_add (pinned, g_object_ref (l->data));
   for (i = 0; i < pinned->len; i++)
     coop_future_cancel (pinned->pdata[i], shutdown_message);
@@ -170,7 +181,7 @@ coop_loop_shutdown (CoopLoop  *loop,
     }
   g_clear_object (&shutdown.quiet);
 
-  n_tasks = coop_loop_get_tasks_internal (loop)->length;
+  n_tasks = live_tasks (loop);
   n_jobs = coop_threadpool_get_n_jobs (loop);
   coop_threadpool_shutdown (loop);
   coop_loop_close (loop);
