@@ -29,6 +29,13 @@
  *              while a 60 Hz GLib timeout (G_PRIORITY_DEFAULT) measures how
  *              late it fires: late_p50_us, late_p99_us, late_max_us, ticks,
  *              steps_per_s
+ *   queue, queue-bounded, queue-many, lock
+ *              the synchronisation primitives (Coop only; the peers are
+ *              asyncio's, in workload.py): ns_per_op, see their section
+ *   idle       one main-loop iteration with nothing ready and N waits
+ *              pending (tasks asleep / GLib timeouts): iteration_ns
+ *
+ * --impl coop-dense runs pingpong and suspended with CoopDenseTasks.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -528,6 +535,221 @@ dense_suspended_measure (gint64 n)
   json_num ("rss_kib", rss1);
 }
 
+/* --- queue, lock: the synchronisation primitives against asyncio's ----------
+ * queue          N items through an unbounded CoopQueue, 1 producer task,
+ *                1 consumer task: ns_per_op per item
+ * queue-bounded  the same through a queue of maxsize 1 (every put waits)
+ * queue-many     maxsize 100, 4 producers and 4 consumers
+ * lock           N acquire+release of a CoopLock in one task, uncontended:
+ *                ns_per_op with coop_lock_lock() (no future when free),
+ *                future_ns_per_op through coop_lock_acquire() + await
+ * The consumers start first, so they wait on the empty queue when the
+ * producers begin (workload.py does the same with asyncio.Queue). */
+
+typedef struct
+{
+  CoopQueue *queue;
+  gint64     n_items;
+  gint64     first;    /* producer: the first value it puts */
+  gint64     sum;      /* consumer: the sum of what it got */
+} QueueSide;
+
+static gint64 sides_done, sides_target;
+
+static void
+side_finished (void)
+{
+  if (++sides_done == sides_target)
+    quit ();
+}
+
+static void
+producer_body (CoopTask *task,
+               gpointer  data)
+{
+  QueueSide *side = data;
+  GValue value = G_VALUE_INIT;
+
+  g_value_init (&value, G_TYPE_INT64);
+  for (gint64 i = 0; i < side->n_items; i++)
+    {
+      CoopFuture *put;
+
+      g_value_set_int64 (&value, side->first + i);
+      put = coop_queue_put (side->queue, &value, 0);
+      if (!coop_await (put, NULL))
+        g_error ("queue: put failed");
+      g_object_unref (put);
+    }
+  g_value_unset (&value);
+  side_finished ();
+}
+
+static void
+consumer_body (CoopTask *task,
+               gpointer  data)
+{
+  QueueSide *side = data;
+
+  for (gint64 i = 0; i < side->n_items; i++)
+    {
+      CoopFuture *item = coop_queue_get (side->queue);
+
+      if (!coop_await (item, NULL))
+        g_error ("queue: get failed");
+      side->sum += coop_future_get_int64 (item, NULL);
+      g_object_unref (item);
+    }
+  side_finished ();
+}
+
+/* Returns ns per item. */
+static double
+queue_run (gint64 n,
+           guint  maxsize,
+           guint  n_sides)
+{
+  CoopQueue *queue = coop_queue_new (loop, maxsize, COOP_QUEUE_FIFO);
+  QueueSide *producers = g_new0 (QueueSide, n_sides);
+  QueueSide *consumers = g_new0 (QueueSide, n_sides);
+  gint64 per_side = n / n_sides, t0, t1, sum = 0;
+
+  sides_done = 0;
+  sides_target = 2 * n_sides;
+  t0 = now_ns ();
+  for (guint i = 0; i < n_sides; i++)
+    {
+      consumers[i] = (QueueSide) { queue, per_side, 0, 0 };
+      g_object_unref (coop_task_new (loop, consumer_body, &consumers[i], NULL));
+    }
+  for (guint i = 0; i < n_sides; i++)
+    {
+      producers[i] = (QueueSide) { queue, per_side, (gint64) i * per_side, 0 };
+      g_object_unref (coop_task_new (loop, producer_body, &producers[i], NULL));
+    }
+  run ();
+  t1 = now_ns ();
+  for (guint i = 0; i < n_sides; i++)
+    sum += consumers[i].sum;
+  if (sum != per_side * n_sides * (per_side * n_sides - 1) / 2)
+    g_error ("queue: the consumers got a sum of %" G_GINT64_FORMAT, sum);
+  g_object_unref (queue);
+  g_free (producers);
+  g_free (consumers);
+  return (t1 - t0) / (double) (per_side * n_sides);
+}
+
+typedef struct
+{
+  CoopLock *lock;
+  gint64    n;
+  gboolean  future_path;
+} LockRun;
+
+static void
+lock_body (CoopTask *task,
+           gpointer  data)
+{
+  LockRun *r = data;
+
+  for (gint64 i = 0; i < r->n; i++)
+    {
+      if (r->future_path)
+        {
+          CoopFuture *acquired = coop_lock_acquire (r->lock);
+
+          if (!coop_await (acquired, NULL))
+            g_error ("lock: acquire failed");
+          g_object_unref (acquired);
+        }
+      else if (!coop_lock_lock (r->lock, NULL))
+        g_error ("lock: coop_lock_lock failed");
+      coop_lock_release (r->lock);
+    }
+  side_finished ();
+}
+
+/* Returns ns per acquire+release. */
+static double
+lock_run (gint64   n,
+          gboolean future_path)
+{
+  LockRun r = { coop_lock_new (loop), n, future_path };
+  gint64 t0, t1;
+
+  sides_done = 0;
+  sides_target = 1;
+  t0 = now_ns ();
+  g_object_unref (coop_task_new (loop, lock_body, &r, NULL));
+  run ();
+  t1 = now_ns ();
+  g_assert_false (coop_lock_is_locked (r.lock));
+  g_object_unref (r.lock);
+  return (t1 - t0) / (double) n;
+}
+
+/* --- idle: one main-loop iteration with nothing ready, N waits pending -------
+ * Coop: N tasks asleep for an hour (one timer heap); GLib: N pending
+ * one-hour g_timeout_add() sources (one GSource each).  iteration_ns is
+ * g_main_context_iteration (FALSE) timed over about 200 ms. */
+
+#define IDLE_DELAY_USEC (G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
+
+static gint64 idle_asleep;
+
+static void
+idle_sleeper_body (CoopTask *task,
+                   gpointer  data)
+{
+  CoopFuture *nap = coop_sleep (loop, IDLE_DELAY_USEC);
+
+  if (++idle_asleep == (gint64) GPOINTER_TO_SIZE (data))
+    quit ();
+  coop_await (nap, NULL);
+  g_object_unref (nap);
+}
+
+static gboolean
+idle_never (gpointer data)
+{
+  g_error ("idle: a one-hour timeout fired");
+  return G_SOURCE_REMOVE;
+}
+
+static void
+idle_measure (gint64 n)
+{
+  gint64 t0, t1, iterations = 0;
+
+  idle_asleep = 0;
+  for (gint64 i = 0; i < n; i++)
+    {
+      if (loop != NULL)
+        g_object_unref (coop_task_new (loop, idle_sleeper_body, GSIZE_TO_POINTER (n), NULL));
+      else
+        {
+          GSource *source = g_timeout_source_new (IDLE_DELAY_USEC / 1000);
+
+          g_source_set_callback (source, idle_never, NULL, NULL);
+          g_source_attach (source, ctx);
+          g_source_unref (source);
+        }
+    }
+  if (loop != NULL)
+    run ();
+  t0 = now_ns ();
+  do
+    {
+      g_main_context_iteration (ctx, FALSE);
+      iterations++;
+      t1 = now_ns ();
+    }
+  while (t1 - t0 < 200 * 1000 * 1000 && iterations < 1000000);
+  json_begin ();
+  json_num ("iteration_ns", (t1 - t0) / (double) iterations);
+  /* Pending tasks are left to the process's exit. */
+}
+
 /* --- timers ------------------------------------------------------------------ */
 
 typedef struct
@@ -840,6 +1062,32 @@ main (int    argc,
     suspended_measure (opt_n);
   else if (g_str_equal (opt_workload, "timers"))
     timers_measure (opt_n);
+  else if (g_str_has_prefix (opt_workload, "queue") && coop)
+    {
+      guint maxsize = 0, sides = 1;
+
+      if (g_str_equal (opt_workload, "queue-bounded"))
+        maxsize = 1;
+      else if (g_str_equal (opt_workload, "queue-many"))
+        maxsize = 100, sides = 4;
+      else if (!g_str_equal (opt_workload, "queue"))
+        {
+          g_printerr ("bench-workload: no %s workload\n", opt_workload);
+          return 3;
+        }
+      queue_run (MIN (opt_n, 1000), maxsize, sides);
+      json_begin ();
+      json_num ("ns_per_op", queue_run (opt_n, maxsize, sides));
+    }
+  else if (g_str_equal (opt_workload, "lock") && coop)
+    {
+      lock_run (MIN (opt_n, 1000), FALSE);
+      json_begin ();
+      json_num ("ns_per_op", lock_run (opt_n, FALSE));
+      json_num ("future_ns_per_op", lock_run (opt_n, TRUE));
+    }
+  else if (g_str_equal (opt_workload, "idle"))
+    idle_measure (opt_n);
   else if (g_str_equal (opt_workload, "respons"))
     respons_measure (opt_n, opt_seconds);
   else

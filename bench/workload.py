@@ -265,6 +265,67 @@ async def respons(n, width, seconds):
 
 # --- main ---------------------------------------------------------------------
 
+# The synchronisation workloads (bench-workload: queue*, lock).
+QUEUE_SHAPES = {"queue": (0, 1), "queue-bounded": (1, 1), "queue-many": (100, 4)}
+
+
+async def run_queue(n, maxsize, sides):
+    """n items through asyncio.Queue(maxsize), sides producers and as many
+    consumers, consumers first; ns per item."""
+    q = asyncio.Queue(maxsize)
+    per_side = n // sides
+    total = 0
+
+    async def producer(first):
+        put = q.put
+        for i in range(first, first + per_side):
+            await put(i)
+
+    async def consumer():
+        nonlocal total
+        get = q.get
+        s = 0
+        for _ in range(per_side):
+            s += await get()
+        total += s
+
+    t0 = time.perf_counter_ns()
+    tasks = [asyncio.create_task(consumer()) for _ in range(sides)]
+    tasks += [asyncio.create_task(producer(p * per_side)) for p in range(sides)]
+    await asyncio.gather(*tasks)
+    t1 = time.perf_counter_ns()
+    m = per_side * sides
+    if total != m * (m - 1) // 2:
+        raise AssertionError(f"consumer sum {total}")
+    return (t1 - t0) / m
+
+
+async def queue_workload(name, n):
+    maxsize, sides = QUEUE_SHAPES[name]
+    await run_queue(min(n, 1000), maxsize, sides)
+    return {"ns_per_op": await run_queue(n, maxsize, sides)}
+
+
+async def lock(n, width):
+    """n uncontended `async with lock:` in one task; ns per acquire+release."""
+    lk = asyncio.Lock()
+    count = 0
+
+    async def body(k):
+        nonlocal count
+        for _ in range(k):
+            async with lk:
+                count += 1
+
+    await asyncio.create_task(body(min(n, 1000)))
+    t0 = time.perf_counter_ns()
+    await asyncio.create_task(body(n))
+    t1 = time.perf_counter_ns()
+    if lk.locked():
+        raise AssertionError("lock left locked")
+    return {"ns_per_op": (t1 - t0) / n}
+
+
 def new_loop(impl):
     if impl == "uvloop":
         import uvloop
@@ -299,7 +360,14 @@ def main():
     except ImportError as e:
         print(f"{args.impl}: {e}", file=sys.stderr)
         return 3
+    if args.workload == "idle":
+        print("idle: a GLib main-loop iteration; Python loops have none to time", file=sys.stderr)
+        return 3
     asyncio.set_event_loop(loop)
+    if args.workload in QUEUE_SHAPES:
+        result = loop.run_until_complete(queue_workload(args.workload, args.n))
+        print(json.dumps(result), flush=True)
+        os._exit(0)
     func = globals()[args.workload]
     try:
         if args.workload in ("spawn", "pingpong", "chain"):
