@@ -347,8 +347,18 @@ suspended_body (CoopTask *task,
     quit ();
 }
 
+/* Starts suspended task number i: stackful or dense. */
+typedef void (*SuspendedSpawn) (gint64 i);
+
 static void
-suspended_measure (gint64 n)
+suspended_spawn_task (gint64 i)
+{
+  g_object_unref (coop_task_new (loop, suspended_body, GSIZE_TO_POINTER (i), NULL));
+}
+
+static void
+suspended_measure (gint64         n,
+                   SuspendedSpawn spawn)
 {
   gint64 rss0, rss1, maps, t0, t1, t2, i;
 
@@ -358,7 +368,7 @@ suspended_measure (gint64 n)
   susp_started = susp_finished = 0;
   susp_target = 100;
   for (i = 0; i < 100; i++)
-    g_object_unref (coop_task_new (loop, suspended_body, GSIZE_TO_POINTER (i), NULL));
+    spawn (i);
   run ();
   for (i = 0; i < 100; i++)
     coop_future_set_none (mailboxes[i]);
@@ -370,7 +380,7 @@ suspended_measure (gint64 n)
   rss0 = read_rss_kib ();
   t0 = now_ns ();
   for (i = 0; i < n; i++)
-    g_object_unref (coop_task_new (loop, suspended_body, GSIZE_TO_POINTER (i), NULL));
+    spawn (i);
   /* The last task to start stops the loop, then suspends in its await
    * before this dispatch returns. */
   run ();
@@ -496,43 +506,9 @@ dense_suspended_step (CoopDenseTask *task,
 }
 
 static void
-dense_suspended_measure (gint64 n)
+dense_suspended_spawn (gint64 i)
 {
-  gint64 rss0, rss1, t0, t1, t2, i;
-
-  mailboxes = g_new0 (CoopFuture *, MAX (n, 100));
-  susp_started = susp_finished = 0;
-  susp_target = 100;
-  for (i = 0; i < 100; i++)
-    g_object_unref (coop_dense_task_new (loop, dense_suspended_step, GSIZE_TO_POINTER (i), NULL));
-  run ();
-  for (i = 0; i < 100; i++)
-    coop_future_set_none (mailboxes[i]);
-  run ();
-  malloc_trim (0);
-
-  susp_started = susp_finished = 0;
-  susp_target = n;
-  rss0 = read_rss_kib ();
-  t0 = now_ns ();
-  for (i = 0; i < n; i++)
-    g_object_unref (coop_dense_task_new (loop, dense_suspended_step, GSIZE_TO_POINTER (i), NULL));
-  run ();
-  t1 = now_ns ();
-  rss1 = read_rss_kib ();
-  g_assert_cmpint (susp_started, ==, n);
-  for (i = 0; i < n; i++)
-    coop_future_set_none (mailboxes[i]);
-  run ();
-  t2 = now_ns ();
-  g_assert_cmpint (susp_finished, ==, n);
-  g_free (mailboxes);
-
-  json_begin ();
-  json_num ("rss_bytes_per_task", (rss1 - rss0) * 1024.0 / n);
-  json_num ("create_ns_per_task", (t1 - t0) / (double) n);
-  json_num ("wake_ns_per_task", (t2 - t1) / (double) n);
-  json_num ("rss_kib", rss1);
+  g_object_unref (coop_dense_task_new (loop, dense_suspended_step, GSIZE_TO_POINTER (i), NULL));
 }
 
 /* --- queue, lock: the synchronisation primitives against asyncio's ----------
@@ -1034,7 +1010,7 @@ main (int    argc,
       json_num ("ns_per_op", dense_pingpong_run (opt_n, opt_width));
     }
   else if (dense && g_str_equal (opt_workload, "suspended"))
-    dense_suspended_measure (opt_n);
+    suspended_measure (opt_n, dense_suspended_spawn);
   else if (dense)
     {
       g_printerr ("bench-workload: coop-dense has no %s workload\n", opt_workload);
@@ -1059,7 +1035,7 @@ main (int    argc,
       json_num ("ns_per_op", chain_run (opt_n, opt_width));
     }
   else if (g_str_equal (opt_workload, "suspended") && coop)
-    suspended_measure (opt_n);
+    suspended_measure (opt_n, suspended_spawn_task);
   else if (g_str_equal (opt_workload, "timers"))
     timers_measure (opt_n);
   else if (g_str_has_prefix (opt_workload, "queue") && coop)
