@@ -49,19 +49,27 @@ run_until (int *counter,
     g_main_context_iteration (g_main_context_get_thread_default (), TRUE);
 }
 
+/* Made with the first timer, not before: a loop without timers holds no
+ * descriptor for them. */
 static void
 test_present (CoopFixture   *fixture,
               gconstpointer  data)
 {
-  int fd = coop_loop_get_timer_fd (fixture->loop);
+  CoopHandle *handle;
+  int fd;
 
+  g_assert_cmpint (coop_loop_get_timer_fd (fixture->loop), ==, -1);
+  handle = coop_loop_call_later (fixture->loop, 600 * G_USEC_PER_SEC, count_up, NULL, NULL);
+  fd = coop_loop_get_timer_fd (fixture->loop);
   if (timer_fd_wanted ())
     {
       g_assert_cmpint (fd, >=, 0);
-      g_assert_false (timer_fd_armed (fd));   /* nothing pending: no wake-up */
+      g_assert_true (timer_fd_armed (fd));
     }
   else
     g_assert_cmpint (fd, ==, -1);
+  coop_handle_cancel (handle);
+  coop_handle_unref (handle);
 }
 
 typedef struct
@@ -116,18 +124,20 @@ static void
 test_idle_disarmed (CoopFixture   *fixture,
                     gconstpointer  data)
 {
-  int fd = coop_loop_get_timer_fd (fixture->loop);
   int fired = 0;
-
-  if (fd < 0)
-    {
-      g_test_skip ("no timerfd (COOP_TIMER_FD=0)");
-      return;
-    }
   CoopHandle *far;
+  int fd;
 
   /* Armed for a deadline far enough that no slowness reaches it... */
   far = coop_loop_call_later (fixture->loop, 600 * G_USEC_PER_SEC, count_up, &fired, NULL);
+  fd = coop_loop_get_timer_fd (fixture->loop);
+  if (fd < 0)
+    {
+      g_test_skip ("no timerfd (COOP_TIMER_FD=0)");
+      coop_handle_cancel (far);
+      coop_handle_unref (far);
+      return;
+    }
   g_assert_true (timer_fd_armed (fd));
   coop_handle_cancel (far);
   coop_handle_unref (far);
@@ -167,17 +177,19 @@ static void
 test_fork (CoopFixture   *fixture,
            gconstpointer  data)
 {
-  int fd = coop_loop_get_timer_fd (fixture->loop);
   CoopHandle *parent_timer;
-  int status;
+  int status, fd;
   pid_t pid;
 
+  parent_timer = coop_loop_call_later (fixture->loop, 60 * G_USEC_PER_SEC, count_up, NULL, NULL);
+  fd = coop_loop_get_timer_fd (fixture->loop);
   if (fd < 0)
     {
       g_test_skip ("no timerfd (COOP_TIMER_FD=0)");
+      coop_handle_cancel (parent_timer);
+      coop_handle_unref (parent_timer);
       return;
     }
-  parent_timer = coop_loop_call_later (fixture->loop, 60 * G_USEC_PER_SEC, count_up, NULL, NULL);
   g_assert_true (timer_fd_armed (fd));
 
   pid = fork ();
@@ -210,9 +222,10 @@ test_close (void)
 {
   GMainContext *context = g_main_context_new ();
   CoopLoop *loop = coop_loop_new (context);
-  int fd = coop_loop_get_timer_fd (loop);
+  int fd;
 
   coop_handle_unref (coop_loop_call_later (loop, G_USEC_PER_SEC, count_up, NULL, NULL));
+  fd = coop_loop_get_timer_fd (loop);
   coop_loop_close (loop);
   if (fd >= 0)
     {

@@ -986,8 +986,7 @@ coop_loop_init (CoopLoop *loop)
   loop->run_stack = g_array_new (FALSE, FALSE, sizeof (RunFrame));
   loop->stack_pool = coop_stack_pool_new (DEFAULT_STACK_SIZE);
   loop->future_pool = coop_future_pool_new ();
-  loop->timer_fd.fd = -1;
-  loop->timer_fd.armed = G_MAXINT64;
+  coop_timer_fd_init (&loop->timer_fd);
   coop_loop_set_owner_self (loop);
 }
 
@@ -1004,7 +1003,6 @@ coop_loop_constructed (GObject *object)
   /* The timer source is attached first, so that in an iteration where both
    * are ready the expired timers run before the ready queue. */
   loop->timer_source = loop_source_new (loop, &timer_source_funcs, "[coop-timers]");
-  coop_timer_fd_init (&loop->timer_fd, (GSource *) loop->timer_source);
   loop->ready_source = loop_source_new (loop, &ready_source_funcs, "[coop-ready]");
 
   coop_debug_loop_init (loop);

@@ -597,17 +597,18 @@ guint coop_fork_watch (void);
 
 /* A timerfd in a source's poll set, armed for the earliest deadline, so
  * the poll wakes when the timer is due instead of at GLib's next whole
- * millisecond.  fd is -1 where there is none (then GLib's ready time alone
- * wakes the loop, as before). */
+ * millisecond.  fd is -1 until the first deadline, and where there is none
+ * (then GLib's ready time alone wakes the loop, as before). */
 typedef struct
 {
   int      fd;
   gpointer tag;               /* from g_source_add_unix_fd() */
   gint64   armed;             /* the deadline it is set to; G_MAXINT64: none */
   guint    fork_generation;
+  gboolean opened;            /* made (or found impossible) on the first deadline */
 } CoopTimerFd;
 
-void coop_timer_fd_init  (CoopTimerFd *tfd, GSource *source);
+void coop_timer_fd_init  (CoopTimerFd *tfd);
 void coop_timer_fd_arm   (CoopTimerFd *tfd, GSource *source, gint64 deadline);
 void coop_timer_fd_fired (CoopTimerFd *tfd, GSource *source, gint64 now);
 void coop_timer_fd_clear (CoopTimerFd *tfd, GSource *source);

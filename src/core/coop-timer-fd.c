@@ -17,7 +17,8 @@
  * dispatch then arms the real earliest deadline.  With no timer pending
  * nothing is armed, so an idle loop never wakes.
  *
- * A child of fork() shares the parent's timerfd; arming it there would
+ * It is made on the first deadline: a loop that never sets a timer holds
+ * no descriptor for it.  A child of fork() shares the parent's timerfd; arming it there would
  * move the parent's wake-up.  The child makes its own (coop-fork.c).
  *
  * COOP_TIMER_FD=0 leaves it out (GLib's millisecond wake-ups alone): how
@@ -33,12 +34,13 @@
 
 #include "coop-private.h"
 
+/* Made on the first deadline, so a loop that never sets a timer holds no
+ * descriptor for it. */
 static void
 timer_fd_open (CoopTimerFd *tfd,
                GSource     *source)
 {
-  tfd->fd = -1;
-  tfd->tag = NULL;
+  tfd->opened = TRUE;
   tfd->armed = G_MAXINT64;
   tfd->fork_generation = coop_fork_watch ();
 #ifdef HAVE_TIMERFD
@@ -51,16 +53,19 @@ timer_fd_open (CoopTimerFd *tfd,
 }
 
 void
-coop_timer_fd_init (CoopTimerFd *tfd,
-                    GSource     *source)
+coop_timer_fd_init (CoopTimerFd *tfd)
 {
-  timer_fd_open (tfd, source);
+  tfd->fd = -1;
+  tfd->tag = NULL;
+  tfd->armed = G_MAXINT64;
+  tfd->opened = FALSE;
 }
 
 void
 coop_timer_fd_clear (CoopTimerFd *tfd,
                      GSource     *source)
 {
+  tfd->opened = FALSE;
   if (tfd->fd < 0)
     return;
   /* A destroyed source has dropped its fds already. */
@@ -80,13 +85,17 @@ coop_timer_fd_arm (CoopTimerFd *tfd,
 #ifdef HAVE_TIMERFD
   struct itimerspec spec = { { 0, 0 }, { 0, 0 } };
 
-  if (G_UNLIKELY (tfd->fork_generation != coop_fork_generation))
+  if (deadline < 0)
+    return;
+  if (G_UNLIKELY (!tfd->opened))
+    timer_fd_open (tfd, source);
+  else if (G_UNLIKELY (tfd->fork_generation != coop_fork_generation))
     {
       /* Closing our copy leaves the parent's timerfd as it was. */
       coop_timer_fd_clear (tfd, source);
       timer_fd_open (tfd, source);
     }
-  if (tfd->fd < 0 || deadline < 0 || deadline >= tfd->armed)
+  if (tfd->fd < 0 || deadline >= tfd->armed)
     return;
   /* A deadline of 0 would disarm: the earliest a timer can be is 1 µs. */
   deadline = MAX (deadline, 1);
