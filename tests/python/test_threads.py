@@ -296,3 +296,32 @@ def test_cancel_await_of_other_loop_coop_future(other):
         return await cfuture
 
     coop.run(main())
+
+
+def test_coop_wrap_future_onto_other_loop(other):
+    # coop.wrap_future(coro, loop=B) from A's thread: the task starts on B's
+    # thread, the Coop future (B's) gives its result to A, and
+    # cancel_threadsafe() from A cancels the task on B's thread.
+    async def work():
+        return asyncio.get_running_loop() is other.loop, threading.get_ident()
+
+    async def forever(started, observed):
+        started.set_result(None)
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            observed.set_result(threading.get_ident())
+            raise
+
+    async def main():
+        assert await coop.wrap_future(work(), loop=other.loop) == (True, other.thread_id)
+        started = concurrent.futures.Future()
+        observed = concurrent.futures.Future()
+        cfuture = coop.wrap_future(forever(started, observed), loop=other.loop)
+        await asyncio.wrap_future(started)
+        cfuture.cancel_threadsafe(None)
+        with pytest.raises(asyncio.CancelledError):
+            await cfuture
+        assert await asyncio.wrap_future(observed) == other.thread_id
+
+    coop.run(main())
