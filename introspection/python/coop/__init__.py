@@ -26,6 +26,7 @@ gi.require_version("Coop", "1")
 from gi.repository import Coop, GLib  # noqa: E402,F401  (loads the override)
 
 from ._loop import EventLoop  # noqa: E402
+from . import _gio_async  # noqa: E402,F401  (awaitable GIO calls)
 
 __all__ = [
     "EventLoop",
