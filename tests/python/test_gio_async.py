@@ -83,6 +83,19 @@ def test_load_contents(loop, text_file):
     loop.run_until_complete(main())
 
 
+def test_static_function_of_an_interface(loop):
+    # Gio.File.new_tmp_async(): static, on an interface, its finish static.
+    async def main():
+        tmp, iostream = await Gio.File.new_tmp_async(None, PRIORITY)
+        try:
+            assert isinstance(tmp, Gio.File) and isinstance(iostream, Gio.FileIOStream)
+            assert await iostream.close_async(PRIORITY) is True
+        finally:
+            os.unlink(tmp.get_path())
+
+    loop.run_until_complete(main())
+
+
 def test_error_is_glib_error(loop, tmp_path):
     missing = Gio.File.new_for_path(str(tmp_path / "missing"))
 

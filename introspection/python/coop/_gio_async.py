@@ -112,7 +112,7 @@ class _AsyncShape:
 
 
 def _interface_of(arg):
-    # The (namespace, name) of an argument's interface type, or None.
+    # The (name, namespace) of an argument's callback or object type, or None.
     type_info = arg.get_type()
     if type_info.get_tag() != TypeTag.INTERFACE:
         return None
