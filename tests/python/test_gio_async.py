@@ -241,8 +241,13 @@ def test_cancel_with_callers_cancellable(loop):
         listener, connection, server = await _connected_pair()
         stream = connection.get_input_stream()
         cancellable = Gio.Cancellable()
-        task = asyncio.ensure_future(stream.read_bytes_async(16, PRIORITY, cancellable))
+
+        async def reader():
+            return await stream.read_bytes_async(16, PRIORITY, cancellable)
+
+        task = asyncio.ensure_future(reader())
         await asyncio.sleep(0)
+        assert stream.has_pending()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
