@@ -95,6 +95,17 @@ def test_run_coroutine_threadsafe_and_wrap_future(other):
     coop.run(main())
 
 
+def test_from_a_thread_without_a_loop(other):
+    # The plainest use: a thread that runs no loop hands a coroutine to a
+    # coop loop and blocks on the result.
+    async def work():
+        await asyncio.sleep(0)
+        return threading.get_ident()
+
+    cf = asyncio.run_coroutine_threadsafe(work(), other.loop)
+    assert cf.result(timeout=60) == other.thread_id
+
+
 def test_exception_crosses(other):
     async def work():
         raise KeyError("over there")
