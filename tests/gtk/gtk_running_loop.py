@@ -6,7 +6,7 @@ handler, a GLib.timeout_add() callback and a handler inside a modal
 dialog's nested GLib.MainLoop call asyncio.get_running_loop(),
 asyncio.create_task(), asyncio.ensure_future() and asyncio.timeout() as a
 coroutine would; after run() returns there is no running loop again.
-GIO's own *_async calls made without a callback return awaitable futures
+GIO's own *_async calls (and Gdk's) made without a callback return awaitable futures
 there, from a handler and inside a task.
 
 Follows run-gtk-app.sh's convention: drives itself, prints READY, waits for
@@ -127,6 +127,11 @@ class App(Gtk.Application):
             self.seen.append(("gio from handler", contents.startswith(b"# SPDX")))
             _, contents, _ = await Gio.File.new_for_path(__file__).load_contents_async()
             self.seen.append(("gio in task", contents.startswith(b"# SPDX")))
+            # Another namespace's: Gdk.Clipboard.read_text_async().
+            clipboard = self.window.get_clipboard()
+            clipboard.set("copied by coop")
+            text = await clipboard.read_text_async()
+            self.seen.append(("gdk clipboard", text == "copied by coop"))
             self.all_ran = asyncio.Event()
             if self.pending > 0:
                 await self.all_ran.wait()
@@ -152,7 +157,7 @@ def main():
     expected = {"clicked", "clicked/task", "clicked/ensure_future/task",
                 "timeout_add", "timeout_add/task", "timeout_add/ensure_future/task",
                 "modal", "modal/task", "modal/ensure_future/task", "after modal",
-                "gio from handler", "gio in task"}
+                "gio from handler", "gio in task", "gdk clipboard"}
     where = {w for w, _ in app.seen}
     if status != 0 or app.errors or where != expected or not all(ok for _, ok in app.seen):
         print(f"FAILED: status {status}, errors {app.errors}, seen {sorted(app.seen)}",
