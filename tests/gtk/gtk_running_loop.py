@@ -6,8 +6,8 @@ handler, a GLib.timeout_add() callback and a handler inside a modal
 dialog's nested GLib.MainLoop call asyncio.get_running_loop(),
 asyncio.create_task(), asyncio.ensure_future() and asyncio.timeout() as a
 coroutine would; after run() returns there is no running loop again.
-GIO's own *_async calls (and Gdk's) made without a callback return awaitable futures
-there, from a handler and inside a task.
+GIO's own *_async calls (and Gdk's) made without a callback return
+awaitable futures there, from a handler and inside a task.
 
 Follows run-gtk-app.sh's convention: drives itself, prints READY, waits for
 SIGUSR1, exits 0 if all went well (77 without GTK 4).
