@@ -195,6 +195,11 @@ def _start(loop, original, shape, args, kwargs):
 
 _NOT_ASYNC = object()
 
+_DOC = """A GIO asynchronous call, as PyGObject makes it (its signature:
+``help(f.__wrapped__)``).  Made without its callback inside a running
+coop.EventLoop, it returns an asyncio future of what the matching
+``_finish`` returns; cancelling the future cancels the call."""
+
 
 def _awaitable(original, finish_of):
     # A wrapper for a function that may be a GIO asynchronous call.  Its
@@ -218,9 +223,9 @@ def _awaitable(original, finish_of):
 
     call.__name__ = original.__name__
     call.__qualname__ = original.__name__
-    # Not __doc__: PyGObject builds a FunctionInfo's docstring on request
-    # (about 0.1 ms), which would slow the making of every class.
-    # ``__wrapped__.__doc__`` has it.
+    # Not PyGObject's docstring: it is built on request (about 0.1 ms), which
+    # would slow the making of every class.  ``__wrapped__.__doc__`` has it.
+    call.__doc__ = _DOC
     call.__wrapped__ = original
     return call
 
