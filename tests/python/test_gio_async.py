@@ -291,6 +291,34 @@ def test_future_cancel_and_timeouts(loop):
     loop.run_until_complete(main())
 
 
+def test_task_group_cancels_pending_gio_calls(loop, tmp_path):
+    # A TaskGroup whose one GIO call fails cancels the sibling's pending GIO
+    # read; the group ends after both operations are over.
+    missing = Gio.File.new_for_path(str(tmp_path / "missing"))
+
+    async def main():
+        listener, connection, server = await _connected_pair()
+        stream = connection.get_input_stream()
+
+        async def read():
+            return await stream.read_bytes_async(16, PRIORITY)
+
+        async def load():
+            return await missing.load_contents_async()
+
+        with pytest.raises(ExceptionGroup) as info:
+            async with asyncio.TaskGroup() as group:
+                reader = group.create_task(read())
+                group.create_task(load())
+        assert len(info.value.exceptions) == 1
+        assert _is_io_error(info.value.exceptions[0], Gio.IOErrorEnum.NOT_FOUND)
+        assert reader.cancelled()
+        assert not stream.has_pending()
+        listener.close()
+
+    loop.run_until_complete(main())
+
+
 # --- everything else is unchanged -------------------------------------------------
 
 def test_outside_a_loop_unchanged(context, text_file):
