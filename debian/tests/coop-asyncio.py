@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 # asyncio on Coop: coop.run(), asyncio's own primitives on the GLib main
-# loop, and `await` on a Coop.Future (here a Coop.sleep under asyncio).
+# loop, `await` on a Coop.Future (here a Coop.sleep under asyncio), and on
+# a GIO call made without its callback.
 # SPDX-License-Identifier: LGPL-2.1-or-later
 import asyncio
 
 import coop
-from gi.repository import Coop
+from gi.repository import Coop, Gio
 
 
 async def worker(n, results):
@@ -28,6 +29,9 @@ async def main():
         raise AssertionError("wait_for did not time out")
     except TimeoutError:
         pass
+    # GIO's own asynchronous call, awaited.
+    ok, contents, etag = await Gio.File.new_for_path(__file__).load_contents_async()
+    assert ok and contents.startswith(b"#!/usr/bin/python3"), contents[:20]
     return "done"
 
 

@@ -6,6 +6,8 @@ handler, a GLib.timeout_add() callback and a handler inside a modal
 dialog's nested GLib.MainLoop call asyncio.get_running_loop(),
 asyncio.create_task(), asyncio.ensure_future() and asyncio.timeout() as a
 coroutine would; after run() returns there is no running loop again.
+GIO's own *_async calls (and Gdk's) made without a callback return
+awaitable futures there, from a handler and inside a task.
 
 Follows run-gtk-app.sh's convention: drives itself, prints READY, waits for
 SIGUSR1, exits 0 if all went well (77 without GTK 4).
@@ -25,7 +27,7 @@ except (ImportError, ValueError):
     sys.exit(77)
 
 import coop  # noqa: E402
-from gi.repository import GLib  # noqa: E402
+from gi.repository import Gio, GLib  # noqa: E402
 
 TIMEOUT = int(os.environ.get("COOP_GTK_AUTOTEST_TIMEOUT", "60"))
 
@@ -39,6 +41,7 @@ class App(Gtk.Application):
         self.pending = 0      # tasks the handlers created, not yet run
         self.all_ran = None   # an asyncio.Event, once the tasks all ran
         self.window = None
+        self.gio_future = None
         self.connect("activate", self.on_activate)
 
     def check(self, where):
@@ -82,6 +85,8 @@ class App(Gtk.Application):
 
     def on_clicked(self, button):
         self.check("clicked")
+        # A GIO call without its callback, from a signal handler.
+        self.gio_future = Gio.File.new_for_path(__file__).load_contents_async()
 
     def on_timeout(self):
         self.check("timeout_add")
@@ -114,6 +119,19 @@ class App(Gtk.Application):
             modal_closed = asyncio.get_running_loop().create_future()
             GLib.idle_add(lambda: (self.modal(), modal_closed.set_result(None))[0] or GLib.SOURCE_REMOVE)
             await modal_closed
+            # GIO's own asynchronous calls, awaited: the one the click
+            # handler started, and one made here.
+            if not asyncio.isfuture(self.gio_future):
+                raise AssertionError(f"clicked: load_contents_async() gave {self.gio_future!r}")
+            _, contents, _ = await self.gio_future
+            self.seen.append(("gio from handler", contents.startswith(b"# SPDX")))
+            _, contents, _ = await Gio.File.new_for_path(__file__).load_contents_async()
+            self.seen.append(("gio in task", contents.startswith(b"# SPDX")))
+            # Another namespace's: Gdk.Clipboard.read_text_async().
+            clipboard = self.window.get_clipboard()
+            clipboard.set("copied by coop")
+            text = await clipboard.read_text_async()
+            self.seen.append(("gdk clipboard", text == "copied by coop"))
             self.all_ran = asyncio.Event()
             if self.pending > 0:
                 await self.all_ran.wait()
@@ -138,7 +156,8 @@ def main():
     status = app.run([])
     expected = {"clicked", "clicked/task", "clicked/ensure_future/task",
                 "timeout_add", "timeout_add/task", "timeout_add/ensure_future/task",
-                "modal", "modal/task", "modal/ensure_future/task", "after modal"}
+                "modal", "modal/task", "modal/ensure_future/task", "after modal",
+                "gio from handler", "gio in task", "gdk clipboard"}
     where = {w for w, _ in app.seen}
     if status != 0 or app.errors or where != expected or not all(ok for _, ok in app.seen):
         print(f"FAILED: status {status}, errors {app.errors}, seen {sorted(app.seen)}",

@@ -26,6 +26,7 @@ gi.require_version("Coop", "1")
 from gi.repository import Coop, GLib  # noqa: E402,F401  (loads the override)
 
 from ._loop import EventLoop  # noqa: E402
+from . import _gio_async  # noqa: E402,F401  (awaitable GIO calls)
 
 __all__ = [
     "EventLoop",
@@ -117,13 +118,39 @@ def wrap_future(awaitable, *, loop=None):
     """Returns a ``Coop.Future`` that follows an asyncio future, task or
     coroutine (a coroutine is scheduled as a task on ``loop``, by default the
     running loop), so C code can await Python work.  Cancelling the Coop
-    future cancels the asyncio one."""
+    future cancels the asyncio one.
+
+    ``loop`` may be a :class:`EventLoop` running on another thread: the task
+    is started there, the Coop future belongs to that loop (await it from
+    any coop loop; cancel it from this thread with ``cancel_threadsafe()``).
+    """
     if loop is None:
         loop = events.get_running_loop() if events._get_running_loop() else asyncio.get_event_loop()
-    afuture = asyncio.ensure_future(awaitable, loop=loop)
-    coop_loop = loop.coop_loop if isinstance(loop, EventLoop) else Coop.Loop.get_default()
+    ours = isinstance(loop, EventLoop)
+    coop_loop = loop.coop_loop if ours else Coop.Loop.get_default()
     cfuture = Coop.Future.new(coop_loop)
-    same_thread = isinstance(loop, EventLoop)
+    if ours and _runs_elsewhere(loop.context):
+        # Tasks and Coop futures belong to their loop's thread: follow the
+        # awaitable from there.
+        loop.call_soon_threadsafe(_follow, awaitable, loop, cfuture, True)
+    else:
+        _follow(awaitable, loop, cfuture, ours)
+    return cfuture
+
+
+def _runs_elsewhere(context):
+    # Whether another thread iterates ``context`` now.
+    if context.is_owner():
+        return False
+    if context.acquire():
+        context.release()
+        return False
+    return True
+
+
+def _follow(awaitable, loop, cfuture, same_thread):
+    # On the thread of ``loop`` when ``same_thread``.
+    afuture = asyncio.ensure_future(awaitable, loop=loop)
 
     def copy(af):
         if cfuture.is_done():
@@ -154,4 +181,3 @@ def wrap_future(awaitable, *, loop=None):
     # through the done callback.
     setattr(cfuture, "_coop_on_cancel", cancel_afuture)
     cfuture.add_done_callback(on_coop_done)
-    return cfuture

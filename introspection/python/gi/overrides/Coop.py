@@ -176,7 +176,9 @@ class Future(Coop.Future):
 
     def __await__(self):
         if not self.is_done():
-            yield from _bridge(self).__await__()
+            # The bridge's result: for a future of another thread's loop it
+            # was read on that thread.
+            return (yield from _bridge(self).__await__())
         return self.result()
 
     __iter__ = __await__
@@ -247,33 +249,77 @@ def _copy_state(cfuture, afuture):
         afuture.set_result(cfuture.result())
 
 
+def _outcome_of(cfuture):
+    # A done future's outcome as plain Python, read on its loop's thread.
+    state = cfuture.get_state()
+    if state == Coop.FutureState.CANCELLED:
+        return state, _cancel_message(cfuture)
+    if state == Coop.FutureState.FAILED:
+        return state, cfuture.exception()
+    return state, cfuture.result()
+
+
+def _apply_outcome(afuture, outcome):
+    if afuture.done():
+        return
+    state, payload = outcome
+    if state == Coop.FutureState.CANCELLED:
+        afuture.cancel(payload)
+    elif state == Coop.FutureState.FAILED:
+        afuture.set_exception(payload)
+    else:
+        afuture.set_result(payload)
+
+
 def _bridge(cfuture):
     # An asyncio future on the running loop that follows ``cfuture``;
     # cancelling it cancels ``cfuture``.
     loop = asyncio.get_running_loop()
-    coop_context = cfuture.get_loop().get_context()
-    same_context = _context_of(loop) == coop_context
-    if not same_context and coop_context.acquire():
+    coop_loop = cfuture.get_loop()
+    coop_context = coop_loop.get_context()
+    if _context_of(loop) == coop_context:
+        afuture = loop.create_future()
+
+        def on_coop_done(cf, *_):
+            _copy_state(cf, afuture)
+
+        cfuture.add_done_callback(on_coop_done)
+
+        def on_asyncio_done(af):
+            if af.cancelled() and not cfuture.is_done():
+                cfuture.cancel(None)
+
+        afuture.add_done_callback(on_asyncio_done)
+        return afuture
+
+    if coop_context.acquire():
         # Nobody iterates the future's context: it could never complete.
         coop_context.release()
         raise RuntimeError(
             "awaiting a Coop.Future needs its main context to run: use "
             "coop.run() or coop.EventLoop, or run the future's Coop.Loop in "
             "another thread")
+    # The future's loop runs on another thread, and a future belongs to its
+    # loop's thread: the done callback is added there and reads the outcome
+    # there, which then crosses to this loop; a cancellation goes back
+    # through the future's loop.
     afuture = loop.create_future()
 
-    if same_context:
-        def on_coop_done(cf, *_):
-            _copy_state(cf, afuture)
-    else:
-        def on_coop_done(cf, *_):
-            loop.call_soon_threadsafe(_copy_state, cf, afuture)
+    def on_coop_done(cf, *_):
+        outcome = _outcome_of(cf)
+        try:
+            loop.call_soon_threadsafe(_apply_outcome, afuture, outcome)
+        except RuntimeError:
+            pass  # the awaiting loop is closed: nobody waits any more
 
-    cfuture.add_done_callback(on_coop_done)
+    def watch(_data=None):
+        cfuture.add_done_callback(on_coop_done)
+
+    coop_loop.call_soon_threadsafe(watch, None)
 
     def on_asyncio_done(af):
-        if af.cancelled() and not cfuture.is_done():
-            cfuture.cancel(None)
+        if af.cancelled():
+            cfuture.cancel_threadsafe(None)
 
     afuture.add_done_callback(on_asyncio_done)
     return afuture
