@@ -774,14 +774,18 @@ coop_dbus_export_register (CoopDBusExport  *self,
   if (!coop_loop_check_usable (self->loop, error) ||
       !coop_loop_push_context (self->loop, "Exporting a D-Bus object", &pushed, error))
     return FALSE;
-  /* Method calls are dispatched to the thread-default context of now. */
+  /* Method calls are dispatched to the thread-default context of now.
+   * The registration's reference is taken only once it succeeded (GIO
+   * does not free the user data of a failed registration), and dropped
+   * by unregister(): GDBus checks a registration is still there before
+   * it dispatches a queued call to it. */
   self->registration = g_dbus_connection_register_object (self->connection, self->object_path,
                                                           self->info, &export_vtable,
-                                                          g_object_ref (self), g_object_unref,
-                                                          error);
+                                                          self, NULL, error);
   coop_dbus_op_end (pushed);
   if (self->registration == 0)
     return FALSE;
+  g_object_ref (self);
   if (self->closed_handler == 0)
     self->closed_handler = g_signal_connect (self->connection, "closed",
                                              G_CALLBACK (export_closed), self);
@@ -812,8 +816,8 @@ coop_dbus_export_unregister (CoopDBusExport *self)
   g_object_ref (self);
   cancel_calls (self, NULL, REASON_UNEXPORTED, "The D-Bus object was unexported");
   g_clear_signal_handler (&self->closed_handler, self->connection);
-  /* May drop the registration's reference at once. */
   g_dbus_connection_unregister_object (self->connection, registration);
+  g_object_unref (self);   /* the registration's */
   g_object_unref (self);
 }
 

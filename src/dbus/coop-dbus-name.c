@@ -407,9 +407,12 @@ watch_stop (gpointer data)
  * at most so long, put a timeout around it:
  *
  * ```c
- * g_autoptr(CoopFuture) seen = coop_wait_for (coop_bus_watch_name (loop, bus, "org.example.Clock",
- *                                                                 G_BUS_NAME_WATCHER_FLAGS_NONE),
- *                                             5 * G_USEC_PER_SEC);
+ * g_autoptr(CoopFuture) watch = coop_bus_watch_name (loop, bus, "org.example.Clock",
+ *                                                    G_BUS_NAME_WATCHER_FLAGS_NONE);
+ * g_autoptr(CoopFuture) seen = coop_wait_for (watch, 5 * G_USEC_PER_SEC);
+ *
+ * if (coop_await (seen, &error))
+ *   owner = coop_bus_watch_name_finish (watch, &error);
  * ```
  *
  * Call this on the loop's thread.
