@@ -747,6 +747,122 @@ test_caller_leaves (CoopFixture   *fixture,
   run_with_peers (fixture, body_caller_leaves);
 }
 
+/* A caller that leaves right after its call, before the service could
+ * watch it: the service's subscription to NameOwnerChanged comes too late
+ * for the signal, and asking the bus for the caller's owner makes up for
+ * it.  The handler's task is cancelled all the same. */
+static void
+body_caller_leaves_early (Peers *peers)
+{
+  for (guint round = 0; round < 5; round++)
+    {
+      g_autoptr(GDBusConnection) leaver = await_connection (peers->loop);
+      g_autoptr(CoopFuture) doomed = call (peers->loop, leaver, peers->server, "Wait", NULL);
+      g_autoptr(CoopFuture) flushed = coop_dbus_connection_flush (peers->loop, leaver);
+      g_autoptr(CoopFuture) closed = NULL;
+      g_autoptr(GError) error = NULL;
+
+      /* Written out (a close right away may drop the queued call), then gone. */
+      g_assert_true (coop_await (flushed, &error));
+      closed = coop_dbus_connection_close (peers->loop, leaver);
+      g_assert_true (coop_await (closed, &error));
+      g_assert_false (coop_await (doomed, NULL));
+      coop_await (peers->service.cancelled, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (peers->service.n_cancelled, ==, round + 1);
+      while (coop_dbus_export_get_n_calls (peers->export) > 0)
+        g_assert_true (coop_yield (NULL));
+      g_clear_object (&peers->service.cancelled);
+      peers->service.cancelled = coop_future_new (peers->loop);
+    }
+}
+
+static void
+test_caller_leaves_early (CoopFixture   *fixture,
+                          gconstpointer  data)
+{
+  run_with_peers (fixture, body_caller_leaves_early);
+}
+
+/* The service sees the call only after its caller has gone: the bus
+ * announced it (NameOwnerChanged) before the service could subscribe,
+ * so only asking the bus tells.  The loop is held still (blocking calls)
+ * until the bus no longer knows the caller. */
+typedef struct
+{
+  char *sender;
+  gint  answered;   /* atomic: the filter, on GDBus's thread, saw the reply go */
+  gint  reply_type;
+} Arrival;
+
+static GDBusMessage *
+arrival_filter (GDBusConnection *connection,
+                GDBusMessage    *message,
+                gboolean         incoming,
+                gpointer         data)
+{
+  Arrival *arrival = data;
+
+  /* The reply is the last thing a served call does. */
+  if (!incoming && g_strcmp0 (g_dbus_message_get_destination (message), arrival->sender) == 0)
+    {
+      g_atomic_int_set (&arrival->reply_type, g_dbus_message_get_message_type (message));
+      g_atomic_int_set (&arrival->answered, TRUE);
+    }
+  return message;
+}
+
+static void
+body_caller_gone_before_served (Peers *peers)
+{
+  g_autoptr(GDBusConnection) leaver = await_connection (peers->loop);
+  g_autoptr(CoopFuture) doomed = NULL;
+  g_autoptr(GError) error = NULL;
+  Arrival arrival = { g_strdup (g_dbus_connection_get_unique_name (leaver)), FALSE, 0 };
+  guint filter = g_dbus_connection_add_filter (peers->server, arrival_filter, &arrival, NULL);
+  guint rounds = 0;
+  GVariant *owner;
+
+  doomed = call (peers->loop, leaver, peers->server, "Wait", NULL);
+  g_assert_true (g_dbus_connection_flush_sync (leaver, NULL, &error));
+  g_assert_true (g_dbus_connection_close_sync (leaver, NULL, &error));
+  do
+    {
+      g_clear_error (&error);
+      owner = g_dbus_connection_call_sync (peers->client, "org.freedesktop.DBus",
+                                           "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                           "GetNameOwner", g_variant_new ("(s)", arrival.sender),
+                                           G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE, -1,
+                                           NULL, &error);
+      g_clear_pointer (&owner, g_variant_unref);
+      g_assert_cmpuint (++rounds, <, 10000);
+    }
+  while (error == NULL);
+  g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER);
+
+  /* Now the service sees the call, and must cancel it (before or after
+   * its handler started): its reply is an error, into the void. */
+  rounds = 0;
+  while (!g_atomic_int_get (&arrival.answered))
+    {
+      await_bus_round_trip (peers->loop, peers->server);
+      g_assert_cmpuint (++rounds, <, 10000);
+    }
+  g_assert_cmpint (g_atomic_int_get (&arrival.reply_type), ==, G_DBUS_MESSAGE_TYPE_ERROR);
+  g_assert_cmpuint (peers->service.n_cancelled, ==, peers->service.n_started);
+  g_assert_cmpuint (coop_dbus_export_get_n_calls (peers->export), ==, 0);
+  g_assert_false (coop_await (doomed, NULL));
+  g_dbus_connection_remove_filter (peers->server, filter);
+  g_free (arrival.sender);
+}
+
+static void
+test_caller_gone_before_served (CoopFixture   *fixture,
+                                gconstpointer  data)
+{
+  run_with_peers (fixture, body_caller_gone_before_served);
+}
+
 /* The server's connection closes: every handler task is cancelled, and the
  * callers hear from the bus that no reply will come. */
 static void
@@ -1212,6 +1328,8 @@ main (int   argc,
   coop_test_add ("/coop/dbus/concurrent", test_concurrent);
   coop_test_add ("/coop/dbus/cancel-call", test_cancel_call);
   coop_test_add ("/coop/dbus/caller-leaves", test_caller_leaves);
+  coop_test_add ("/coop/dbus/caller-leaves-early", test_caller_leaves_early);
+  coop_test_add ("/coop/dbus/caller-gone-before-served", test_caller_gone_before_served);
   coop_test_add ("/coop/dbus/connection-closes", test_connection_closes);
   coop_test_add ("/coop/dbus/unexport", test_unexport);
   coop_test_add ("/coop/dbus/properties", test_properties);
