@@ -71,12 +71,6 @@ coop_dbus_op_begin (CoopLoop          *loop,
   return op;
 }
 
-GCancellable *
-coop_dbus_op_get_cancellable (CoopDBusOp *op)
-{
-  return op->cancellable;
-}
-
 void
 coop_dbus_op_end (GMainContext *pushed)
 {

@@ -22,7 +22,6 @@ CoopDBusOp   *coop_dbus_op_begin           (CoopLoop          *loop,
                                             CoopDBusOpFinish   finish,
                                             CoopFuture       **out_future,
                                             GMainContext     **pushed);
-GCancellable *coop_dbus_op_get_cancellable (CoopDBusOp        *op);
 void          coop_dbus_op_end             (GMainContext      *pushed);
 void          coop_dbus_op_callback        (GObject           *source,
                                             GAsyncResult      *result,
