@@ -983,6 +983,16 @@ on_signal (GDBusConnection *connection,
 }
 
 static void
+on_property_set (CoopDBusExport *export,
+                 const char     *name,
+                 GVariant       *value,
+                 gpointer        data)
+{
+  g_assert_cmpstr (name, ==, "Count");
+  *(gint32 *) data = g_variant_get_int32 (value);
+}
+
+static void
 body_properties (Peers *peers)
 {
   Heard heard = { coop_future_new (peers->loop), coop_future_new (peers->loop) };
@@ -992,7 +1002,8 @@ body_properties (Peers *peers)
   g_autoptr(GError) error = NULL;
   const char *server = g_dbus_connection_get_unique_name (peers->server);
   guint ticked, changed;
-  gint32 count;
+  gint32 count, set_count = 0;
+  gulong set_handler;
   GError *failure;
 
   ticked = g_dbus_connection_signal_subscribe (peers->client, server, TEST_IFACE, "Ticked",
@@ -1038,7 +1049,8 @@ body_properties (Peers *peers)
   g_clear_pointer (&reply, g_variant_unref);
   g_clear_pointer (&value, g_variant_unref);
 
-  /* A caller's Set of a writable property... */
+  /* A caller's Set of a writable property (the signal says so)... */
+  set_handler = g_signal_connect (peers->export, "property-set::Count", G_CALLBACK (on_property_set), &set_count);
   g_variant_unref (take_reply (coop_dbus_connection_call (peers->loop, peers->client, server, TEST_PATH,
                                                            "org.freedesktop.DBus.Properties", "Set",
                                                            g_variant_new ("(ssv)", TEST_IFACE, "Count",
@@ -1047,6 +1059,8 @@ body_properties (Peers *peers)
   value = coop_dbus_export_get_property (peers->export, "Count");
   g_assert_cmpint (g_variant_get_int32 (value), ==, 9);
   g_clear_pointer (&value, g_variant_unref);
+  g_assert_cmpint (set_count, ==, 9);
+  g_signal_handler_disconnect (peers->export, set_handler);
   /* ... not of a read-only one. */
   failure = take_error (coop_dbus_connection_call (peers->loop, peers->client, server, TEST_PATH,
                                                     "org.freedesktop.DBus.Properties", "Set",

@@ -59,8 +59,8 @@
  *
  * Properties are values the export holds: [method@Coop.DBusExport.set_property]
  * sets one (and announces it with `PropertiesChanged`), `Get` and `GetAll`
- * read them, and a caller's `Set` of a writable property stores the value
- * and announces it too.  [method@Coop.DBusExport.emit_signal] emits a
+ * read them, and a caller's `Set` of a writable property stores the value,
+ * announces it too and emits [signal@Coop.DBusExport::property-set].  [method@Coop.DBusExport.emit_signal] emits a
  * signal of the interface.
  *
  * An export is registered until [method@Coop.DBusExport.unregister]: the
@@ -127,6 +127,14 @@ struct _CoopDBusExport
 };
 
 G_DEFINE_FINAL_TYPE (CoopDBusExport, coop_dbus_export, G_TYPE_OBJECT)
+
+enum
+{
+  SIGNAL_PROPERTY_SET,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
 
 static void
 method_unref (gpointer data)
@@ -550,6 +558,8 @@ export_set_property (GDBusConnection  *connection,
   /* GDBus has checked that the property is writable and of this type. */
   g_hash_table_insert (self->properties, g_strdup (property_name), g_variant_ref (value));
   emit_properties_changed (self, property_name, value);
+  g_signal_emit (self, signals[SIGNAL_PROPERTY_SET], g_quark_from_string (property_name),
+                 property_name, value);
   return TRUE;
 }
 
@@ -611,6 +621,22 @@ coop_dbus_export_class_init (CoopDBusExportClass *klass)
 {
   G_OBJECT_CLASS (klass)->dispose = coop_dbus_export_dispose;
   G_OBJECT_CLASS (klass)->finalize = coop_dbus_export_finalize;
+
+  /**
+   * CoopDBusExport::property-set:
+   * @self: the export
+   * @property_name: the property a caller set
+   * @value: its new value, of the property's type
+   *
+   * A caller set a writable property with
+   * `org.freedesktop.DBus.Properties.Set`: the export holds the new value
+   * (and has announced it) when this is emitted.  The signal's detail is
+   * the property's name (`property-set::Count`).
+   */
+  signals[SIGNAL_PROPERTY_SET] =
+    g_signal_new ("property-set", G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST | G_SIGNAL_DETAILED, 0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_VARIANT);
 }
 
 /**
