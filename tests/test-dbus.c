@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <gio/gunixfdlist.h>
 
 /* The address of the test's own dbus-daemon.  No test reaches any other
@@ -1256,6 +1257,106 @@ test_watch_name (CoopFixture   *fixture,
   run_with_peers (fixture, body_watch_name);
 }
 
+/* --- peer to peer ------------------------------------------------------------------------------- */
+
+/* Both ends of a socketpair as D-Bus connections, no bus between them:
+ * calls carry no sender, and the service learns of the peer's end from
+ * the connection closing. */
+static void
+peer_pair (CoopLoop         *loop,
+           GDBusConnection **server,
+           GDBusConnection **client)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) a = NULL;
+  g_autoptr(GSocket) b = NULL;
+  g_autoptr(GSocketConnection) server_stream = NULL;
+  g_autoptr(GSocketConnection) client_stream = NULL;
+  g_autoptr(CoopAsyncFuture) server_op = coop_async_future_new (loop);
+  g_autoptr(CoopAsyncFuture) client_op = coop_async_future_new (loop);
+  g_autofree char *guid = g_dbus_generate_guid ();
+  int fds[2];
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  a = g_socket_new_from_fd (fds[0], &error);
+  g_assert_no_error (error);
+  b = g_socket_new_from_fd (fds[1], &error);
+  g_assert_no_error (error);
+  server_stream = g_socket_connection_factory_create_connection (a);
+  client_stream = g_socket_connection_factory_create_connection (b);
+  /* The handshake needs both ends going at once. */
+  g_dbus_connection_new (G_IO_STREAM (server_stream), guid,
+                         G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER, NULL,
+                         coop_async_future_get_cancellable (server_op), coop_async_future_callback, server_op);
+  g_dbus_connection_new (G_IO_STREAM (client_stream), NULL,
+                         G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL,
+                         coop_async_future_get_cancellable (client_op), coop_async_future_callback, client_op);
+  g_assert_true (coop_await (COOP_FUTURE (server_op), &error));
+  g_assert_true (coop_await (COOP_FUTURE (client_op), &error));
+  *server = g_dbus_connection_new_finish (coop_async_future_get_result (server_op), &error);
+  g_assert_no_error (error);
+  *client = g_dbus_connection_new_finish (coop_async_future_get_result (client_op), &error);
+  g_assert_no_error (error);
+}
+
+static void
+peer_task (CoopTask *task,
+           gpointer  data)
+{
+  CoopLoop *loop = data;
+  g_autoptr(GDBusConnection) server = NULL;
+  g_autoptr(GDBusConnection) client = NULL;
+  g_autoptr(CoopDBusExport) export = NULL;
+  g_autoptr(CoopFuture) echo = NULL;
+  g_autoptr(CoopFuture) waiting = NULL;
+  g_autoptr(CoopFuture) closed = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  Service service;
+  const char *text;
+
+  peer_pair (loop, &server, &client);
+  g_assert_null (g_dbus_connection_get_unique_name (server));
+  service_init (&service, loop);
+  export = service_export (&service, server);
+
+  echo = coop_dbus_connection_call (loop, client, NULL, TEST_PATH, TEST_IFACE, "Echo",
+                                    g_variant_new ("(s)", "direct"), G_VARIANT_TYPE ("(s)"),
+                                    G_DBUS_CALL_FLAGS_NONE, -1);
+  reply = await_reply (echo);
+  g_variant_get (reply, "(&s)", &text);
+  g_assert_cmpstr (text, ==, "direct");
+
+  /* The peer goes: its connection's end closes, and so does the task. */
+  waiting = coop_dbus_connection_call (loop, client, NULL, TEST_PATH, TEST_IFACE, "Wait", NULL,
+                                       NULL, G_DBUS_CALL_FLAGS_NONE, -1);
+  g_clear_pointer (&reply, g_variant_unref);
+  g_clear_object (&echo);
+  echo = coop_dbus_connection_call (loop, client, NULL, TEST_PATH, TEST_IFACE, "Echo",
+                                    g_variant_new ("(s)", "x"), NULL, G_DBUS_CALL_FLAGS_NONE, -1);
+  reply = await_reply (echo);
+  g_assert_cmpuint (coop_dbus_export_get_n_calls (export), ==, 1);
+  closed = coop_dbus_connection_close (loop, client);
+  g_assert_true (coop_await (closed, &error));
+  g_assert_true (coop_await (service.cancelled, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (service.n_cancelled, ==, 1);
+  g_assert_false (coop_await (waiting, NULL));
+  while (coop_dbus_export_get_n_calls (export) > 0)
+    g_assert_true (coop_yield (NULL));
+
+  coop_dbus_export_unregister (export);
+  service_clear (&service);
+}
+
+static void
+test_peer_to_peer (CoopFixture   *fixture,
+                   gconstpointer  data)
+{
+  coop_test_run_task (fixture->loop, peer_task, fixture->loop, 30 * G_USEC_PER_SEC);
+  coop_test_drain ();
+}
+
 /* --- misuse ------------------------------------------------------------------------------------- */
 
 static void
@@ -1350,6 +1451,7 @@ main (int   argc,
   coop_test_add ("/coop/dbus/own-name", test_own_name);
   coop_test_add ("/coop/dbus/own-name-refused", test_own_name_cancel);
   coop_test_add ("/coop/dbus/watch-name", test_watch_name);
+  coop_test_add ("/coop/dbus/peer-to-peer", test_peer_to_peer);
   coop_test_add ("/coop/dbus/misuse", test_misuse);
   g_test_add_func ("/coop/dbus/closed-loop", test_closed_loop);
 
