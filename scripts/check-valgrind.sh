@@ -42,7 +42,8 @@ wrap="$wrap --leak-check=full --show-leak-kinds=definite,indirect"
 wrap="$wrap --errors-for-leak-kinds=definite,indirect --num-callers=30"
 wrap="$wrap --suppressions=$top/tests/valgrind.supp"
 # The TLS tests' peer is Python (tests/tls-peer.py): not ours, and noisy.
-wrap="$wrap --trace-children-skip=*/python3*"
+# test-dbus's private bus is dbus-daemon: not ours either.
+wrap="$wrap --trace-children-skip=*/python3*,*/dbus-daemon"
 
 # Every test that runs a C binary of ours.
 # sysprof-marks drives sysprof-cli (a profiler), not Coop code: not under valgrind.

@@ -28,6 +28,12 @@ namespace Coop {
 		public Server.unix (Coop.Loop loop, string path, int backlog, owned Coop.StreamHandler handler) throws GLib.Error;
 	}
 
+	/* A D-Bus method whose calls run as tasks of the Vala function. */
+	public sealed class DBusExport : GLib.Object {
+		[CCode (cname = "coop_dbus_export_add_method")]
+		public void add_method (string method_name, owned Coop.DBusMethodFunc func);
+	}
+
 	/* A deadline for a block of a task: Timeout.enter () ... exit (). */
 	[CCode (cheader_filename = "coop.h", ref_function = "coop_timeout_ref", unref_function = "coop_timeout_unref", type_id = "coop_timeout_get_type ()")]
 	[Compact]

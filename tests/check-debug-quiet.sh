@@ -51,6 +51,13 @@ for prog in coop-demo coop-pipeline coop-tutorial; do
   if [ -x "$ex/$prog" ]; then run "$prog" "$ex/$prog"; else skip "$prog" "not built"; fi
 done
 
+# The D-Bus service and client, on a private bus (needs dbus-daemon).
+if [ -x "$ex/coop-dbus-service" ] && command -v dbus-daemon >/dev/null; then
+  run "coop-dbus-service" "$ex/coop-dbus-service"
+else
+  skip "coop-dbus-service" "not built, or no dbus-daemon"
+fi
+
 # The echo server's task per connection belongs to the server.
 if [ -x "$ex/coop-echo-server" ] && [ -x "$ex/coop-echo-client" ] && [ -x "$ex/coop-fetch-many" ]; then
   "$ex/coop-echo-server" --host 127.0.0.1 --port 0 >"$tmp/server.out" 2>"$tmp/server.err" &

@@ -1,7 +1,7 @@
 /* test-tasks.vala: what Vala gets beyond the GIR (src/Coop-1-custom.vala):
  * Vala functions as C tasks that call Coop.await, timeout scopes, a server
- * whose handler is a Vala task, and `yield future.wait ()`
- * (coop_future_wait_async).
+ * whose handler is a Vala task, `yield future.wait ()`
+ * (coop_future_wait_async), and a D-Bus method served by a Vala task.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -147,6 +147,41 @@ int main () {
         check (pending.get_state () == Coop.FutureState.PENDING, "the future itself is still pending");
     } catch (Error e) {
         check (false, e.message);
+    }
+
+    /* A D-Bus method served by a Vala task that awaits, on a private bus. */
+    if (Environment.find_program_in_path ("dbus-daemon") != null) {
+        try {
+            var launcher = new SubprocessLauncher (SubprocessFlags.STDOUT_PIPE | SubprocessFlags.STDERR_SILENCE);
+            var daemon = launcher.spawnv ({ "dbus-daemon", "--session", "--nofork", "--print-address" });
+            var address = new DataInputStream (daemon.get_stdout_pipe ()).read_line ().strip ();
+            var flags = DBusConnectionFlags.AUTHENTICATION_CLIENT | DBusConnectionFlags.MESSAGE_BUS_CONNECTION;
+            var service_bus = new DBusConnection.for_address_sync (address, flags);
+            var client_bus = new DBusConnection.for_address_sync (address, flags);
+            var export = new Coop.DBusExport.for_xml (loop, service_bus, "/org/coop/Vala",
+                "<node><interface name='org.coop.Vala'><method name='Twice'>" +
+                "<arg type='i' direction='in'/><arg type='i' direction='out'/>" +
+                "</method></interface></node>", "org.coop.Vala");
+            export.add_method ("Twice", (invocation, parameters) => {
+                Coop.await (Coop.sleep (loop, 1000));
+                return new Variant ("(i)", parameters.get_child_value (0).get_int32 () * 2);
+            });
+            export.register ();
+            var call = Coop.dbus_connection_call (loop, client_bus, service_bus.get_unique_name (),
+                                                  "/org/coop/Vala", "org.coop.Vala", "Twice",
+                                                  new Variant ("(i)", 21), new VariantType ("(i)"),
+                                                  DBusCallFlags.NONE, -1);
+            loop.run_until_complete (call);
+            var reply = Coop.dbus_connection_call_finish (call);
+            check (reply.get_child_value (0).get_int32 () == 42, "a D-Bus method served by a Vala task");
+            export.unregister ();
+            client_bus.close_sync ();
+            service_bus.close_sync ();
+            daemon.force_exit ();
+            daemon.wait ();
+        } catch (Error e) {
+            check (false, "D-Bus: " + e.message);
+        }
     }
 
     loop.close ();
