@@ -26,4 +26,5 @@
 #include "coop-datagram.h"
 #include "coop-connect.h"
 #include "coop-driver.h"
+#include "coop-fs.h"
 #undef COOP_INSIDE
