@@ -17,6 +17,7 @@
 #include "coop-queue.h"
 #include "coop-task-group.h"
 #include "coop-timeout.h"
+#include "coop-future-list-model.h"
 #include "coop-threadpool.h"
 #include "coop-gio.h"
 #include "coop-unix.h"
