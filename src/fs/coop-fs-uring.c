@@ -124,6 +124,17 @@ coop_fs_ring_new (CoopLoop  *loop,
       g_free (ring);
       return NULL;
     }
+  {
+    /* The kernel's io-wq threads run what cannot complete inline (open,
+     * statx, reads that miss the cache).  Unbounded, it starts one per
+     * operation in flight: 64 opens at once made 64 threads that fought
+     * over two CPUs, at a quarter of the thread pool's speed.  The same
+     * bound as the pool's (Linux 5.15; older kernels keep their default). */
+    unsigned int workers[2];
+
+    workers[0] = workers[1] = MIN (32, g_get_num_processors () + 4);
+    io_uring_register_iowq_max_workers (&ring->ring, workers);
+  }
   ring->loop = loop;
   ring->ring_fd = ring->ring.ring_fd;
   ring->generation = fork_generation;

@@ -1087,6 +1087,11 @@ fail_whole (CoopTask   *task,
   coop_future_take_error (COOP_FUTURE (task), error);
 }
 
+/* The first read of a whole file: most files fit, and asking the size
+ * first would cost a statx, which io_uring always hands to a kernel worker
+ * thread (the open and the reads of a cached file complete inline). */
+#define LOAD_FIRST_READ ((gsize) 64 * 1024)
+
 static void
 load_task (CoopTask *task,
            gpointer  user_data)
@@ -1094,8 +1099,7 @@ load_task (CoopTask *task,
   WholeFile *wf = user_data;
   CoopLoop *loop = coop_future_get_loop (COOP_FUTURE (task));
   GError *error = NULL;
-  g_autoptr(CoopFuture) stat_future = NULL;
-  const CoopFsStat *st;
+  gboolean sized = FALSE;
   gsize cap, len = 0;
   gint64 n;
 
@@ -1104,18 +1108,29 @@ load_task (CoopTask *task,
     goto fail;
   wf->fd = (int) n;
 
-  stat_future = coop_fs_stat (loop, wf->fd);
-  if (!coop_await (stat_future, &error))
-    goto fail;
-  st = coop_future_get_boxed (stat_future, NULL);
-  cap = st->size > 0 ? (gsize) st->size + 1 : 4096;
+  cap = LOAD_FIRST_READ;
   wf->data = g_malloc (cap);
-
   for (;;)
     {
       if (len == cap)
         {
-          cap *= 2;
+          /* A big one: ask its size once, then grow by doubling (files
+           * that say 0, in /proc, or that grow meanwhile). */
+          gsize want = cap * 2;
+
+          if (!sized)
+            {
+              g_autoptr(CoopFuture) stat_future = coop_fs_stat (loop, wf->fd);
+              const CoopFsStat *st;
+
+              sized = TRUE;
+              if (!coop_await (stat_future, &error))
+                goto fail;
+              st = coop_future_get_boxed (stat_future, NULL);
+              if (st->size >= cap)
+                want = (gsize) st->size + 1;
+            }
+          cap = want;
           wf->data = g_realloc (wf->data, cap);
         }
       n = await_int64 (coop_fs_read (loop, wf->fd, wf->data + len, MIN (cap - len, READ_CHUNK),
@@ -1213,8 +1228,9 @@ fail:
  * future finishes with a #GBytes of the contents (read it with
  * [method@Coop.Future.get_bytes]).
  *
- * On io_uring this is a task that opens, stats, reads (in chunks of at
- * most 8 MiB) and closes; on threads one job does it all.  Cancelling it
+ * On io_uring this is a task that opens, reads (in chunks of at most
+ * 8 MiB; a file bigger than 64 KiB is sized with a stat first) and closes;
+ * on threads one job does it all.  Cancelling it
  * stops between chunks.
  *
  * Returns: (transfer full): a future of the contents
