@@ -489,7 +489,7 @@ op_release (CoopFsOp *op)
 {
   CoopFsState *state = op->state;
 
-  g_mutex_lock (&state->mutex);
+  coop_mutex_lock (&state->mutex);
   if (!op->released)
     {
       op->released = TRUE;
@@ -501,7 +501,7 @@ op_release (CoopFsOp *op)
         }
       g_cond_broadcast (&state->cond);
     }
-  g_mutex_unlock (&state->mutex);
+  coop_mutex_unlock (&state->mutex);
 }
 
 static gboolean
@@ -546,11 +546,11 @@ thread_submit (CoopFsOp *op)
 {
   CoopFsState *state = op->state;
 
-  g_mutex_lock (&state->mutex);
+  coop_mutex_lock (&state->mutex);
   state->n_running++;
   op->thread_link.data = op;
   g_queue_push_tail_link (&state->thread_ops, &op->thread_link);
-  g_mutex_unlock (&state->mutex);
+  coop_mutex_unlock (&state->mutex);
 
   op->job = coop_loop_run_in_thread (state->loop, op_thread_func, g_object_ref (op), op_thread_done);
   op->job_waiter.func = op_job_completed;
@@ -636,12 +636,17 @@ coop_fs_loop_closing (CoopLoop *loop)
 
   /* Jobs that have not started will not (the loop is closed); running
    * ones stop at their next check; each releases its operation. */
-  g_mutex_lock (&state->mutex);
+  coop_mutex_lock (&state->mutex);
   for (l = state->thread_ops.head; l != NULL; l = l->next)
     g_atomic_int_set (&((CoopFsOp *) l->data)->cancel_requested, TRUE);
   while (state->n_running > 0)
-    g_cond_wait (&state->cond, &state->mutex);
-  g_mutex_unlock (&state->mutex);
+    {
+      /* GLib's mutex is invisible to ThreadSanitizer (coop-private.h). */
+      coop_tsan_release (&state->mutex);
+      g_cond_wait (&state->cond, &state->mutex);
+      coop_tsan_acquire (&state->mutex);
+    }
+  coop_mutex_unlock (&state->mutex);
 }
 
 /* --- submitting ----------------------------------------------------------------- */
