@@ -190,7 +190,7 @@ test_write (CoopFixture *f, gconstpointer data)
   g_autoptr(GBytes) tail = g_bytes_new_static ("world", 5);
   g_autoptr(CoopFuture) future = NULL;
   g_autofree char *contents = NULL;
-  const CoopFsStat *st;
+  const CoopStat *st;
   gsize len;
   int fd;
 
@@ -224,11 +224,11 @@ test_write (CoopFixture *f, gconstpointer data)
   g_assert_cmpstr (contents, ==, "Jello world");
 
   {
-    CoopFsStat copy;
+    CoopStat copy;
     struct stat sb;
 
     future = settle (coop_fs_stat_path (f->loop, path));
-    copy = *(const CoopFsStat *) coop_future_get_boxed (future, &error);
+    copy = *(const CoopStat *) coop_future_get_boxed (future, &error);
     g_assert_no_error (error);
     g_assert_cmpint (stat (path, &sb), ==, 0);
     g_assert_cmpuint (copy.size, ==, 11);

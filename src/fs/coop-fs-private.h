@@ -27,7 +27,7 @@ typedef enum
   COOP_FS_SAVE,          /* the thread backend only: one job */
 } CoopFsKind;
 
-typedef struct _CoopFsState CoopFsState;
+typedef struct _CoopState CoopState;
 typedef struct _CoopFsRing CoopFsRing;
 
 /* One operation, which is also the future the caller gets. */
@@ -38,7 +38,7 @@ struct _CoopFsOp
 {
   CoopFuture     parent_instance;
 
-  CoopFsState   *state;         /* the loop's (the future holds the loop) */
+  CoopState   *state;         /* the loop's (the future holds the loop) */
   CoopFsKind     kind;
   int            fd;
   int            flags;
@@ -82,7 +82,7 @@ void        coop_fs_op_abandon        (CoopFsOp *op,
 gboolean    coop_fs_op_wants_more     (CoopFsOp *op,
                                        gint64    res);
 void        coop_fs_statx_to_stat     (const struct statx *stx,
-                                       CoopFsStat         *st);
+                                       CoopStat         *st);
 
 /* The io_uring backend (coop-fs-uring.c); without liburing, _new fails. */
 CoopFsRing *coop_fs_ring_new          (CoopLoop    *loop,

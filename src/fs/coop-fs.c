@@ -43,7 +43,7 @@
 
 #define READ_CHUNK ((gsize) 8 * 1024 * 1024)   /* whole-file reads and writes */
 
-struct _CoopFsState
+struct _CoopState
 {
   CoopLoop   *loop;          /* not a reference: the state is the loop's qdata */
   gboolean    chosen;        /* the backend was chosen */
@@ -188,7 +188,7 @@ coop_fs_op_wants_more (CoopFsOp *op,
 
 void
 coop_fs_statx_to_stat (const struct statx *stx,
-                       CoopFsStat         *st)
+                       CoopStat         *st)
 {
   memset (st, 0, sizeof *st);
   st->size = stx->stx_size;
@@ -258,10 +258,10 @@ coop_fs_op_finish (CoopFsOp *op,
     case COOP_FS_STAT:
     case COOP_FS_STAT_PATH:
       {
-        CoopFsStat st;
+        CoopStat st;
 
         coop_fs_statx_to_stat (&op->stx, &st);
-        coop_future_set_boxed (future, COOP_TYPE_FS_STAT, &st);
+        coop_future_set_boxed (future, COOP_TYPE_STAT, &st);
       }
       break;
     case COOP_FS_LOAD:
@@ -487,7 +487,7 @@ run_blocking (CoopFsOp *op)
 static void
 op_release (CoopFsOp *op)
 {
-  CoopFsState *state = op->state;
+  CoopState *state = op->state;
 
   coop_mutex_lock (&state->mutex);
   if (!op->released)
@@ -544,7 +544,7 @@ op_job_completed (CoopWaiter *waiter,
 static void
 thread_submit (CoopFsOp *op)
 {
-  CoopFsState *state = op->state;
+  CoopState *state = op->state;
 
   coop_mutex_lock (&state->mutex);
   state->n_running++;
@@ -573,7 +573,7 @@ state_quark (void)
 static void
 state_free (gpointer data)
 {
-  CoopFsState *state = data;
+  CoopState *state = data;
 
   /* Every operation holds the loop: none is left by now. */
   if (state->ring != NULL)
@@ -584,7 +584,7 @@ state_free (gpointer data)
 }
 
 static void
-state_choose_backend (CoopFsState *state)
+state_choose_backend (CoopState *state)
 {
   const char *want = g_getenv ("COOP_FILE_BACKEND");
   g_autoptr(GError) error = NULL;
@@ -597,14 +597,14 @@ state_choose_backend (CoopFsState *state)
     g_message ("COOP_FILE_BACKEND=%s: io_uring is not available (%s); using threads", want, error->message);
 }
 
-static CoopFsState *
+static CoopState *
 state_get (CoopLoop *loop)
 {
-  CoopFsState *state = g_object_get_qdata (G_OBJECT (loop), state_quark ());
+  CoopState *state = g_object_get_qdata (G_OBJECT (loop), state_quark ());
 
   if (G_UNLIKELY (state == NULL))
     {
-      state = g_new0 (CoopFsState, 1);
+      state = g_new0 (CoopState, 1);
       state->loop = loop;
       g_mutex_init (&state->mutex);
       g_cond_init (&state->cond);
@@ -625,7 +625,7 @@ state_get (CoopLoop *loop)
 void
 coop_fs_loop_closing (CoopLoop *loop)
 {
-  CoopFsState *state = g_object_get_qdata (G_OBJECT (loop), state_quark ());
+  CoopState *state = g_object_get_qdata (G_OBJECT (loop), state_quark ());
   GList *l;
 
   if (state == NULL)
@@ -666,7 +666,7 @@ op_new (CoopLoop   *loop,
 static CoopFuture *
 op_submit (CoopFsOp *op)
 {
-  CoopFsState *state = op->state;
+  CoopState *state = op->state;
   GError *error = NULL;
 
   if (!coop_loop_check_usable (state->loop, &error) || state->closed)
@@ -709,10 +709,10 @@ coop_fs_op_cancel (CoopFuture *future,
 static gpointer
 fs_stat_copy (gpointer boxed)
 {
-  return g_memdup2 (boxed, sizeof (CoopFsStat));
+  return g_memdup2 (boxed, sizeof (CoopStat));
 }
 
-G_DEFINE_BOXED_TYPE (CoopFsStat, coop_fs_stat, fs_stat_copy, g_free)
+G_DEFINE_BOXED_TYPE (CoopStat, coop_stat, fs_stat_copy, g_free)
 
 /**
  * coop_fs_open:
@@ -980,7 +980,7 @@ coop_fs_fsync (CoopLoop *loop,
  *
  * Tells about the file open as @fd, as fstat(2), off the loop.
  *
- * Returns: (transfer full): a future of a [struct@Coop.FsStat] (read it
+ * Returns: (transfer full): a future of a [struct@Coop.Stat] (read it
  *   with [method@Coop.Future.get_boxed])
  */
 CoopFuture *
@@ -1004,7 +1004,7 @@ coop_fs_stat (CoopLoop *loop,
  *
  * Tells about @path, as stat(2) (following symbolic links), off the loop.
  *
- * Returns: (transfer full): a future of a [struct@Coop.FsStat]
+ * Returns: (transfer full): a future of a [struct@Coop.Stat]
  */
 CoopFuture *
 coop_fs_stat_path (CoopLoop   *loop,
@@ -1126,7 +1126,7 @@ load_task (CoopTask *task,
           if (!sized)
             {
               g_autoptr(CoopFuture) stat_future = coop_fs_stat (loop, wf->fd);
-              const CoopFsStat *st;
+              const CoopStat *st;
 
               sized = TRUE;
               if (!coop_await (stat_future, &error))
@@ -1244,7 +1244,7 @@ CoopFuture *
 coop_fs_load (CoopLoop   *loop,
               const char *path)
 {
-  CoopFsState *state;
+  CoopState *state;
 
   return_if_bad_loop (loop);
   g_return_val_if_fail (path != NULL, NULL);
@@ -1297,7 +1297,7 @@ coop_fs_save (CoopLoop   *loop,
               GBytes     *contents,
               gboolean    atomic)
 {
-  CoopFsState *state;
+  CoopState *state;
 
   return_if_bad_loop (loop);
   g_return_val_if_fail (path != NULL, NULL);

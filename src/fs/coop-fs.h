@@ -13,7 +13,7 @@
 G_BEGIN_DECLS
 
 /**
- * CoopFsStat:
+ * CoopStat:
  * @size: the size in bytes
  * @mode: the file type and permission bits (`st_mode`)
  * @nlink: the number of hard links
@@ -32,9 +32,9 @@ G_BEGIN_DECLS
  * file: the fields of `struct stat` (filled from `statx()`), with the times
  * in microseconds.  A plain structure, copied as a whole.
  */
-typedef struct _CoopFsStat CoopFsStat;
+typedef struct _CoopStat CoopStat;
 
-struct _CoopFsStat
+struct _CoopStat
 {
   guint64 size;
   guint32 mode;
@@ -51,9 +51,9 @@ struct _CoopFsStat
   gint64  ctime_usec;
 };
 
-#define COOP_TYPE_FS_STAT (coop_fs_stat_get_type ())
+#define COOP_TYPE_STAT (coop_stat_get_type ())
 COOP_AVAILABLE_IN_ALL
-GType       coop_fs_stat_get_type    (void) G_GNUC_CONST;
+GType       coop_stat_get_type    (void) G_GNUC_CONST;
 
 COOP_AVAILABLE_IN_ALL
 CoopFuture *coop_fs_open             (CoopLoop      *loop,
