@@ -1056,15 +1056,11 @@ await_int64 (CoopFuture  *future,
              GError     **error)
 {
   g_autoptr(CoopFuture) owned = future;
-  gint64 value;
 
   if (!coop_await (owned, error))
     return -1;
-  if (coop_future_get_value (owned, NULL) == NULL ||
-      !G_VALUE_HOLDS_INT64 (coop_future_get_value (owned, NULL)))
-    return 0;
-  value = coop_future_get_int64 (owned, error);
-  return value;
+  /* Every operation awaited this way finishes with an int64. */
+  return coop_future_get_int64 (owned, NULL);
 }
 
 static gboolean

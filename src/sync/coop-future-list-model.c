@@ -368,6 +368,9 @@ coop_future_list_model_add (CoopFutureListModel *self,
  * coop_future_list_model_get_n_pending:
  * @self: a model
  *
+ * Counts the futures added to @self that are not done yet
+ * ([property@Coop.FutureListModel:n-pending]).
+ *
  * Returns: the number of futures added and not done yet
  */
 guint
@@ -381,6 +384,10 @@ coop_future_list_model_get_n_pending (CoopFutureListModel *self)
 /**
  * coop_future_list_model_get_n_failed:
  * @self: a model
+ *
+ * Counts the futures that were done without giving an item: failed,
+ * cancelled, or finished with something other than an object of the
+ * item type.
  *
  * Returns: the number of futures that were done without giving an item
  *   (see [property@Coop.FutureListModel:n-failed])
