@@ -10,6 +10,10 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -866,6 +870,51 @@ test_many (CoopFixture *f, gconstpointer data)
   remove_temp_dir (dir);
 }
 
+/* A kernel (or a container's seccomp profile) that refuses io_uring: the
+ * loop falls back to threads, and file I/O works. */
+static void
+test_refused (void)
+{
+  if (g_test_subprocess ())
+    {
+      struct sock_filter filter[] = {
+        BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr)),
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      };
+      struct sock_fprog prog = { G_N_ELEMENTS (filter), filter };
+      GMainContext *context = g_main_context_new ();
+      g_autofree char *dir = make_temp_dir ();
+      g_autofree char *path = g_build_filename (dir, "f", NULL);
+      g_autoptr(GBytes) bytes = g_bytes_new_static ("refused", 7);
+      g_autoptr(GError) error = NULL;
+      CoopLoop *loop;
+
+      g_assert_cmpint (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), ==, 0);
+      g_assert_cmpint (prctl (PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), ==, 0);
+      g_main_context_push_thread_default (context);
+      loop = coop_loop_new (context);
+      g_assert_cmpstr (coop_loop_get_fs_backend (loop), ==, "threads");
+      settle_ok (coop_fs_save (loop, path, bytes, TRUE));
+      {
+        g_autoptr(CoopFuture) load = settle (coop_fs_load (loop, path));
+        g_autoptr(GBytes) loaded = dup_bytes (load, &error);
+
+        g_assert_no_error (error);
+        g_assert_true (g_bytes_equal (loaded, bytes));
+      }
+      coop_loop_close (loop);
+      g_object_unref (loop);
+      g_main_context_pop_thread_default (context);
+      g_main_context_unref (context);
+      remove_temp_dir (dir);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -887,5 +936,6 @@ main (int argc, char **argv)
   coop_test_add ("/coop/fs/fork", test_fork);
   g_test_add_func ("/coop/fs/close-in-flight", test_close_in_flight);
   g_test_add_func ("/coop/fs/shutdown-in-flight", test_shutdown_in_flight);
+  g_test_add_func ("/coop/fs/io-uring-refused", test_refused);
   return g_test_run ();
 }
