@@ -16,6 +16,7 @@ PACKAGES="
   libgtk-4-dev gir1.2-gtk-4.0 python3-gi-cairo xvfb xauth x11-apps imagemagick dbus-daemon
   python3-uvloop python3-gbulb libuv1-dev python3-matplotlib
   libsysprof-4-dev sysprof libunwind-dev
+  liburing-dev
   gi-docgen
   glib-networking python3-cryptography
 "

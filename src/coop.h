@@ -18,6 +18,7 @@
 #include "coop-queue.h"
 #include "coop-task-group.h"
 #include "coop-timeout.h"
+#include "coop-future-list-model.h"
 #include "coop-threadpool.h"
 #include "coop-gio.h"
 #include "coop-dbus.h"
@@ -28,4 +29,5 @@
 #include "coop-datagram.h"
 #include "coop-connect.h"
 #include "coop-driver.h"
+#include "coop-fs.h"
 #undef COOP_INSIDE

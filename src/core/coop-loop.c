@@ -1980,6 +1980,9 @@ coop_loop_close (CoopLoop *loop)
   loop->ready.closed = TRUE;
 
   registry_remove (loop);
+  /* Before the tasks are abandoned (their data freed): no kernel or worker
+   * thread may still write into a buffer of theirs. */
+  coop_fs_loop_closing (loop);
   coop_io_shutdown (loop);
   loop_drain (loop);
   loop_source_destroy (&loop->ready_source);

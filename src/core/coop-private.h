@@ -259,6 +259,10 @@ gboolean    coop_handle_run_repeating    (CoopHandle     *handle);
 gboolean    coop_handle_is_live          (CoopHandle     *handle);
 void        coop_handle_finish_repeating (CoopHandle     *handle);
 
+/* File I/O (src/fs/coop-fs.c): a closing loop cancels the operations in
+ * flight and waits until none of them uses a caller's buffer any more. */
+void        coop_fs_loop_closing         (CoopLoop       *loop);
+
 /* The I/O source, attached on first use (coop-io.c). */
 void        coop_io_shutdown             (CoopLoop       *loop);
 void        coop_io_set_priority         (CoopLoop       *loop,
