@@ -26,4 +26,6 @@
 #include "coop-datagram.h"
 #include "coop-connect.h"
 #include "coop-driver.h"
+#include "coop-crossloop.h"
+#include "coop-loop-pool.h"
 #undef COOP_INSIDE
