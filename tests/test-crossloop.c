@@ -477,12 +477,16 @@ test_many_handoffs (CoopFixture *f, gconstpointer data)
 {
   g_autoptr(CoopLoopPool) pool = coop_loop_pool_new (N_LOOPS);
   const char *scale = g_getenv ("COOP_STRESS_SCALE");
+  const char *count = g_getenv ("COOP_CROSSLOOP_HANDOFFS");
   Handoffs h = { .main_loop = f->loop, .n = g_test_slow () ? 100000 : 10000 };
   CoopFuture *results[N_LOOPS];
   guint i;
 
+  /* Fewer under the sanitizers and valgrind (scripts/check-*.sh). */
   if (scale != NULL)
     h.n = MAX (100, (guint) (h.n * g_ascii_strtod (scale, NULL)));
+  if (count != NULL)
+    h.n = MAX (1, (guint) g_ascii_strtoull (count, NULL, 10));
   g_test_message ("%u loops x %u hand-offs", N_LOOPS, h.n);
   for (i = 0; i < N_LOOPS; i++)
     results[i] = coop_loop_run_task_threadsafe (coop_loop_pool_get_loop (pool, i), f->loop,
