@@ -98,6 +98,42 @@ worker_main (gpointer data)
   return NULL;
 }
 
+#ifdef COOP_TSAN
+static void
+warm_up_body (CoopTask *task,
+              gpointer  data)
+{
+}
+
+/* GLib's once-only initialisations (type classes, quarks, the lazily
+ * allocated locks inside GLib) synchronise through GLib's own locks and
+ * atomics, which ThreadSanitizer cannot see (GLib is not built with it).
+ * The workers of a new pool would be the first to run many of them, all at
+ * once: in TSan builds the calling thread runs a worker's life once
+ * first (a loop, a task, a cross-loop future, a shutdown). */
+static void
+warm_up (void)
+{
+  GMainContext *context = g_main_context_new ();
+  CoopLoop *loop;
+  CoopTask *task;
+  CoopFuture *wrapped;
+
+  g_main_context_push_thread_default (context);
+  loop = coop_loop_new (context);
+  task = coop_task_new (loop, warm_up_body, NULL, NULL);
+  coop_loop_run_until_complete (loop, COOP_FUTURE (task), NULL);
+  wrapped = coop_crossloop_spawn (loop, loop, NULL, warm_up_body, NULL, NULL, NULL, NULL);
+  coop_loop_run_until_complete (loop, wrapped, NULL);
+  g_object_unref (wrapped);
+  g_object_unref (task);
+  coop_loop_shutdown (loop, -1, NULL);
+  g_object_unref (loop);
+  g_main_context_pop_thread_default (context);
+  g_main_context_unref (context);
+}
+#endif
+
 static void
 worker_stop (gpointer data)
 {
@@ -175,6 +211,18 @@ coop_loop_pool_new (guint n_loops)
   if (n_loops == 0)
     n_loops = MAX (1, g_get_num_processors ());
 
+#ifdef COOP_TSAN
+  {
+    static gsize warm;
+
+    /* Not from inside a task, which cannot run a loop. */
+    if (coop_task_current_internal () == NULL && g_once_init_enter (&warm))
+      {
+        warm_up ();
+        g_once_init_leave (&warm, 1);
+      }
+  }
+#endif
   pool = g_object_new (COOP_TYPE_LOOP_POOL, NULL);
   pool->n_loops = n_loops;
   pool->workers = g_new0 (Worker, n_loops);
