@@ -134,18 +134,33 @@ cpu_main_body (CoopTask *task,
 
 /* n tasks on a pool of @width loops, awaited from the main loop; ns per
  * task (wall clock). */
+static double cpuloops_cpu_per_wall;
+
+static gint64
+process_cpu_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (gint64) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static double
 cpuloops_run (gint64 n,
               gint64 width)
 {
   CpuRun r = { coop_loop_pool_new ((guint) width), n };
   g_autoptr(CoopTask) task = NULL;
-  gint64 t0;
+  gint64 t0, c0;
 
   t0 = now_ns ();
+  c0 = process_cpu_ns ();
   task = coop_task_new (loop, cpu_main_body, &r, NULL);
   coop_loop_run_until_complete (loop, COOP_FUTURE (task), NULL);
   t0 = now_ns () - t0;
+  /* How many cores the run got: about 1 per loop on an idle machine, less
+   * when other processes take their share. */
+  cpuloops_cpu_per_wall = (double) (process_cpu_ns () - c0) / t0;
   coop_loop_pool_shutdown (r.pool, -1, NULL);
   g_object_unref (r.pool);
   return (double) t0 / n;
@@ -806,6 +821,7 @@ main (int    argc,
       json_begin ();
       json_num ("ns_per_op", cpuloops_run (opt_n, opt_width));
       json_num ("loops", (double) opt_width);
+      json_num ("cpu_per_wall", cpuloops_cpu_per_wall);
     }
   else if (g_str_equal (opt_workload, "xloop") && coop)
     {
