@@ -158,6 +158,15 @@ coop_loop_pool_finalize (GObject *object)
   CoopLoopPool *pool = COOP_LOOP_POOL (object);
   guint i;
 
+  /* The last reference dropped on a worker's thread, which cannot join
+   * itself (the shutdown said so): the workers still run and use their
+   * records, which are left to them. */
+  for (i = 0; i < pool->n_loops; i++)
+    if (pool->workers[i].thread != NULL)
+      {
+        G_OBJECT_CLASS (coop_loop_pool_parent_class)->finalize (object);
+        return;
+      }
   for (i = 0; i < pool->n_loops; i++)
     {
       Worker *worker = &pool->workers[i];
@@ -196,7 +205,8 @@ coop_loop_pool_class_init (CoopLoopPoolClass *klass)
  * [method@Coop.LoopPool.shutdown].  The loops exist when this returns.
  *
  * Dropping the last reference without a shutdown shuts the pool down,
- * waiting as long as the tasks take to end.
+ * waiting as long as the tasks take to end; drop it on the thread that made
+ * the pool (a worker cannot join itself).
  *
  * Returns: (transfer full): a new pool
  */
