@@ -105,12 +105,12 @@ render_body (CoopTask *task,
 /* The main loop's heartbeat: how late is each tick? */
 typedef struct
 {
-  CoopLoop *loop;
-  gint64    due;
-  guint     ticks;
-  gint64    max_late;
-  gint64    total_late;
-  gboolean  stop;
+  CoopLoop   *loop;
+  CoopHandle *next;      /* the pending tick */
+  gint64      due;
+  guint       ticks;
+  gint64      max_late;
+  gint64      total_late;
 } Ticker;
 
 static void
@@ -122,10 +122,9 @@ tick (gpointer data)
   ticker->ticks++;
   ticker->max_late = MAX (ticker->max_late, late);
   ticker->total_late += late;
-  if (ticker->stop)
-    return;
+  coop_handle_unref (ticker->next);
   ticker->due = coop_loop_time (ticker->loop) + 10000;
-  coop_handle_unref (coop_loop_call_at (ticker->loop, ticker->due, tick, ticker, NULL));
+  ticker->next = coop_loop_call_at (ticker->loop, ticker->due, tick, ticker, NULL);
 }
 
 /* Renders once on a pool of @loops workers; returns the seconds taken. */
@@ -136,21 +135,22 @@ run (CoopLoop *loop,
      gint64   *checksum)
 {
   Render render = { coop_loop_pool_new (loops), pixels, 0 };
-  Ticker ticker = { loop, coop_loop_time (loop) + 10000 };
+  Ticker ticker = { .loop = loop, .due = coop_loop_time (loop) + 10000 };
   g_autoptr(CoopTask) task = NULL;
   g_autoptr(GError) error = NULL;
   gint64 start = g_get_monotonic_time ();
   double seconds;
 
-  coop_handle_unref (coop_loop_call_at (loop, ticker.due, tick, &ticker, NULL));
+  ticker.next = coop_loop_call_at (loop, ticker.due, tick, &ticker, NULL);
   task = coop_task_new (loop, render_body, &render, NULL);
   if (!coop_loop_run_until_complete (loop, COOP_FUTURE (task), &error))
     g_error ("render failed: %s", error->message);
   seconds = (g_get_monotonic_time () - start) / 1e6;
-  /* Let the last tick fire, then stop ticking. */
-  ticker.stop = TRUE;
+  /* At least one tick, then no more. */
   while (!ticker.ticks)
     g_main_context_iteration (coop_loop_get_context (loop), TRUE);
+  coop_handle_cancel (ticker.next);
+  coop_handle_unref (ticker.next);
   coop_loop_pool_shutdown (render.pool, -1, NULL);
   g_object_unref (render.pool);
 
