@@ -59,7 +59,7 @@ static double opt_seconds = 3.0;
 static GOptionEntry entries[] = {
   { "impl", 'i', 0, G_OPTION_ARG_STRING, &opt_impl, "coop, coop-dense or glib", "IMPL" },
   { "workload", 'w', 0, G_OPTION_ARG_STRING, &opt_workload,
-    "spawn, pingpong, chain, suspended, timers or respons", "W" },
+    "spawn, pingpong, chain, suspended, timers, respons, cpuloops or xloop", "W" },
   { "n", 'n', 0, G_OPTION_ARG_INT64, &opt_n, "operations / tasks / timers", "N" },
   { "width", 0, 0, G_OPTION_ARG_INT64, &opt_width, "pairs (pingpong), chains (chain) or tasks (spawn waves) at once", "P" },
   { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &opt_seconds, "duration of respons", "S" },
@@ -98,6 +98,143 @@ idle_add (GSourceFunc func,
   g_source_set_callback (source, func, data, NULL);
   g_source_attach (source, ctx);
   g_source_unref (source);
+}
+
+/* --- cpuloops: CPU-bound tasks over 1..P loops ---------------------------------- */
+
+/* Each task does this many steps of a linear congruential generator: a few
+ * milliseconds of pure CPU, no memory traffic to share. */
+#define CPU_STEPS 4000000
+
+static void
+cpu_body (CoopTask *task,
+          gpointer  data)
+{
+  guint64 x = GPOINTER_TO_SIZE (data) + 1;
+  guint i;
+
+  for (i = 0; i < CPU_STEPS; i++)
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+  coop_future_set_int64 (COOP_FUTURE (task), (gint64) (x >> 1));
+}
+
+typedef struct
+{
+  CoopLoopPool *pool;
+  gint64        n;
+} CpuRun;
+
+static void
+cpu_main_body (CoopTask *task,
+               gpointer  data)
+{
+  CpuRun *r = data;
+  g_autoptr(GPtrArray) futures = g_ptr_array_new_with_free_func (g_object_unref);
+  gint64 i;
+
+  for (i = 0; i < r->n; i++)
+    g_ptr_array_add (futures, coop_loop_pool_spawn (r->pool, NULL, NULL, cpu_body,
+                                                    GSIZE_TO_POINTER (i), NULL));
+  for (i = 0; i < r->n; i++)
+    coop_await (futures->pdata[i], NULL);
+}
+
+/* n tasks on a pool of @width loops, awaited from the main loop; ns per
+ * task (wall clock). */
+static double cpuloops_cpu_per_wall;
+
+static gint64
+process_cpu_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (gint64) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static double
+cpuloops_run (gint64 n,
+              gint64 width)
+{
+  CpuRun r = { coop_loop_pool_new ((guint) width), n };
+  g_autoptr(CoopTask) task = NULL;
+  gint64 t0, c0;
+
+  t0 = now_ns ();
+  c0 = process_cpu_ns ();
+  task = coop_task_new (loop, cpu_main_body, &r, NULL);
+  coop_loop_run_until_complete (loop, COOP_FUTURE (task), NULL);
+  t0 = now_ns () - t0;
+  /* How many cores the run got: about 1 per loop on an idle machine, less
+   * when other processes take their share. */
+  cpuloops_cpu_per_wall = (double) (process_cpu_ns () - c0) / t0;
+  coop_loop_pool_shutdown (r.pool, -1, NULL);
+  g_object_unref (r.pool);
+  return (double) t0 / n;
+}
+
+/* --- xloop: cross-loop hand-offs --------------------------------------------------- */
+
+static void
+echo_body (CoopTask *task,
+           gpointer  data)
+{
+  coop_future_set_int64 (COOP_FUTURE (task), GPOINTER_TO_SIZE (data));
+}
+
+typedef struct
+{
+  CoopLoop *remote;
+  gint64    n;
+  gint64    width;
+  gint64    lost;
+} XloopRun;
+
+/* On the main loop: n tasks started on the other loop, @width in flight,
+ * each result awaited back here. */
+static void
+xloop_body (CoopTask *task,
+            gpointer  data)
+{
+  XloopRun *r = data;
+  CoopFuture **window = g_new0 (CoopFuture *, r->width);
+  gint64 sent = 0, received = 0;
+
+  while (received < r->n)
+    {
+      while (sent < r->n && sent - received < r->width)
+        {
+          window[sent % r->width] = coop_loop_run_task_threadsafe (r->remote, NULL, NULL, echo_body,
+                                                                   GSIZE_TO_POINTER (sent), NULL);
+          sent++;
+        }
+      if (!coop_await (window[received % r->width], NULL) ||
+          coop_future_get_int64 (window[received % r->width], NULL) != received)
+        r->lost++;
+      g_object_unref (window[received % r->width]);
+      received++;
+    }
+  g_free (window);
+}
+
+/* ns per round trip: a task started on another loop (another thread) and
+ * its result back on this one. */
+static double
+xloop_run (CoopLoopPool *pool,
+           gint64        n,
+           gint64        width)
+{
+  XloopRun r = { coop_loop_pool_get_loop (pool, 0), n, width, 0 };
+  g_autoptr(CoopTask) task = NULL;
+  gint64 t0;
+
+  t0 = now_ns ();
+  task = coop_task_new (loop, xloop_body, &r, NULL);
+  coop_loop_run_until_complete (loop, COOP_FUTURE (task), NULL);
+  t0 = now_ns () - t0;
+  if (r.lost != 0)
+    g_error ("xloop: %" G_GINT64_FORMAT " hand-offs lost", r.lost);
+  return (double) t0 / n;
 }
 
 /* --- spawn ------------------------------------------------------------------- */
@@ -1033,6 +1170,23 @@ main (int    argc,
       chain_run (MIN (opt_n, 1000 * opt_width), opt_width);
       json_begin ();
       json_num ("ns_per_op", chain_run (opt_n, opt_width));
+    }
+  else if (g_str_equal (opt_workload, "cpuloops") && coop)
+    {
+      json_begin ();
+      json_num ("ns_per_op", cpuloops_run (opt_n, opt_width));
+      json_num ("loops", (double) opt_width);
+      json_num ("cpu_per_wall", cpuloops_cpu_per_wall);
+    }
+  else if (g_str_equal (opt_workload, "xloop") && coop)
+    {
+      CoopLoopPool *pool = coop_loop_pool_new (1);
+
+      xloop_run (pool, MIN (opt_n, 1000), opt_width);
+      json_begin ();
+      json_num ("ns_per_op", xloop_run (pool, opt_n, opt_width));
+      coop_loop_pool_shutdown (pool, -1, NULL);
+      g_object_unref (pool);
     }
   else if (g_str_equal (opt_workload, "suspended") && coop)
     suspended_measure (opt_n, suspended_spawn_task);

@@ -19,6 +19,8 @@ import random
 import sys
 import time
 
+IMPL = None
+
 # Mirrors bench/workload-common.h.
 def timers_margin_usec(n):
     return 100000 + 2 * n
@@ -326,6 +328,53 @@ async def lock(n, width):
     return {"ns_per_op": (t1 - t0) / n}
 
 
+async def xloop(n, width):
+    """Cross-loop hand-offs: a coroutine started on a second loop, in its own
+    thread, with run_coroutine_threadsafe(); its result awaited back here
+    through wrap_future(); @width in flight (the peer of Coop's
+    coop_loop_run_task_threadsafe, workload.c)."""
+    import threading
+    loop = asyncio.get_running_loop()
+    other = new_loop(IMPL)
+    ready = threading.Event()
+
+    def serve():
+        asyncio.set_event_loop(other)
+        other.call_soon(ready.set)
+        other.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait()
+
+    async def echo(i):
+        return i
+
+    async def measure(count):
+        window = []
+        sent = received = 0
+        lost = 0
+        while received < count:
+            while sent < count and sent - received < width:
+                window.append(asyncio.wrap_future(
+                    asyncio.run_coroutine_threadsafe(echo(sent), other), loop=loop))
+                sent += 1
+            if await window.pop(0) != received:
+                lost += 1
+            received += 1
+        return lost
+
+    await measure(min(n, 1000))
+    t0 = time.perf_counter()
+    lost = await measure(n)
+    elapsed = time.perf_counter() - t0
+    other.call_soon_threadsafe(other.stop)
+    thread.join()
+    if lost:
+        raise RuntimeError(f"{lost} hand-offs lost")
+    return {"ns_per_op": elapsed * 1e9 / n}
+
+
 def new_loop(impl):
     if impl == "uvloop":
         import uvloop
@@ -350,7 +399,18 @@ def main():
     ap.add_argument("--width", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=3.0)
     args = ap.parse_args()
+    global IMPL
+    IMPL = args.impl
 
+    if args.workload == "xloop" and args.impl in ("gbulb", "coop"):
+        print(f"{args.impl}: one loop per thread is not how this loop is run here "
+              "(gbulb: one GLib context; asyncio on Coop across threads is measured by its own tests)",
+              file=sys.stderr)
+        return 3
+    if args.workload == "cpuloops":
+        print("CPU-bound Python coroutines hold the GIL: loops on more threads give no speed-up",
+              file=sys.stderr)
+        return 3
     if args.workload == "respons" and args.impl not in ("coop", "gbulb"):
         print(f"{args.impl} does not run on the GLib main loop: no GLib timeout to measure",
               file=sys.stderr)

@@ -52,7 +52,7 @@ G_SLICE=always-malloc
 export TSAN_OPTIONS G_SLICE
 
 tests="threads threadpool driver loop task future combinators sync condition
-       queue task-group timeout misuse io io-poll
+       queue task-group timeout misuse io io-poll crossloop loop-pool
        fs-threads fs-uring"
 stress=$(meson test -C "$BUILD" --list 2>/dev/null | sed -n 's/^coop:stress \/ \(threadsafe\)$/\1/p')
 

@@ -30,4 +30,6 @@
 #include "coop-connect.h"
 #include "coop-driver.h"
 #include "coop-fs.h"
+#include "coop-crossloop.h"
+#include "coop-loop-pool.h"
 #undef COOP_INSIDE

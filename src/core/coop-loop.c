@@ -163,7 +163,7 @@ G_DEFINE_BOXED_TYPE (CoopHandle, coop_handle, coop_handle_ref, coop_handle_unref
 
 /* --- the registry: one loop per context ----------------------------------- */
 
-G_LOCK_DEFINE_STATIC (registry);
+static GMutex registry_lock;
 static GHashTable *registry;     /* GMainContext* -> GWeakRef* */
 
 static CoopLoop *
@@ -200,7 +200,9 @@ registry_insert_locked (GMainContext *context,
 static void
 registry_remove (CoopLoop *loop)
 {
-  G_LOCK (registry);
+  /* coop_mutex_lock: loops are made and closed on several threads at
+   * once (a CoopLoopPool's workers), and TSan must see the lock. */
+  coop_mutex_lock (&registry_lock);
   if (registry != NULL)
     {
       GWeakRef *ref = g_hash_table_lookup (registry, loop->context);
@@ -217,7 +219,7 @@ registry_remove (CoopLoop *loop)
           g_clear_object (&current);
         }
     }
-  G_UNLOCK (registry);
+  coop_mutex_unlock (&registry_lock);
 }
 
 /* --- handles ---------------------------------------------------------------- */
@@ -1196,14 +1198,14 @@ coop_loop_new (GMainContext *context)
 
   ctx = context != NULL ? g_main_context_ref (context) : g_main_context_ref_thread_default ();
 
-  G_LOCK (registry);
+  coop_mutex_lock (&registry_lock);
   loop = registry_lookup_locked (ctx);
   if (loop == NULL)
     {
       loop = g_object_new (COOP_TYPE_LOOP, "context", ctx, NULL);
       registry_insert_locked (ctx, loop);
     }
-  G_UNLOCK (registry);
+  coop_mutex_unlock (&registry_lock);
 
   return loop;
 }

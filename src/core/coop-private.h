@@ -586,6 +586,22 @@ void      coop_loop_set_debug_state  (CoopLoop *loop,
                                       gpointer  state);
 CoopCallback coop_handle_get_callback (CoopHandle *handle);
 
+/* Across loops (coop-crossloop.c): coop_await() of a future of another
+ * loop, and a task started on another loop with a future of @home for its
+ * outcome; @done_hook (if any) runs once the remote side is through, on
+ * @loop's thread (or the thread that found @loop closed). */
+gboolean    coop_crossloop_await (CoopTask       *task,
+                                  CoopFuture     *future,
+                                  GError        **error);
+CoopFuture *coop_crossloop_spawn (CoopLoop       *loop,
+                                  CoopLoop       *home,
+                                  const char     *name,
+                                  CoopTaskFunc    func,
+                                  gpointer        user_data,
+                                  GDestroyNotify  notify,
+                                  void          (*done_hook) (gpointer data),
+                                  gpointer        done_data);
+
 /* Frequently used errors. */
 GError   *coop_cancelled_error_new   (const char *message);
 

@@ -783,9 +783,16 @@ deliver_cancellation (CoopTask    *task,
  *
  * Only C tasks can await (this is for C code; Python and JavaScript await
  * futures in their own languages' coroutines): called anywhere else this
- * fails with %COOP_ERROR_NOT_IN_TASK.  A future of another loop fails with
- * %COOP_ERROR_WRONG_LOOP, and a task awaiting itself with
- * %COOP_ERROR_INVALID_STATE.  If the task is cancelled, this returns %FALSE
+ * fails with %COOP_ERROR_NOT_IN_TASK, and a task awaiting itself with
+ * %COOP_ERROR_INVALID_STATE.
+ *
+ * @future may belong to another loop, running on another thread: its
+ * outcome then comes back through this loop's thread-safe queue, and a
+ * cancellation of the task goes to @future through its loop's queue (see
+ * [method@Coop.Future.wrap]).  Once this returned, the outcome of such a
+ * @future does not change: read it with its getters on this thread, but
+ * make no other call on it (everything else about a future is bound to its
+ * loop's thread).  If the task is cancelled, this returns %FALSE
  * with `G_IO_ERROR_CANCELLED`.
  *
  * Returns: %TRUE if @future finished with a result; %FALSE with @error set
@@ -806,12 +813,10 @@ coop_await (CoopFuture  *future,
                            "coop_await() can only be called from inside a C task");
       return FALSE;
     }
+  /* A future of another loop: awaited through a future of this one
+   * (coop-crossloop.c).  The compare was here before, for the error. */
   if (G_UNLIKELY (coop_future_loop_unchecked (future) != task->loop))
-    {
-      g_set_error_literal (error, COOP_ERROR, COOP_ERROR_WRONG_LOOP,
-                           "The awaited future belongs to another loop");
-      return FALSE;
-    }
+    return coop_crossloop_await (task, future, error);
   if (G_UNLIKELY (future == COOP_FUTURE (task)))
     {
       g_set_error_literal (error, COOP_ERROR, COOP_ERROR_INVALID_STATE,
