@@ -19,6 +19,7 @@
 #include "coop-timeout.h"
 #include "coop-threadpool.h"
 #include "coop-gio.h"
+#include "coop-gio-wrappers.h"
 #include "coop-unix.h"
 #include "coop-io.h"
 #include "coop-stream.h"

@@ -575,4 +575,9 @@ CoopCallback coop_handle_get_callback (CoopHandle *handle);
 /* Frequently used errors. */
 GError   *coop_cancelled_error_new   (const char *message);
 
+/* A subprocess output holding @stdout_buf and @stderr_buf (both nullable,
+ * taken). */
+CoopSubprocessOutput *coop_subprocess_output_new_take (GBytes *stdout_buf,
+                                                       GBytes *stderr_buf);
+
 G_END_DECLS
