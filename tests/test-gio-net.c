@@ -223,6 +223,32 @@ test_records (CoopFixture   *fx,
   g_assert_error (error, COOP_ERROR, COOP_ERROR_NO_RESULT);
 }
 
+/* A lookup cancelled before GIO answers ends cancelled, and the records
+ * that arrived anyway are freed (valgrind, ASan). */
+static void
+test_resolver_cancel (CoopFixture   *fx,
+                      gconstpointer  data)
+{
+  g_autoptr(GResolver) resolver = g_object_new (test_resolver_get_type (), NULL);
+  g_autoptr(GResolver) system = g_resolver_get_default ();
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(CoopFuture) records = coop_resolver_lookup_records (fx->loop, resolver, "_coop._tcp.example",
+                                                                G_RESOLVER_RECORD_SRV, NULL);
+  g_autoptr(CoopFuture) by_name = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (coop_future_cancel (records, "never mind"));
+  g_assert_false (coop_future_is_done (records));   /* until GIO called back */
+  error = run (fx, records);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+
+  g_cancellable_cancel (cancellable);
+  by_name = coop_resolver_lookup_by_name (fx->loop, system, "localhost", cancellable);
+  error = run (fx, by_name);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
 /* --- subprocesses ------------------------------------------------------------------ */
 
 static GSubprocess *
@@ -305,6 +331,7 @@ test_subprocess_cancel (CoopFixture   *fx,
   g_autoptr(GSubprocess) cat = spawn (G_SUBPROCESS_FLAGS_STDIN_PIPE, "cat", NULL);
   g_autoptr(CoopFuture) waited = coop_gsubprocess_wait (fx->loop, cat, NULL);
   g_autoptr(CoopFuture) communicated = NULL, waited_again = NULL;
+  g_autoptr(GBytes) nothing = g_bytes_new_static ("", 0);
   g_autoptr(GError) error = NULL;
 
   coop_test_drain ();
@@ -316,7 +343,7 @@ test_subprocess_cancel (CoopFixture   *fx,
 
   /* Still running: closing its input ends it. */
   g_assert_nonnull (g_subprocess_get_identifier (cat));
-  communicated = coop_gsubprocess_communicate (fx->loop, cat, NULL, NULL);
+  communicated = coop_gsubprocess_communicate (fx->loop, cat, nothing, NULL);
   run_ok (fx, communicated);
   waited_again = coop_gsubprocess_wait_check (fx->loop, cat, NULL);
   run_ok (fx, waited_again);
@@ -434,9 +461,10 @@ main (int    argc,
   coop_test_add ("/gio-net/connect-errors", test_connect_errors);
   coop_test_add ("/gio-net/resolver", test_resolver);
   coop_test_add ("/gio-net/records", test_records);
-  coop_test_add ("/gio-net/subprocess/wait", test_subprocess_wait);
-  coop_test_add ("/gio-net/subprocess/communicate", test_subprocess_communicate);
-  coop_test_add ("/gio-net/subprocess/cancel", test_subprocess_cancel);
+  coop_test_add ("/gio-net/resolver-cancel", test_resolver_cancel);
+  coop_test_add ("/gio-net/process/wait", test_subprocess_wait);
+  coop_test_add ("/gio-net/process/communicate", test_subprocess_communicate);
+  coop_test_add ("/gio-net/process/cancel", test_subprocess_cancel);
   coop_test_add ("/gio-net/initable", test_initable);
   coop_test_add ("/gio-net/initable-cancel", test_initable_cancel);
   coop_test_add ("/gio-net/other-context", test_other_context);

@@ -97,7 +97,9 @@ communicate_finish (GObject       *source,
  * @subprocess: a process started with the pipes to use
  *   (%G_SUBPROCESS_FLAGS_STDIN_PIPE and so on)
  * @stdin_buf: (nullable): what to write to its standard input (which is
- *   then closed), or %NULL
+ *   then closed): required, possibly empty, with
+ *   %G_SUBPROCESS_FLAGS_STDIN_PIPE (GIO aborts on %NULL there), and %NULL
+ *   without it
  * @cancellable: (nullable): cancels the future (and the communication,
  *   not the process)
  *
@@ -155,7 +157,8 @@ communicate_utf8_finish (GObject       *source,
  * @loop: the loop of the future
  * @subprocess: a process started with the pipes to use
  * @stdin_buf: (nullable): text to write to its standard input (which is
- *   then closed), or %NULL
+ *   then closed), or %NULL for none (only with
+ *   %G_SUBPROCESS_FLAGS_STDIN_PIPE)
  * @cancellable: (nullable): cancels the future (and the communication,
  *   not the process)
  *
