@@ -711,6 +711,93 @@ test_task_cancel (FileFixture   *fx,
   pipe_close (&p);
 }
 
+/* --- the side-by-side example of docs/gio.md ---------------------------------------- */
+
+typedef struct { GFile *in, *out; } Job;
+
+static GBytes *
+upper (GBytes *bytes)
+{
+  gsize size;
+  const char *data = g_bytes_get_data (bytes, &size);
+
+  return g_bytes_new_take (g_ascii_strup (data, size), size);
+}
+
+static void
+copy_upper_bridge (CoopTask *task, gpointer data)
+{
+  Job *job = data;
+  CoopLoop *loop = coop_future_get_loop (COOP_FUTURE (task));
+  g_autoptr(CoopAsyncFuture) load = coop_async_future_new (loop);
+  g_autoptr(CoopAsyncFuture) save = coop_async_future_new (loop);
+  g_autoptr(GBytes) bytes = NULL, upper_bytes = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_file_load_bytes_async (job->in, coop_async_future_get_cancellable (load),
+                           coop_async_future_callback, load);
+  if (!coop_await (COOP_FUTURE (load), &error) ||
+      !(bytes = g_file_load_bytes_finish (job->in, coop_async_future_get_result (load),
+                                          NULL, &error)))
+    goto fail;
+  upper_bytes = upper (bytes);
+  g_file_replace_contents_bytes_async (job->out, upper_bytes, NULL, FALSE, G_FILE_CREATE_NONE,
+                                       coop_async_future_get_cancellable (save),
+                                       coop_async_future_callback, save);
+  if (!coop_await (COOP_FUTURE (save), &error) ||
+      !g_file_replace_contents_finish (job->out, coop_async_future_get_result (save),
+                                       NULL, &error))
+    goto fail;
+  return;
+fail:
+  coop_future_take_error (COOP_FUTURE (task), g_steal_pointer (&error));
+}
+
+static void
+copy_upper_wrappers (CoopTask *task, gpointer data)
+{
+  Job *job = data;
+  CoopLoop *loop = coop_future_get_loop (COOP_FUTURE (task));
+  g_autoptr(CoopFuture) load = coop_file_load_contents (loop, job->in, NULL);
+  g_autoptr(CoopFuture) save = NULL;
+  g_autoptr(GBytes) upper_bytes = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!coop_await (load, &error))
+    goto fail;
+  upper_bytes = upper (coop_future_get_bytes (load, NULL));
+  save = coop_file_replace_contents (loop, job->out, upper_bytes, NULL, FALSE,
+                                     G_FILE_CREATE_NONE, NULL);
+  if (!coop_await (save, &error))
+    goto fail;
+  return;
+fail:
+  coop_future_take_error (COOP_FUTURE (task), g_steal_pointer (&error));
+}
+
+static void
+test_docs_example (FileFixture   *fx,
+                   gconstpointer  data)
+{
+  g_autoptr(GFile) in = child (fx, "in");
+  g_autoptr(GFile) out1 = child (fx, "out1");
+  g_autoptr(GFile) out2 = child (fx, "out2");
+  g_autoptr(GFile) missing = child (fx, "missing");
+  Job job1 = { in, out1 }, job2 = { in, out2 }, bad = { missing, out1 };
+  g_autoptr(CoopTask) failing = NULL;
+  g_autoptr(GError) error = NULL;
+
+  write_file (in, "Hello, GIO");
+  coop_test_run_task (fx->base.loop, copy_upper_bridge, &job1, 30 * G_USEC_PER_SEC);
+  coop_test_run_task (fx->base.loop, copy_upper_wrappers, &job2, 30 * G_USEC_PER_SEC);
+  assert_contents (out1, "HELLO, GIO");
+  assert_contents (out2, "HELLO, GIO");
+
+  failing = coop_task_new (fx->base.loop, copy_upper_wrappers, &bad, NULL);
+  error = run (fx, COOP_FUTURE (failing));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -732,6 +819,7 @@ main (int    argc,
   file_test_add ("/gio-file/copy-move", test_copy_move);
   file_test_add ("/gio-file/copy-cancel", test_copy_cancel);
   file_test_add ("/gio-file/task-cancel", test_task_cancel);
+  file_test_add ("/gio-file/docs-example", test_docs_example);
 
   return g_test_run ();
 }
