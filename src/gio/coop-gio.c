@@ -169,6 +169,11 @@ cancel_link_trip (CancelLink *link)
  *                                     NULL, &error);
  * ```
  *
+ * For the common case, [ctor@Coop.AsyncFuture.new_for_finish] (or the
+ * `COOP_ASYNC_CALL()` macro, one line) calls the `_finish` function itself
+ * and finishes with its result; Coop also has ready-made wrappers for
+ * most of GIO ([GIO integration](gio.html)).
+ *
  * The future finishes when the callback runs, with the #GAsyncResult as
  * its value (also returned by [method@Coop.AsyncFuture.get_result]); the
  * outcome of the operation itself is what the `_finish` function says.
