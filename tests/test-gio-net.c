@@ -148,6 +148,12 @@ static GType test_resolver_get_type (void);
 G_DEFINE_TYPE (TestResolver, test_resolver, G_TYPE_RESOLVER)
 
 static void
+free_records (gpointer records)
+{
+  g_list_free_full (records, (GDestroyNotify) g_variant_unref);
+}
+
+static void
 test_resolver_lookup_records_async (GResolver           *resolver,
                                     const char          *rrname,
                                     GResolverRecordType  record_type,
@@ -165,7 +171,8 @@ test_resolver_lookup_records_async (GResolver           *resolver,
     }
   records = g_list_append (records, g_variant_ref_sink (g_variant_new ("(qqqs)", 1, 2, 8080, "a.example")));
   records = g_list_append (records, g_variant_ref_sink (g_variant_new ("(qqqs)", 3, 4, 8081, "b.example")));
-  g_task_return_pointer (task, records, NULL);
+  /* Freed by the GTask if nobody propagates it (a cancelled lookup). */
+  g_task_return_pointer (task, records, free_records);
 }
 
 static GList *
