@@ -214,6 +214,80 @@ test_bridge_cancel (FileFixture   *fx,
   pipe_close (&p);
 }
 
+/* The _async call made on another thread, with a context of its own: GIO
+ * calls back there and the callback is forwarded to the loop's thread. */
+typedef struct
+{
+  GInputStream    *in;
+  CoopAsyncFuture *op;
+  gint             relayed;   /* atomic */
+} Foreign;
+
+static void
+relay (GObject      *source,
+       GAsyncResult *result,
+       gpointer      data)
+{
+  Foreign *foreign = data;
+
+  coop_async_future_callback (source, result, foreign->op);
+  g_atomic_int_set (&foreign->relayed, TRUE);
+}
+
+static gpointer
+foreign_call (gpointer data)
+{
+  Foreign *foreign = data;
+  GMainContext *context = g_main_context_new ();
+
+  g_main_context_push_thread_default (context);
+  g_input_stream_read_bytes_async (foreign->in, 16, G_PRIORITY_DEFAULT,
+                                   coop_async_future_get_cancellable (foreign->op), relay, foreign);
+  while (!g_atomic_int_get (&foreign->relayed))
+    g_main_context_iteration (context, TRUE);
+  g_main_context_pop_thread_default (context);
+  g_main_context_unref (context);
+  return NULL;
+}
+
+static void
+test_bridge_forwarded (FileFixture   *fx,
+                       gconstpointer  data)
+{
+  g_autoptr(GInputStream) in = g_memory_input_stream_new_from_data ("far", 3, NULL);
+  Foreign foreign = { in, NULL, FALSE };
+  g_autoptr(CoopFuture) future = NULL;
+
+  foreign.op = coop_async_future_new_for_finish (fx->base.loop, G_TYPE_BYTES,
+                                                 G_CALLBACK (g_input_stream_read_bytes_finish));
+  future = COOP_FUTURE (foreign.op);
+  g_thread_join (g_thread_new ("foreign", foreign_call, &foreign));
+  run_ok (fx, future);
+  g_assert_cmpmem (g_bytes_get_data (coop_future_get_bytes (future, NULL), NULL), 3, "far", 3);
+}
+
+/* The same, with the loop closed before the forwarded callback ran: the
+ * future stays pending, but the result and the reference the operation
+ * held are released. */
+static void
+test_bridge_forwarded_closed (FileFixture   *fx,
+                              gconstpointer  data)
+{
+  g_autoptr(GInputStream) in = g_memory_input_stream_new_from_data ("far", 3, NULL);
+  Foreign foreign = { in, NULL, FALSE };
+  gpointer weak;
+
+  foreign.op = coop_async_future_new_for_finish (fx->base.loop, G_TYPE_BYTES,
+                                                 G_CALLBACK (g_input_stream_read_bytes_finish));
+  weak = foreign.op;
+  g_object_add_weak_pointer (G_OBJECT (foreign.op), &weak);
+  g_thread_join (g_thread_new ("foreign", foreign_call, &foreign));
+  g_object_unref (foreign.op);
+  g_assert_nonnull (weak);   /* the forwarded callback holds it */
+  coop_loop_close (fx->base.loop);
+  g_assert_null (weak);
+}
+
 /* --- contents ---------------------------------------------------------------------- */
 
 static void
@@ -815,6 +889,8 @@ main (int    argc,
   file_test_add ("/gio-file/bridge/one-line", test_bridge_one_line);
   file_test_add ("/gio-file/bridge/dropped", test_bridge_dropped);
   file_test_add ("/gio-file/bridge/cancel", test_bridge_cancel);
+  file_test_add ("/gio-file/bridge/forwarded", test_bridge_forwarded);
+  file_test_add ("/gio-file/bridge/forwarded-closed", test_bridge_forwarded_closed);
   file_test_add ("/gio-file/contents", test_contents);
   file_test_add ("/gio-file/streams", test_streams);
   file_test_add ("/gio-file/stream-errors", test_stream_errors);

@@ -334,6 +334,7 @@ typedef struct
   CoopAsyncFuture *future;
   GObject         *source;
   GAsyncResult    *result;
+  gboolean         ran;
 } Forward;
 
 static void
@@ -341,6 +342,7 @@ forward_run (gpointer data)
 {
   Forward *forward = data;
 
+  forward->ran = TRUE;
   async_future_complete (forward->future, forward->source, forward->result);
 }
 
@@ -348,7 +350,25 @@ static void
 forward_free (gpointer data)
 {
   Forward *forward = data;
+  CoopAsyncFuture *self = forward->future;
 
+  /* Dropped unrun: the loop was closed.  The future stays pending, but a
+   * _finish hook still releases the result, its data and the reference
+   * the operation held. */
+  if (!forward->ran && self->hook != NULL)
+    {
+      GValue value = G_VALUE_INIT;
+      GError *error = NULL;
+
+      self->hook (forward->source, forward->result, self->hook_data, &value, &error);
+      g_clear_error (&error);
+      if (G_IS_VALUE (&value))
+        g_value_unset (&value);
+      if (self->hook_notify != NULL)
+        g_clear_pointer (&self->hook_data, self->hook_notify);
+      self->hook = NULL;
+      g_object_unref (self);
+    }
   g_clear_object (&forward->source);
   g_object_unref (forward->result);
   g_object_unref (forward->future);
@@ -439,8 +459,9 @@ coop_async_future_get_result (CoopAsyncFuture *future)
  *
  * It takes no reference on the future: whoever made the call keeps one
  * until the callback has run (a future made with
- * [ctor@Coop.AsyncFuture.new_for_finish] keeps one on itself).  Awaiting the future does that, since the
- * future is not done before the callback ran, even when it is cancelled.
+ * [ctor@Coop.AsyncFuture.new_for_finish] keeps one on itself).  Awaiting
+ * the future does that, since the future is not done before the callback
+ * ran, even when it is cancelled.
  * The future is completed on its loop's thread; a callback that runs
  * elsewhere is forwarded there.
  *
@@ -469,7 +490,7 @@ coop_async_future_callback (GObject      *source_object,
     async_future_complete (self, source_object, result);
   else
     {
-      Forward *forward = g_new (Forward, 1);
+      Forward *forward = g_new0 (Forward, 1);
 
       forward->future = g_object_ref (self);
       forward->source = source_object != NULL ? g_object_ref (source_object) : NULL;
