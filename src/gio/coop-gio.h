@@ -32,15 +32,31 @@ void             coop_async_future_callback        (GObject         *source_obje
                                                     GAsyncResult    *result,
                                                     gpointer         future);
 
-/* COOP_ASYNC_CALL (loop, result_type, finish_func, async_func, args...):
- * makes the GIO call `async_func (args..., cancellable, callback, future)`
- * and returns its future (transfer full), whose value is what
- * `finish_func` returned (see coop_async_future_new_for_finish() for
- * @result_type).  The trailing cancellable, callback and user data of the
- * `_async` call are filled in; give the arguments before them.  Needs GCC
- * or Clang (a statement expression), as g_autoptr() does.  Call it on the
- * loop's thread, with the loop's context thread-default there (GIO calls
- * back in that context). */
+/**
+ * COOP_ASYNC_CALL:
+ * @loop: the loop of the future
+ * @result_type: what @finish_func returns, as for
+ *   [ctor@Coop.AsyncFuture.new_for_finish]
+ * @finish_func: the `_finish` function of the call
+ * @async_func: the `_async` function to call
+ * @...: the arguments of @async_func before its cancellable
+ *
+ * Calls `async_func (..., cancellable, callback, future)` and returns
+ * the future (transfer full) of a
+ * [ctor@Coop.AsyncFuture.new_for_finish], whose value is what
+ * @finish_func returns:
+ *
+ * ```c
+ * g_autoptr(CoopFuture) f = COOP_ASYNC_CALL (loop, G_TYPE_BYTES, g_input_stream_read_bytes_finish,
+ *                                            g_input_stream_read_bytes_async, stream, 4096,
+ *                                            G_PRIORITY_DEFAULT);
+ * ```
+ *
+ * The trailing cancellable, callback and user data of the `_async` call
+ * are filled in.  Call it on the loop's thread, with the loop's context
+ * thread-default there (GIO calls back in that context).  It needs GCC
+ * or Clang (a statement expression), as g_autoptr() does.
+ */
 #if defined (__GNUC__)
 #define COOP_ASYNC_CALL(loop, result_type, finish_func, async_func, ...)                          \
   (__extension__ ({                                                                               \
