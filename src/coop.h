@@ -22,6 +22,7 @@
 #include "coop-threadpool.h"
 #include "coop-gio.h"
 #include "coop-dbus.h"
+#include "coop-gio-wrappers.h"
 #include "coop-unix.h"
 #include "coop-io.h"
 #include "coop-stream.h"

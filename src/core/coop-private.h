@@ -633,5 +633,9 @@ void coop_timer_fd_arm   (CoopTimerFd *tfd, GSource *source, gint64 deadline);
 void coop_timer_fd_fired (CoopTimerFd *tfd, GSource *source, gint64 now);
 void coop_timer_fd_clear (CoopTimerFd *tfd, GSource *source);
 int  coop_loop_get_timer_fd (CoopLoop *loop);
+/* A subprocess output holding @stdout_buf and @stderr_buf (both nullable,
+ * taken). */
+CoopSubprocessOutput *coop_subprocess_output_new_take (GBytes *stdout_buf,
+                                                       GBytes *stderr_buf);
 
 G_END_DECLS

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "coop-private.h"
+#include "coop-gio-private.h"
 
 /* --- cancellable links --------------------------------------------------------------
  *
@@ -168,6 +169,11 @@ cancel_link_trip (CancelLink *link)
  *                                     NULL, &error);
  * ```
  *
+ * For the common case, [ctor@Coop.AsyncFuture.new_for_finish] (or the
+ * `COOP_ASYNC_CALL()` macro, one line) calls the `_finish` function itself
+ * and finishes with its result; Coop also has ready-made wrappers for
+ * most of GIO ([GIO integration](gio.html)).
+ *
  * The future finishes when the callback runs, with the #GAsyncResult as
  * its value (also returned by [method@Coop.AsyncFuture.get_result]); the
  * outcome of the operation itself is what the `_finish` function says.
@@ -205,6 +211,17 @@ struct _CoopAsyncFuture
   char         *cancel_message;
   gboolean      cancel_requested;
   gint          called;             /* atomic: the callback arrived */
+
+  /* Set for the futures that call the _finish function themselves
+   * (coop_async_future_new_for_finish() and the wrappers): they hold a
+   * reference on themselves until the callback ran, so the caller may
+   * drop theirs. */
+  CoopGioFinishHook  hook;
+  gpointer           hook_data;
+  GDestroyNotify     hook_notify;
+  GMainContext      *pushed;       /* made thread-default for the _async call */
+  GType              finish_type;  /* coop_async_future_new_for_finish() */
+  GCallback          finish_func;
 };
 
 G_DEFINE_FINAL_TYPE (CoopAsyncFuture, coop_async_future, COOP_TYPE_FUTURE)
@@ -234,6 +251,8 @@ coop_async_future_finalize (GObject *object)
   g_clear_object (&self->cancellable);
   g_clear_object (&self->result);
   g_free (self->cancel_message);
+  if (self->hook_notify != NULL)
+    g_clear_pointer (&self->hook_data, self->hook_notify);
 
   G_OBJECT_CLASS (coop_async_future_parent_class)->finalize (object);
 }
@@ -251,14 +270,57 @@ coop_async_future_class_init (CoopAsyncFutureClass *klass)
   COOP_FUTURE_CLASS (klass)->cancel = coop_async_future_cancel;
 }
 
+/* The _finish function runs whatever happened to the future, so that
+ * a result that arrived anyway is released. */
+static void
+async_future_finish (CoopAsyncFuture *self,
+                     GObject         *source,
+                     GAsyncResult    *result)
+{
+  CoopFuture *future = COOP_FUTURE (self);
+  GValue value = G_VALUE_INIT;
+  GError *error = NULL;
+  gboolean ok;
+
+  ok = self->hook (source, result, self->hook_data, &value, &error);
+  /* A hook that fails must say why. */
+  if (!ok && error == NULL)
+    g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                         "The operation failed without saying why");
+  if (coop_future_is_done (future))
+    ;   /* completed by someone else: nothing to say */
+  else if (self->cancel_requested)
+    coop_future_set_cancelled (future, self->cancel_message);
+  else if (ok)
+    coop_future_set_value (future, G_IS_VALUE (&value) ? &value : NULL);
+  else
+    coop_future_take_error (future, g_steal_pointer (&error));
+
+  g_clear_error (&error);
+  if (G_IS_VALUE (&value))
+    g_value_unset (&value);
+  /* Progress callbacks and the like are done with. */
+  if (self->hook_notify != NULL)
+    g_clear_pointer (&self->hook_data, self->hook_notify);
+  self->hook = NULL;
+  /* The reference the operation held (coop_gio_op_new()). */
+  g_object_unref (self);
+}
+
 /* On the loop's thread. */
 static void
 async_future_complete (CoopAsyncFuture *self,
+                       GObject         *source,
                        GAsyncResult    *result)
 {
   CoopFuture *future = COOP_FUTURE (self);
 
   g_set_object (&self->result, result);
+  if (self->hook != NULL)
+    {
+      async_future_finish (self, source, result);
+      return;
+    }
   if (coop_future_is_done (future))
     return;   /* completed by someone else: nothing to say */
   if (self->cancel_requested)
@@ -270,7 +332,9 @@ async_future_complete (CoopAsyncFuture *self,
 typedef struct
 {
   CoopAsyncFuture *future;
+  GObject         *source;
   GAsyncResult    *result;
+  gboolean         ran;
 } Forward;
 
 static void
@@ -278,14 +342,34 @@ forward_run (gpointer data)
 {
   Forward *forward = data;
 
-  async_future_complete (forward->future, forward->result);
+  forward->ran = TRUE;
+  async_future_complete (forward->future, forward->source, forward->result);
 }
 
 static void
 forward_free (gpointer data)
 {
   Forward *forward = data;
+  CoopAsyncFuture *self = forward->future;
 
+  /* Dropped unrun: the loop was closed.  The future stays pending, but a
+   * _finish hook still releases the result, its data and the reference
+   * the operation held. */
+  if (!forward->ran && self->hook != NULL)
+    {
+      GValue value = G_VALUE_INIT;
+      GError *error = NULL;
+
+      self->hook (forward->source, forward->result, self->hook_data, &value, &error);
+      g_clear_error (&error);
+      if (G_IS_VALUE (&value))
+        g_value_unset (&value);
+      if (self->hook_notify != NULL)
+        g_clear_pointer (&self->hook_data, self->hook_notify);
+      self->hook = NULL;
+      g_object_unref (self);
+    }
+  g_clear_object (&forward->source);
   g_object_unref (forward->result);
   g_object_unref (forward->future);
   g_free (forward);
@@ -374,8 +458,10 @@ coop_async_future_get_result (CoopAsyncFuture *future)
  * Pass it to any `_async` function with the future as its user data.
  *
  * It takes no reference on the future: whoever made the call keeps one
- * until the callback has run.  Awaiting the future does that, since the
- * future is not done before the callback ran, even when it is cancelled.
+ * until the callback has run (a future made with
+ * [ctor@Coop.AsyncFuture.new_for_finish] keeps one on itself).  Awaiting
+ * the future does that, since the future is not done before the callback
+ * ran, even when it is cancelled.
  * The future is completed on its loop's thread; a callback that runs
  * elsewhere is forwarded there.
  *
@@ -401,15 +487,218 @@ coop_async_future_callback (GObject      *source_object,
 
   loop = coop_future_get_loop (COOP_FUTURE (self));
   if (g_main_context_is_owner (coop_loop_get_context (loop)))
-    async_future_complete (self, result);
+    async_future_complete (self, source_object, result);
   else
     {
-      Forward *forward = g_new (Forward, 1);
+      Forward *forward = g_new0 (Forward, 1);
 
       forward->future = g_object_ref (self);
+      forward->source = source_object != NULL ? g_object_ref (source_object) : NULL;
       forward->result = g_object_ref (result);
       coop_loop_call_soon_threadsafe (loop, forward_run, forward, forward_free);
     }
+}
+
+/* --- futures that call the _finish function ----------------------------------------
+ *
+ * GIO's _finish functions come in a few shapes: a gboolean, a gssize byte
+ * count, or a pointer the caller owns (object, string, boxed, variant).
+ * The shape is named by a GType, so that the future's value can be set
+ * with the right ownership and C callers read it with a typed getter.
+ * The function is called through a pointer of its real type: a gboolean
+ * or gssize return read as a pointer would be garbage in the high bits. */
+
+typedef gboolean (*FinishBoolean) (gpointer, GAsyncResult *, GError **);
+typedef gssize   (*FinishSsize)   (gpointer, GAsyncResult *, GError **);
+typedef gpointer (*FinishPointer) (gpointer, GAsyncResult *, GError **);
+
+static gboolean
+finish_by_type (GObject       *source,
+                GAsyncResult  *result,
+                gpointer       data,
+                GValue        *value,
+                GError       **error)
+{
+  CoopAsyncFuture *self = data;
+  GType type = self->finish_type;
+  GType fundamental = G_TYPE_FUNDAMENTAL (type);
+  gpointer pointer;
+
+  if (type == G_TYPE_BOOLEAN)
+    {
+      if (!((FinishBoolean) self->finish_func) (source, result, error))
+        return FALSE;
+      g_value_init (value, G_TYPE_BOOLEAN);
+      g_value_set_boolean (value, TRUE);
+      return TRUE;
+    }
+  if (type == G_TYPE_INT64)
+    {
+      gssize n = ((FinishSsize) self->finish_func) (source, result, error);
+
+      if (n < 0)
+        return FALSE;
+      g_value_init (value, G_TYPE_INT64);
+      g_value_set_int64 (value, n);
+      return TRUE;
+    }
+
+  pointer = ((FinishPointer) self->finish_func) (source, result, error);
+  if (pointer == NULL && error != NULL && *error != NULL)
+    return FALSE;
+  g_value_init (value, type);
+  if (fundamental == G_TYPE_STRING)
+    g_value_take_string (value, pointer);
+  else if (fundamental == G_TYPE_VARIANT)
+    g_value_take_variant (value, pointer);
+  else if (fundamental == G_TYPE_BOXED)
+    g_value_take_boxed (value, pointer);
+  else
+    g_value_take_object (value, pointer);
+  return TRUE;
+}
+
+static gboolean
+finish_type_is_valid (GType type)
+{
+  GType fundamental = G_TYPE_FUNDAMENTAL (type);
+
+  return type == G_TYPE_BOOLEAN || type == G_TYPE_INT64 ||
+         fundamental == G_TYPE_STRING || fundamental == G_TYPE_VARIANT ||
+         fundamental == G_TYPE_BOXED || fundamental == G_TYPE_OBJECT ||
+         fundamental == G_TYPE_INTERFACE;
+}
+
+/**
+ * coop_async_future_new_for_finish: (skip)
+ * @loop: the loop the future belongs to
+ * @result_type: what @finish_func returns: %G_TYPE_BOOLEAN, %G_TYPE_INT64
+ *   (for a #gssize), %G_TYPE_STRING, %G_TYPE_VARIANT, or an object,
+ *   interface or boxed type
+ * @finish_func: the `_finish` function of the call, taking the source
+ *   object, the #GAsyncResult and a #GError location
+ *
+ * Creates a future for one GIO asynchronous call that calls its
+ * `_finish` function itself, so that the future's value is the
+ * operation's result.  Pass [method@Coop.AsyncFuture.get_cancellable],
+ * `coop_async_future_callback()` and the future to the `_async` call, or
+ * let the `COOP_ASYNC_CALL()` macro do it in one line:
+ *
+ * ```c
+ * g_autoptr(CoopFuture) f = COOP_ASYNC_CALL (loop, G_TYPE_FILE_INFO, g_file_query_info_finish,
+ *                                            g_file_query_info_async, file, "standard::*",
+ *                                            G_FILE_QUERY_INFO_NONE, G_PRIORITY_DEFAULT);
+ * ```
+ *
+ * How @result_type maps:
+ *
+ * | @finish_func returns | @result_type | the future finishes with |
+ * |---|---|---|
+ * | #gboolean | %G_TYPE_BOOLEAN | %TRUE ([method@Coop.Future.get_boolean]); %FALSE is its error |
+ * | #gssize | %G_TYPE_INT64 | the count ([method@Coop.Future.get_int64]); a negative count is its error |
+ * | `char *` (transfer full) | %G_TYPE_STRING | the string ([method@Coop.Future.get_string]) |
+ * | #GVariant (transfer full) | %G_TYPE_VARIANT | the variant |
+ * | an object (transfer full) | its type (or a parent type) | the object ([method@Coop.Future.get_object]) |
+ * | a boxed value (transfer full) | its type, %G_TYPE_BYTES for example | the value ([method@Coop.Future.get_bytes], [method@Coop.Future.get_boxed]) |
+ *
+ * A pointer result of %NULL is the failure when the `_finish` function
+ * set its error, else a %NULL value.  The future owns the result, and
+ * frees it with itself.
+ *
+ * `_finish` functions with extra out arguments, or without a source
+ * object, do not fit: use [ctor@Coop.AsyncFuture.new] and call them after
+ * the await.
+ *
+ * The future keeps itself alive until GIO's callback has run, so the
+ * caller may drop its reference at any time; it must make the `_async`
+ * call, or the future is never freed.  Cancelling it cancels the call (see
+ * [class@Coop.AsyncFuture]): it then ends cancelled, after `_finish` has
+ * released whatever arrived.
+ *
+ * Not for language bindings (`(skip)`: @finish_func is a C function
+ * pointer); they have their own ways to call GIO's asynchronous functions.
+ *
+ * Returns: (transfer full): a new pending future
+ */
+CoopAsyncFuture *
+coop_async_future_new_for_finish (CoopLoop  *loop,
+                                  GType      result_type,
+                                  GCallback  finish_func)
+{
+  CoopAsyncFuture *future;
+
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (finish_type_is_valid (result_type), NULL);
+  g_return_val_if_fail (finish_func != NULL, NULL);
+
+  future = coop_async_future_new (loop);
+  future->finish_type = result_type;
+  future->finish_func = finish_func;
+  future->hook = finish_by_type;
+  future->hook_data = future;
+  g_object_ref (future);   /* until the callback ran */
+  return future;
+}
+
+/* --- the wrappers' side (coop-gio-private.h) --------------------------------------- */
+
+CoopAsyncFuture *
+coop_gio_op_new_hook (CoopLoop          *loop,
+                      GCancellable      *cancellable,
+                      CoopGioFinishHook  hook,
+                      gpointer           data,
+                      GDestroyNotify     notify)
+{
+  CoopAsyncFuture *future = coop_async_future_new (loop);
+  GMainContext *context = coop_loop_get_context (loop);
+
+  future->hook = hook;
+  future->hook_data = data;
+  future->hook_notify = notify;
+  g_object_ref (future);   /* until the callback ran */
+
+  /* GIO calls back in the thread-default context of the _async call: make
+   * it the loop's for the call, whoever calls. */
+  if (g_main_context_get_thread_default () != context &&
+      !(context == g_main_context_default () && g_main_context_get_thread_default () == NULL))
+    {
+      g_main_context_push_thread_default (context);
+      future->pushed = context;
+    }
+  if (cancellable != NULL)
+    cancel_link_unref (cancel_link_new (COOP_FUTURE (future), cancellable));
+  return future;
+}
+
+CoopAsyncFuture *
+coop_gio_op_new (CoopLoop     *loop,
+                 GCancellable *cancellable,
+                 GType         result_type,
+                 GCallback     finish_func)
+{
+  CoopAsyncFuture *future = coop_gio_op_new_hook (loop, cancellable, finish_by_type, NULL, NULL);
+
+  future->finish_type = result_type;
+  future->finish_func = finish_func;
+  future->hook_data = future;
+  return future;
+}
+
+GCancellable *
+coop_gio_op_cancellable (CoopAsyncFuture *op)
+{
+  return op->cancellable;
+}
+
+CoopFuture *
+coop_gio_op_started (CoopAsyncFuture *op)
+{
+  if (op->pushed != NULL)
+    {
+      g_main_context_pop_thread_default (op->pushed);
+      op->pushed = NULL;
+    }
+  return COOP_FUTURE (op);
 }
 
 /* --- a future behind a GTask ------------------------------------------------------ */

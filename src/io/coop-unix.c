@@ -673,6 +673,18 @@ struct _CoopSubprocessOutput
 G_DEFINE_BOXED_TYPE (CoopSubprocessOutput, coop_subprocess_output,
                      coop_subprocess_output_ref, coop_subprocess_output_unref)
 
+CoopSubprocessOutput *
+coop_subprocess_output_new_take (GBytes *stdout_buf,
+                                 GBytes *stderr_buf)
+{
+  CoopSubprocessOutput *output = g_new0 (CoopSubprocessOutput, 1);
+
+  output->ref_count = 1;
+  output->stdout_buf = stdout_buf;
+  output->stderr_buf = stderr_buf;
+  return output;
+}
+
 /**
  * coop_subprocess_output_ref:
  * @output: an output
@@ -1009,12 +1021,9 @@ communicate_done (GObject      *source,
   if (g_subprocess_communicate_finish (G_SUBPROCESS (source), result,
                                        &stdout_buf, &stderr_buf, &error))
     {
-      CoopSubprocessOutput *output = g_new0 (CoopSubprocessOutput, 1);
+      CoopSubprocessOutput *output = coop_subprocess_output_new_take (stdout_buf, stderr_buf);
 
       subprocess_record_returncode (op->owner);
-      output->ref_count = 1;
-      output->stdout_buf = stdout_buf;
-      output->stderr_buf = stderr_buf;
       if (!coop_future_is_done (COOP_FUTURE (op)))
         coop_future_set_boxed (COOP_FUTURE (op), COOP_TYPE_SUBPROCESS_OUTPUT, output);
       coop_subprocess_output_unref (output);

@@ -46,6 +46,36 @@ class GiSmoke(unittest.TestCase):
         self.assertEqual(order, [1, 2])
         self.assertEqual(future.get_string(), "done")
 
+    def test_gio_wrappers(self):
+        # The GIO wrappers and their typed getters, from a binding.
+        import os
+        import tempfile
+        from gi.repository import Gio
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "f")
+            gfile = Gio.File.new_for_path(path)
+            data = GLib.Bytes.new(b"from python")
+            saved = Coop.file_replace_contents(self.loop, gfile, data, None, False,
+                                               Gio.FileCreateFlags.NONE, None)
+            self.assertTrue(self.loop.run_until_complete(saved))
+            loaded = Coop.file_load_contents(self.loop, gfile, None)
+            self.assertTrue(self.loop.run_until_complete(loaded))
+            self.assertEqual(loaded.get_bytes().get_data(), b"from python")
+            info = Coop.file_query_info(self.loop, gfile, "standard::size",
+                                        Gio.FileQueryInfoFlags.NONE, GLib.PRIORITY_DEFAULT, None)
+            self.assertTrue(self.loop.run_until_complete(info))
+            self.assertEqual(info.get_file_info().get_size(), 11)
+            missing = Coop.file_query_exists(self.loop, Gio.File.new_for_path(path + "x"), None)
+            self.assertTrue(self.loop.run_until_complete(missing))
+            self.assertFalse(missing.get_boolean())
+            enum = Coop.file_enumerate_children(self.loop, Gio.File.new_for_path(tmp), "standard::name",
+                                                Gio.FileQueryInfoFlags.NONE, GLib.PRIORITY_DEFAULT, None)
+            self.assertTrue(self.loop.run_until_complete(enum))
+            batch = Coop.file_enumerator_next_files(self.loop, enum.get_file_enumerator(), 10,
+                                                    GLib.PRIORITY_DEFAULT, None)
+            self.assertTrue(self.loop.run_until_complete(batch))
+            self.assertEqual([i.get_name() for i in batch.get_file_infos()], ["f"])
+
     def test_errors_are_exceptions(self):
         future = Coop.Future.new(self.loop)
         future.cancel("stop")
