@@ -18,6 +18,7 @@ PACKAGES="
   libsysprof-4-dev sysprof libunwind-dev
   gi-docgen
   glib-networking python3-cryptography
+  openssl libssl-dev
 "
 
 # not_installed NAME...: prints those of NAME... that dpkg does not list as
