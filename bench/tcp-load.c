@@ -4,6 +4,7 @@
  * GLib (for option parsing only): non-blocking sockets, one epoll, one thread.
  *
  *   tcp-load --port P [--clients C] [--rounds R] [--size S] [--idle I]
+ *            [--tls | --udp]
  *
  * C clients connect to 127.0.0.1:P; each does R round trips of S bytes
  * (write S bytes, read back S bytes), all at once.  With --idle I, I idle
@@ -11,6 +12,14 @@
  * accepted it and is serving it) and stay open, silent, while the C active
  * clients run.  Prints one line of JSON: requests/s over the active phase and
  * the latency of a round trip (p50/p99/max, µs).
+ *
+ * --tls: every connection speaks TLS 1.3 (OpenSSL, non-blocking, on the same
+ * epoll; the server's certificate is not checked: this measures, it does not
+ * trust).  The handshakes are part of the active phase: 100 of them against
+ * 200,000 round trips.  --udp: each client is a connected UDP socket and a
+ * round trip is one datagram of S bytes each way (requests/s are packets/s
+ * each way); a datagram lost is sent again after a second of silence and
+ * counted in "lost".
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -29,6 +38,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef HAVE_OPENSSL
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#else
+typedef struct ssl_st SSL;
+#endif
+
 typedef struct
 {
   int      fd;
@@ -38,6 +54,8 @@ typedef struct
   gint64   t0;
   gboolean connected;
   gboolean want_out;
+  SSL     *ssl;          /* --tls */
+  gboolean handshaking;
 } Client;
 
 static int    opt_port;
@@ -47,6 +65,12 @@ static int    opt_size = 64;
 static int    opt_idle = 0;
 static int    opt_connect_batch = 256;
 static double opt_timeout = 120.0;
+static gboolean opt_tls;
+static gboolean opt_udp;
+static gsize    n_lost;
+#ifdef HAVE_OPENSSL
+static SSL_CTX *ssl_ctx;
+#endif
 
 static int      epfd;
 static guint8  *payload;
@@ -87,14 +111,71 @@ client_connect (Client *c, const struct sockaddr_in *sa)
 {
   int one = 1;
 
-  c->fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  c->fd = socket (AF_INET, (opt_udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c->fd < 0)
     die ("socket");
-  setsockopt (c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!opt_udp)
+    setsockopt (c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (connect (c->fd, (const struct sockaddr *) sa, sizeof *sa) != 0 && errno != EINPROGRESS)
     die ("connect");
   c->connected = FALSE;
   watch (c, EPOLL_CTL_ADD, TRUE);
+}
+
+/* write(2) and read(2), or their TLS counterparts: -1 with errno EAGAIN
+ * when the call would block. */
+static ssize_t
+io_write (Client *c, const guint8 *buf, gsize len)
+{
+#ifdef HAVE_OPENSSL
+  if (c->ssl != NULL)
+    {
+      int n = SSL_write (c->ssl, buf, (int) len);
+
+      if (n > 0)
+        return n;
+      switch (SSL_get_error (c->ssl, n))
+        {
+        case SSL_ERROR_WANT_WRITE:
+        case SSL_ERROR_WANT_READ:
+          errno = EAGAIN;
+          return -1;
+        default:
+          ERR_print_errors_fp (stderr);
+          errno = EPROTO;
+          return -1;
+        }
+    }
+#endif
+  return write (c->fd, buf, len);
+}
+
+static ssize_t
+io_read (Client *c, guint8 *buf, gsize len)
+{
+#ifdef HAVE_OPENSSL
+  if (c->ssl != NULL)
+    {
+      int n = SSL_read (c->ssl, buf, (int) len);
+
+      if (n > 0)
+        return n;
+      switch (SSL_get_error (c->ssl, n))
+        {
+        case SSL_ERROR_WANT_READ:
+        case SSL_ERROR_WANT_WRITE:
+          errno = EAGAIN;
+          return -1;
+        case SSL_ERROR_ZERO_RETURN:
+          return 0;
+        default:
+          ERR_print_errors_fp (stderr);
+          errno = EPROTO;
+          return -1;
+        }
+    }
+#endif
+  return read (c->fd, buf, len);
 }
 
 /* Starts a round trip: writes as much of the request as the socket takes. */
@@ -103,7 +184,7 @@ client_send (Client *c)
 {
   while (c->sent < (gsize) opt_size)
     {
-      ssize_t n = write (c->fd, payload + c->sent, opt_size - c->sent);
+      ssize_t n = io_write (c, payload + c->sent, opt_size - c->sent);
 
       if (n < 0)
         {
@@ -130,6 +211,39 @@ client_start_round (Client *c)
   client_send (c);
 }
 
+#ifdef HAVE_OPENSSL
+/* Drives the TLS handshake; starts the first round once it is done. */
+static void
+client_handshake (Client *c)
+{
+  int r = SSL_do_handshake (c->ssl);
+
+  if (r == 1)
+    {
+      c->handshaking = FALSE;
+      if (c->want_out)
+        watch (c, EPOLL_CTL_MOD, FALSE);
+      client_start_round (c);
+      return;
+    }
+  switch (SSL_get_error (c->ssl, r))
+    {
+    case SSL_ERROR_WANT_READ:
+      if (c->want_out)
+        watch (c, EPOLL_CTL_MOD, FALSE);
+      return;
+    case SSL_ERROR_WANT_WRITE:
+      if (!c->want_out)
+        watch (c, EPOLL_CTL_MOD, TRUE);
+      return;
+    default:
+      ERR_print_errors_fp (stderr);
+      fprintf (stderr, "tcp-load: the TLS handshake failed\n");
+      exit (1);
+    }
+}
+#endif
+
 /* Returns TRUE when the client has finished its rounds. */
 static gboolean
 client_event (Client *c, guint32 events)
@@ -146,9 +260,27 @@ client_event (Client *c, guint32 events)
           die ("connect (async)");
         }
       c->connected = TRUE;
+#ifdef HAVE_OPENSSL
+      if (opt_tls)
+        {
+          c->ssl = SSL_new (ssl_ctx);
+          SSL_set_fd (c->ssl, c->fd);
+          SSL_set_connect_state (c->ssl);
+          c->handshaking = TRUE;
+          client_handshake (c);
+          return FALSE;
+        }
+#endif
       client_start_round (c);
       return FALSE;
     }
+#ifdef HAVE_OPENSSL
+  if (c->handshaking)
+    {
+      client_handshake (c);
+      return FALSE;
+    }
+#endif
   if ((events & EPOLLOUT) && c->sent < (gsize) opt_size)
     client_send (c);
   if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
@@ -156,7 +288,7 @@ client_event (Client *c, guint32 events)
 
   for (;;)
     {
-      ssize_t n = read (c->fd, scratch, opt_size - c->received);
+      ssize_t n = io_read (c, scratch, opt_size - c->received);
 
       if (n < 0 && errno == EAGAIN)
         return FALSE;
@@ -217,6 +349,17 @@ run_clients (Client                   *clients,
       k = epoll_wait (epfd, events, G_N_ELEMENTS (events), 1000);
       if (k < 0 && errno != EINTR)
         die ("epoll_wait");
+      if (k == 0 && opt_udp)
+        {
+          /* A second of silence: a datagram was lost; send again. */
+          for (int i = 0; i < started; i++)
+            if (clients[i].rounds_left > 0 && clients[i].connected && clients[i].received == 0)
+              {
+                n_lost++;
+                clients[i].sent = 0;
+                client_send (&clients[i]);
+              }
+        }
       for (int i = 0; i < k; i++)
         {
           Client *c = events[i].data.ptr;
@@ -263,7 +406,12 @@ close_all (Client *clients, int n)
 
   for (int i = 0; i < n; i++)
     {
-      setsockopt (clients[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+#ifdef HAVE_OPENSSL
+      if (clients[i].ssl != NULL)
+        SSL_free (clients[i].ssl);
+#endif
+      if (!opt_udp)
+        setsockopt (clients[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
       close (clients[i].fd);
     }
 }
@@ -279,6 +427,8 @@ main (int argc, char **argv)
     { "idle", 'i', 0, G_OPTION_ARG_INT, &opt_idle, "Idle connections held open meanwhile (0)", "I" },
     { "connect-batch", 0, 0, G_OPTION_ARG_INT, &opt_connect_batch, "Idle connections being opened at once (256)", "N" },
     { "timeout", 't', 0, G_OPTION_ARG_DOUBLE, &opt_timeout, "Give up after this many seconds per phase (120)", "S" },
+    { "tls", 0, 0, G_OPTION_ARG_NONE, &opt_tls, "Speak TLS 1.3 (OpenSSL; the certificate is not checked)", NULL },
+    { "udp", 0, 0, G_OPTION_ARG_NONE, &opt_udp, "UDP datagrams instead of TCP", NULL },
     { NULL }
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new ("- TCP echo load generator");
@@ -299,6 +449,23 @@ main (int argc, char **argv)
     {
       fprintf (stderr, "tcp-load: bad arguments (--port is required)\n");
       return 1;
+    }
+
+  if ((opt_tls && opt_udp) || (opt_udp && opt_idle > 0))
+    {
+      fprintf (stderr, "tcp-load: --udp goes with neither --tls nor --idle\n");
+      return 1;
+    }
+  if (opt_tls)
+    {
+#ifdef HAVE_OPENSSL
+      ssl_ctx = SSL_CTX_new (TLS_client_method ());
+      SSL_CTX_set_min_proto_version (ssl_ctx, TLS1_3_VERSION);
+      SSL_CTX_set_verify (ssl_ctx, SSL_VERIFY_NONE, NULL);
+#else
+      fprintf (stderr, "tcp-load: built without OpenSSL (libssl-dev): no --tls\n");
+      return 3;
+#endif
     }
 
   if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
@@ -336,9 +503,11 @@ main (int argc, char **argv)
 
   printf ("{\"clients\": %d, \"rounds\": %d, \"size\": %d, \"idle\": %d, "
           "\"idle_open_s\": %.3f, \"seconds\": %.4f, \"requests\": %" G_GSIZE_FORMAT ", "
-          "\"rps\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f}\n",
+          "\"rps\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f, "
+          "\"lost\": %" G_GSIZE_FORMAT "}\n",
           opt_clients, opt_rounds, opt_size, opt_idle, t_idle, t_active, n_lat,
-          n_lat / t_active, percentile (50), percentile (99), n_lat ? lat[n_lat - 1] : 0.0);
+          n_lat / t_active, percentile (50), percentile (99), n_lat ? lat[n_lat - 1] : 0.0,
+          n_lost);
   fflush (stdout);
 
   close_all (active, opt_clients);

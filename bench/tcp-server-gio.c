@@ -6,6 +6,11 @@
  * TCP_NODELAY is set on each connection, as Coop, asyncio and uvloop do.
  * Prints the port on stdout once listening; runs until killed.
  *
+ * --cert FILE --key FILE: the TLS echo benchmark's GIO peer: each
+ * connection is wrapped in a GTlsServerConnection (glib-networking), which
+ * handshakes with g_tls_connection_handshake_async() and then echoes
+ * through the TLS connection's streams with the same callbacks.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <gio/gio.h>
@@ -17,9 +22,11 @@
 
 #define BUF_SIZE 65536
 
+static GTlsCertificate *certificate;   /* --cert: serve TLS */
+
 typedef struct
 {
-  GSocketConnection *conn;
+  GIOStream         *conn;
   GInputStream      *in;
   GOutputStream     *out;
   guint8             buf[BUF_SIZE];
@@ -30,7 +37,7 @@ static void start_read (Conn *c);
 static void
 conn_free (Conn *c)
 {
-  g_io_stream_close (G_IO_STREAM (c->conn), NULL, NULL);
+  g_io_stream_close (c->conn, NULL, NULL);
   g_object_unref (c->conn);
   g_free (c);
 }
@@ -68,6 +75,19 @@ start_read (Conn *c)
   g_input_stream_read_async (c->in, c->buf, BUF_SIZE, G_PRIORITY_DEFAULT, NULL, read_done, c);
 }
 
+static void
+handshake_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Conn *c = data;
+
+  if (!g_tls_connection_handshake_finish (G_TLS_CONNECTION (source), res, NULL))
+    {
+      conn_free (c);
+      return;
+    }
+  start_read (c);
+}
+
 static gboolean
 on_incoming (GSocketService     *service,
              GSocketConnection  *connection,
@@ -81,10 +101,26 @@ on_incoming (GSocketService     *service,
   (void) user_data;
   g_socket_set_option (g_socket_connection_get_socket (connection),
                        IPPROTO_TCP, TCP_NODELAY, 1, NULL);
-  c->conn = g_object_ref (connection);
-  c->in = g_io_stream_get_input_stream (G_IO_STREAM (connection));
-  c->out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
-  start_read (c);
+  if (certificate != NULL)
+    {
+      GIOStream *tls = g_tls_server_connection_new (G_IO_STREAM (connection), certificate, NULL);
+
+      if (tls == NULL)
+        {
+          g_free (c);
+          return TRUE;
+        }
+      c->conn = tls;
+    }
+  else
+    c->conn = g_object_ref (G_IO_STREAM (connection));
+  c->in = g_io_stream_get_input_stream (c->conn);
+  c->out = g_io_stream_get_output_stream (c->conn);
+  if (certificate != NULL)
+    g_tls_connection_handshake_async (G_TLS_CONNECTION (c->conn), G_PRIORITY_DEFAULT, NULL,
+                                      handshake_done, c);
+  else
+    start_read (c);
   return TRUE;
 }
 
@@ -92,8 +128,12 @@ int
 main (int argc, char **argv)
 {
   int port = 0;
+  g_autofree char *cert = NULL;
+  g_autofree char *key = NULL;
   GOptionEntry entries[] = {
     { "port", 'p', 0, G_OPTION_ARG_INT, &port, "TCP port on 127.0.0.1, 0 for any", "N" },
+    { "cert", 0, 0, G_OPTION_ARG_FILENAME, &cert, "Serve TLS with this certificate (PEM)", "FILE" },
+    { "key", 0, 0, G_OPTION_ARG_FILENAME, &key, "The certificate's private key (PEM)", "FILE" },
     { NULL }
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new ("- GIO TCP echo server");
@@ -117,6 +157,12 @@ main (int argc, char **argv)
       setrlimit (RLIMIT_NOFILE, &rl);
     }
 
+  if (cert != NULL &&
+      (certificate = g_tls_certificate_new_from_files (cert, key != NULL ? key : cert, &error)) == NULL)
+    {
+      fprintf (stderr, "tcp-server-gio: %s\n", error->message);
+      return 1;
+    }
   service = g_socket_service_new ();
   g_socket_listener_set_backlog (G_SOCKET_LISTENER (service), 4096);
   lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);

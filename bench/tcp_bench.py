@@ -44,7 +44,29 @@ PEERS = ['gio', 'asyncio', 'uvloop']
 IDLE_ROUNDS_DIVISOR = {'gio': 10, 'coop-poll': 40}
 
 
-def server_cmd(name, build):
+def make_certificate(directory):
+    """A self-signed certificate for 127.0.0.1 (openssl's command), for the
+    TLS echo servers.  Returns (cert, key) paths."""
+    cert, key = os.path.join(directory, 'cert.pem'), os.path.join(directory, 'key.pem')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                    'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
+                    '-keyout', key, '-out', cert], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
+
+
+def server_cmd(name, build, mode='tcp', cert=None):
+    """The echo server's command line.  mode 'tls' serves TLS with cert
+    (a (cert, key) pair), 'udp' echoes datagrams."""
+    cmd, env = _server_cmd(name, build)
+    if mode == 'tls':
+        cmd += ['--cert', cert[0], '--key', cert[1]]
+    elif mode == 'udp':
+        cmd += ['--udp']
+    return cmd, env
+
+
+def _server_cmd(name, build):
     env = dict(os.environ)
     env.pop('COOP_IO_BACKEND', None)
     if name == 'coop':
@@ -67,10 +89,10 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
-def run_load(build, port, clients, rounds, idle):
+def run_load(build, port, clients, rounds, idle, mode='tcp'):
     cmd = [os.path.join(build, 'bench', 'tcp-load'), '--port', str(port),
            '--clients', str(clients), '--rounds', str(rounds), '--size', '64',
-           '--idle', str(idle)]
+           '--idle', str(idle)] + ({'tls': ['--tls'], 'udp': ['--udp']}.get(mode, []))
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=280)
     if out.returncode != 0:
         raise RuntimeError(f'tcp-load failed ({out.returncode}): {out.stderr.strip()}')

@@ -43,9 +43,10 @@ wrap="valgrind -q --trace-children=yes --log-file=$logs/vg.%p --error-exitcode=1
 wrap="$wrap --leak-check=full --show-leak-kinds=definite,indirect"
 wrap="$wrap --errors-for-leak-kinds=definite,indirect --num-callers=30"
 wrap="$wrap --suppressions=$top/tests/valgrind.supp"
-# The TLS tests' peer is Python (tests/tls-peer.py): not ours, and noisy.
-# test-dbus's private bus is dbus-daemon: not ours either.
-wrap="$wrap --trace-children-skip=*/python3*,*/dbus-daemon"
+# The TLS tests' peer is Python (tests/tls-peer.py), the HTTPS example's
+# certificate comes from openssl, test-dbus's private bus is dbus-daemon:
+# not ours, and noisy.
+wrap="$wrap --trace-children-skip=*/python3*,*/dbus-daemon,*/openssl"
 
 # Every test that runs a C binary of ours.
 # sysprof-marks drives sysprof-cli (a profiler), not Coop code: not under valgrind.

@@ -19,6 +19,7 @@ PACKAGES="
   liburing-dev
   gi-docgen
   glib-networking python3-cryptography
+  openssl libssl-dev
 "
 
 # not_installed NAME...: prints those of NAME... that dpkg does not list as

@@ -11,7 +11,10 @@
  */
 #pragma once
 
+#include <sys/socket.h>
+
 #include "coop.h"
+#include "coop-private.h"
 
 G_BEGIN_DECLS
 
@@ -53,6 +56,29 @@ void        coop_stream_set_suspended (CoopStream *stream,
 /* Bytes already read from the fd and buffered, or queued to write. */
 gboolean    coop_stream_has_buffered  (CoopStream *stream);
 CoopLoop   *coop_stream_get_loop_internal (CoopStream *stream);
+
+/* Shared by the stream and the server (coop-stream.c, coop-server.c). */
+/* Adopts a connected, non-blocking stream socket (an accepted one). */
+CoopStream *coop_stream_adopt_fd      (CoopLoop              *loop,
+                                       int                    fd,
+                                       const struct sockaddr *peer,
+                                       socklen_t              peer_len);
+/* Releases a reference from the ready queue, never inside a callback that
+ * may be running (a callback may remove itself). */
+void        coop_net_unref_later      (CoopLoop      *loop,
+                                       CoopReadyFunc  unref,
+                                       gpointer       data);
+GError     *coop_net_errno_error_new  (int         err,
+                                       const char *what);
+/* Completes (and unrefs) every future in @queue. */
+void        coop_net_complete_queue   (GQueue       *queue,
+                                       const GError *error);
+/* Drops futures that were cancelled meanwhile from a long queue. */
+void        coop_net_queue_prune      (GQueue *queue);
+/* "127.0.0.1:80", "[::1]:80", "unix:/path" */
+char       *coop_net_describe_native  (const struct sockaddr *sa,
+                                       socklen_t              len,
+                                       const char            *unix_path);
 
 /* A server's hook: runs in the connection's task before the handler; the
  * handler runs only if it returns TRUE. */

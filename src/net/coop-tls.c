@@ -30,6 +30,10 @@
  * with the fd no longer readable; the stream re-polls its transport for
  * that case (coop-stream.c, stream_rewake_cb).
  *
+ * The GTlsConnection itself is built on one of the loop's worker threads
+ * (tls_connection_new(): glib-networking loads the system's trust store
+ * for each one, far too long for the loop's thread).
+ *
  * Verification failures are GIO's G_TLS_ERROR_BAD_CERTIFICATE; the client
  * listens to "accept-certificate" (which GIO emits only for a certificate
  * that failed verification), refuses, and names the GTlsCertificateFlags
@@ -295,6 +299,80 @@ tls_handshake (CoopStream      *stream,
   return TRUE;
 }
 
+/* Building a GTlsConnection is not cheap: glib-networking's GnuTLS backend
+ * loads the system's trust store into fresh credentials for every
+ * connection, client or server (measured: 70-200 ms of CPU each on a
+ * loaded 2-core machine).  On the loop's thread that would stall every
+ * other task for as long, once per connection accepted or opened; so it
+ * runs on the loop's worker threads while the task awaits.  The base
+ * stream and the certificate are only read there; the connection is used
+ * from the loop's thread afterwards (GObjects may change threads). */
+typedef struct
+{
+  GIOStream          *base;       /* a reference */
+  GSocketConnectable *identity;   /* client: the server's name, or NULL */
+  GTlsCertificate    *certificate; /* server: its certificate, or NULL */
+} TlsNew;
+
+static void
+tls_new_free (gpointer data)
+{
+  TlsNew *tn = data;
+
+  g_object_unref (tn->base);
+  g_clear_object (&tn->identity);
+  g_clear_object (&tn->certificate);
+  g_free (tn);
+}
+
+static gboolean
+tls_new_in_thread (gpointer       data,
+                   GCancellable  *cancellable,
+                   GValue        *result,
+                   GError       **error)
+{
+  TlsNew *tn = data;
+  GIOStream *conn;
+
+  (void) cancellable;
+  conn = tn->certificate != NULL
+       ? g_tls_server_connection_new (tn->base, tn->certificate, error)
+       : g_tls_client_connection_new (tn->base, tn->identity, error);
+  if (conn == NULL)
+    return FALSE;
+  g_value_init (result, G_TYPE_IO_STREAM);
+  g_value_take_object (result, conn);
+  return TRUE;
+}
+
+/* Awaits a new client (@certificate NULL) or server connection on @base,
+ * built on a worker thread.  Must run in a task.  Leaves the stream
+ * suspended (a failure aborts it). */
+static GIOStream *
+tls_connection_new (CoopStream         *stream,
+                    GIOStream          *base,
+                    GSocketConnectable *identity,
+                    GTlsCertificate    *certificate,
+                    GError            **error)
+{
+  TlsNew *tn = g_new0 (TlsNew, 1);
+  g_autoptr(CoopFuture) built = NULL;
+  GObject *conn;
+
+  tn->base = g_object_ref (base);
+  tn->identity = identity != NULL ? g_object_ref (identity) : NULL;
+  tn->certificate = certificate != NULL ? g_object_ref (certificate) : NULL;
+  /* The peer's first bytes (a ClientHello) are the handshake's: the stream
+   * must not read them ahead meanwhile.  tls_handshake() resumes it. */
+  coop_stream_set_suspended (stream, TRUE);
+  built = coop_loop_run_in_thread (coop_stream_get_loop_internal (stream),
+                                   tls_new_in_thread, tn, tls_new_free);
+  if (!coop_await (built, error))
+    return NULL;
+  conn = coop_future_get_object (built, error);
+  return conn != NULL ? G_IO_STREAM (g_object_ref (conn)) : NULL;
+}
+
 static GTlsConnection *
 tls_client_new (CoopStream         *stream,
                 const char         *identity,
@@ -310,7 +388,7 @@ tls_client_new (CoopStream         *stream,
   if (base == NULL)
     return NULL;
   server = g_network_address_new (identity, port);
-  conn = g_tls_client_connection_new (base, server, error);
+  conn = tls_connection_new (stream, base, server, NULL, error);
   if (conn == NULL)
     return NULL;
   if (database != NULL)
@@ -628,7 +706,7 @@ server_tls_prepare (CoopTask   *task,
 
   base = tls_base_new (stream, &error);
   if (base != NULL)
-    conn = g_tls_server_connection_new (base, config->certificate, &error);
+    conn = tls_connection_new (stream, base, NULL, config->certificate, &error);
   if (conn != NULL)
     {
       if (config->alpn != NULL && config->alpn[0] != NULL)
