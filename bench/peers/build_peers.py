@@ -4,7 +4,7 @@
 build of libdex found by pkg-config, never part of this tree).  The Vala
 peer is built by meson (bench/meson.build) when valac is installed.
 
-    python3 bench/peers/build.py [BUILD_DIR]     # builds both, says what is n/a
+    python3 bench/peers/build_peers.py [BUILD_DIR]     # builds both, says what is n/a
 
 bench/run imports it: build_peers() returns {impl: reason} for each peer
 that cannot run here, and each program's path comes from program().
