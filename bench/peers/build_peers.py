@@ -122,6 +122,23 @@ def build_peers(build_dir, impls, log, no_build=False, libdex_prefix=None):
     return na
 
 
+def case_na(impl, workload, n):
+    """Why impl cannot run workload at n here, or None: libdex maps every
+    suspended fiber's stack with a guard page (two lines of
+    /proc/self/maps), and aborts when the mappings run out."""
+    if impl != "libdex" or workload not in ("suspended", "start-many"):
+        return None
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            limit = int(f.read())
+    except (OSError, ValueError):
+        limit = 65530
+    if 2 * n + 1000 <= limit:
+        return None
+    return (f"libdex maps each suspended fiber's stack and its guard page (2 lines of "
+            f"/proc/self/maps): {n:,} fibers exceed vm.max_map_count = {limit:,} (it aborts)")
+
+
 def versions(libdex_prefix=None):
     def first_line(cmd):
         try:
