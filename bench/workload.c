@@ -34,8 +34,12 @@
  *              asyncio's, in workload.py): ns_per_op, see their section
  *   idle       one main-loop iteration with nothing ready and N waits
  *              pending (tasks asleep / GLib timeouts): iteration_ns
+ *   start-many N tasks each awaiting a 100 ms coop_sleep (): start_s until
+ *              all are suspended, wall_s until all have finished.  Coop
+ *              only: GLib has no tasks (the peers are in bench/peers/).
  *
- * --impl coop-dense runs pingpong and suspended with CoopDenseTasks.
+ * --impl coop-dense runs pingpong, suspended and start-many with
+ * CoopDenseTasks.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -648,6 +652,101 @@ dense_suspended_spawn (gint64 i)
   g_object_unref (coop_dense_task_new (loop, dense_suspended_step, GSIZE_TO_POINTER (i), NULL));
 }
 
+/* --- start-many: N tasks each sleeping 100 ms, all started at once ---------
+ * start_s: from the first coop_task_new () until every task has run to its
+ * await (suspended on its timer); wall_s: until the last has woken and
+ * finished.  The peers (Vala async, gtk-rs futures, libdex fibers) do the
+ * same with their own timers.  Stackful tasks or (--impl coop-dense)
+ * CoopDenseTasks. */
+
+#define START_MANY_DELAY_USEC (100 * G_TIME_SPAN_MILLISECOND)
+
+static gint64 sleepers_started, sleepers_finished, sleepers_target;
+
+static void
+sleeper_started (void)
+{
+  if (++sleepers_started == sleepers_target)
+    quit ();
+}
+
+static void
+sleeper_finished (void)
+{
+  if (++sleepers_finished == sleepers_target)
+    quit ();
+}
+
+static void
+sleeper_body (CoopTask *task,
+              gpointer  data)
+{
+  CoopFuture *nap = coop_sleep (loop, START_MANY_DELAY_USEC);
+
+  sleeper_started ();
+  if (!coop_await (nap, NULL))
+    g_error ("start-many: await failed");
+  g_object_unref (nap);
+  sleeper_finished ();
+}
+
+static CoopFuture *
+dense_sleeper_step (CoopDenseTask *task,
+                    CoopFuture    *completed,
+                    gpointer       data)
+{
+  CoopFuture *nap;
+
+  if (completed != NULL)
+    {
+      sleeper_finished ();
+      return NULL;
+    }
+  nap = coop_sleep (loop, START_MANY_DELAY_USEC);
+  sleeper_started ();
+  return nap;   /* the reference goes to the task */
+}
+
+/* Starts n sleepers and returns once each is suspended on its timer. */
+static void
+start_many_spawn (gint64   n,
+                  gboolean dense)
+{
+  sleepers_started = sleepers_finished = 0;
+  sleepers_target = n;
+  for (gint64 i = 0; i < n; i++)
+    {
+      if (dense)
+        g_object_unref (coop_dense_task_new (loop, dense_sleeper_step, NULL, NULL));
+      else
+        g_object_unref (coop_task_new (loop, sleeper_body, NULL, NULL));
+    }
+  /* The last one to start stops the loop, then suspends in its await
+   * before this dispatch returns. */
+  run ();
+}
+
+static void
+start_many_measure (gint64   n,
+                    gboolean dense)
+{
+  gint64 t0, t1, t2;
+
+  /* Warm-up: types registered, a few stacks in the pool. */
+  start_many_spawn (MIN (n, 100), dense);
+  run ();
+
+  t0 = now_ns ();
+  start_many_spawn (n, dense);
+  t1 = now_ns ();
+  run ();
+  t2 = now_ns ();
+  g_assert_cmpint (sleepers_finished, ==, n);
+  json_begin ();
+  json_num ("start_s", (t1 - t0) / 1e9);
+  json_num ("wall_s", (t2 - t0) / 1e9);
+}
+
 /* --- queue, lock: the synchronisation primitives against asyncio's ----------
  * queue          N items through an unbounded CoopQueue, 1 producer task,
  *                1 consumer task: ns_per_op per item
@@ -1148,6 +1247,8 @@ main (int    argc,
     }
   else if (dense && g_str_equal (opt_workload, "suspended"))
     suspended_measure (opt_n, dense_suspended_spawn);
+  else if (g_str_equal (opt_workload, "start-many") && (coop || dense))
+    start_many_measure (opt_n, dense);
   else if (dense)
     {
       g_printerr ("bench-workload: coop-dense has no %s workload\n", opt_workload);

@@ -375,6 +375,40 @@ async def xloop(n, width):
     return {"ns_per_op": elapsed * 1e9 / n}
 
 
+async def start_many(n, width):
+    """n tasks each awaiting asyncio.sleep(0.1), all started at once:
+    start_s until every task is suspended on its timer, wall_s until the
+    last has finished (as bench-workload does)."""
+    loop = asyncio.get_running_loop()
+
+    async def run(k):
+        state = {"started": 0, "finished": 0}
+        all_started = loop.create_future()
+        all_finished = loop.create_future()
+
+        async def body():
+            state["started"] += 1
+            if state["started"] == k:
+                all_started.set_result(None)
+            await asyncio.sleep(0.1)
+            state["finished"] += 1
+            if state["finished"] == k:
+                all_finished.set_result(None)
+
+        create = loop.create_task
+        t0 = time.perf_counter()
+        for _ in range(k):
+            create(body())
+        await all_started
+        await asyncio.sleep(0)          # the last task reaches its await
+        t1 = time.perf_counter()
+        await all_finished
+        return {"start_s": t1 - t0, "wall_s": time.perf_counter() - t0}
+
+    await run(min(n, 100))
+    return await run(n)
+
+
 def new_loop(impl):
     if impl == "uvloop":
         import uvloop
@@ -428,7 +462,7 @@ def main():
         result = loop.run_until_complete(queue_workload(args.workload, args.n))
         print(json.dumps(result), flush=True)
         os._exit(0)
-    func = globals()[args.workload]
+    func = globals()[args.workload.replace("-", "_")]
     try:
         if args.workload in ("spawn", "pingpong", "chain"):
             # Warm-up in the same loop, as bench-workload does.
