@@ -11,6 +11,7 @@ Prints the port on stdout once listening; runs until killed.
 """
 import argparse
 import asyncio
+import os
 import resource
 import sys
 
@@ -40,7 +41,7 @@ if __name__ == '__main__':
     ap = argparse.ArgumentParser()
     ap.add_argument('--port', type=int, default=0)
     ap.add_argument('--uvloop', action='store_true')
-    ap.add_argument('--loop', choices=['asyncio', 'uvloop', 'gbulb', 'coop'], default='asyncio',
+    ap.add_argument('--loop', choices=['asyncio', 'uvloop', 'gbulb', 'coop', 'coop-py'], default='asyncio',
                     help='event loop: stock asyncio, uvloop, gbulb or asyncio on Coop')
     args = ap.parse_args()
     if args.uvloop:
@@ -56,7 +57,9 @@ if __name__ == '__main__':
         elif args.loop == 'gbulb':
             import gbulb
             gbulb.install()
-        elif args.loop == 'coop':
+        elif args.loop in ('coop', 'coop-py'):
+            if args.loop == 'coop-py':
+                os.environ['COOP_PY_SPEEDUPS'] = '0'
             import coop
             run = coop.run
     except ImportError:

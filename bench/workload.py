@@ -273,6 +273,9 @@ def new_loop(impl):
         import gbulb
         gbulb.install()
         return asyncio.new_event_loop()
+    if impl == "coop-py":
+        os.environ["COOP_PY_SPEEDUPS"] = "0"
+        impl = "coop"
     if impl == "coop":
         import coop
         return coop.new_event_loop()
@@ -290,7 +293,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=3.0)
     args = ap.parse_args()
 
-    if args.workload == "respons" and args.impl not in ("coop", "gbulb"):
+    if args.workload == "respons" and args.impl not in ("coop", "coop-py", "gbulb"):
         print(f"{args.impl} does not run on the GLib main loop: no GLib timeout to measure",
               file=sys.stderr)
         return 3
