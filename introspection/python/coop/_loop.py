@@ -70,6 +70,13 @@ class _PyCore:
     the C path itself calls in debug mode (so debug mode is the same on
     both: source tracebacks, slow-callback warnings)."""
 
+    def time(self):
+        # CLOCK_MONOTONIC, as g_get_monotonic_time(): timers and GLib agree.
+        return _monotonic()
+
+    def _poll_io(self):
+        self._process_events(self._selector.select(0))
+
     def _call_soon(self, callback, args, context):
         handle = events.Handle(callback, args, self, context)
         if handle._source_traceback:
@@ -184,7 +191,9 @@ class EventLoop(_Core, asyncio.SelectorEventLoop):
         # besides the self-pipe is registered (see _needs_poll).
         self._fd_map = self._selector._fd_to_key
         if _speedups is not None:
-            self._speedups_init(self._ready, self._fd_map)
+            # The C core polls the epoll fd itself (as EpollSelector does).
+            epfd = self._selector.fileno() if isinstance(self._selector, selectors.EpollSelector) else -1
+            self._speedups_init(self._ready, self._fd_map, epfd)
         try:
             if (context is None and coop_loop is None and
                     threading.current_thread() is not threading.main_thread() and
@@ -227,10 +236,6 @@ class EventLoop(_Core, asyncio.SelectorEventLoop):
     def create_coop_future(self):
         """Returns a new pending ``Coop.Future`` of this loop's Coop loop."""
         return Coop.Future.new(self._coop_loop)
-
-    def time(self):
-        # CLOCK_MONOTONIC, as g_get_monotonic_time(): timers and GLib agree.
-        return _monotonic()
 
     def stop(self):
         self._stopping = True
@@ -406,9 +411,6 @@ class EventLoop(_Core, asyncio.SelectorEventLoop):
         sys.set_asyncgen_hooks(*hooks)
         self._thread_id = None
         self._stopping = False
-
-    def _poll_io(self):
-        self._process_events(self._selector.select(0))
 
     def _needs_poll(self):
         # Between back-to-back iterations the selector is polled only when
@@ -633,4 +635,5 @@ if _speedups is not None:
                     heapq.heappush, heapq.heappop, _report_callback_error,
                     asyncio.BaseEventLoop.call_soon, _PyCore._call_soon,
                     asyncio.BaseEventLoop.call_soon_threadsafe, _PyCore.call_at,
+                    asyncio.BaseEventLoop.call_later,
                     asyncio.BaseEventLoop.create_task, _PyCore._run_iterations)

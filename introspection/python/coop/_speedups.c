@@ -28,8 +28,12 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <errno.h>
 #include <math.h>
 #include <time.h>
+#ifdef __linux__
+#include <sys/epoll.h>
+#endif
 
 /* One dispatch runs asyncio iterations back to back for at most this long
  * (as _loop._DISPATCH_BUDGET), looking at the clock every CHUNK callbacks. */
@@ -48,14 +52,15 @@ static PyObject *heappush, *heappop;
 static PyObject *report_error;          /* (handle, exc): Handle._run's except */
 /* The Python implementations, for debug mode and task factories. */
 static PyObject *py_call_soon, *py__call_soon, *py_call_soon_threadsafe;
-static PyObject *py_call_at, *py_create_task, *py_run_iterations;
+static PyObject *py_call_at, *py_call_later, *py_create_task, *py_run_iterations;
 
 /* Offsets of the Handle/TimerHandle slots (__slots__ member descriptors). */
 static Py_ssize_t off_callback, off_args, off_cancelled, off_loop,
                   off_source_traceback, off_repr, off_context, off_scheduled, off_when;
 
 static PyObject *str_wake_at, *str_poll_io, *str_purge_timers, *str_on_stop,
-                *str_write_to_self, *kw_loop, *zero;
+                *str_write_to_self, *kw_loop, *zero, *str_remove_reader, *str_remove_writer,
+                *str_process_events, *str_selector, *str_select;
 
 #define SLOT(obj, off) (*(PyObject **) ((char *) (obj) + (off)))
 
@@ -94,6 +99,7 @@ typedef struct
   PyObject *task_factory;   /* _task_factory */
   PyObject *signal_handlers;  /* _signal_handlers (dict) */
   PyObject *fd_map;         /* the selector's fd -> key dict */
+  int epfd;                 /* the EpollSelector's epoll fd, or -1 */
 } LoopCore;
 
 /* --- handles ------------------------------------------------------------- */
@@ -419,6 +425,68 @@ core_call_at (LoopCore *self, PyObject *const *args, size_t nargsf, PyObject *kw
   return timer;
 }
 
+/* call_later(delay, callback, *args, context=None): call_at(time() + delay). */
+static PyObject *
+core_call_later (LoopCore *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+  Py_ssize_t nargs = PyVectorcall_NARGS (nargsf);
+  PyObject *small[8];
+  PyObject **stack = small;
+  PyObject *when, *r;
+  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE (kwnames) : 0;
+  double delay;
+
+  if (self->debug)
+    return delegate (py_call_later, self, args, nargsf, kwnames);
+  if (nargs < 2)
+    {
+      PyErr_SetString (PyExc_TypeError, "call_later() missing required arguments 'delay' and 'callback'");
+      return NULL;
+    }
+  if (args[0] == Py_None)
+    {
+      PyErr_SetString (PyExc_TypeError, "delay must not be None");
+      return NULL;
+    }
+  delay = PyFloat_AsDouble (args[0]);
+  if (delay == -1.0 && PyErr_Occurred ())
+    return NULL;
+  when = PyFloat_FromDouble ((double) now_ns () / 1e9 + delay);
+  if (when == NULL)
+    return NULL;
+  if (nargs + nkw > 8)
+    {
+      stack = PyMem_Malloc ((nargs + nkw) * sizeof (PyObject *));
+      if (stack == NULL)
+        {
+          Py_DECREF (when);
+          return PyErr_NoMemory ();
+        }
+    }
+  stack[0] = when;
+  for (Py_ssize_t i = 1; i < nargs + nkw; i++)
+    stack[i] = args[i];
+  r = core_call_at (self, stack, nargs, kwnames);
+  if (stack != small)
+    PyMem_Free (stack);
+  Py_DECREF (when);
+  return r;
+}
+
+/* time(): CLOCK_MONOTONIC in seconds, as time.monotonic() and GLib. */
+static PyObject *
+core_time (LoopCore *self, PyObject *unused)
+{
+  return PyFloat_FromDouble ((double) now_ns () / 1e9);
+}
+
+/* get_debug(): asked by every Future and Task asyncio creates. */
+static PyObject *
+core_get_debug (LoopCore *self, PyObject *unused)
+{
+  return PyBool_FromLong (self->debug);
+}
+
 static PyObject *
 core_create_future (LoopCore *self, PyObject *unused)
 {
@@ -534,6 +602,111 @@ collect_timers (LoopCore *self)
   return 0;
 }
 
+/* One readiness event: what EpollSelector.select() and
+ * BaseSelectorEventLoop._process_events() do for it, with no Python in
+ * between (the reader or writer handle goes to the ready queue). */
+static int
+process_event (LoopCore *self, int fd, unsigned int event)
+{
+  PyObject *fdobj = PyLong_FromLong (fd);
+  PyObject *key, *data;
+  long key_events, mask = 0;
+
+  if (fdobj == NULL)
+    return -1;
+  key = PyDict_GetItemWithError (self->fd_map, fdobj);   /* borrowed */
+  Py_DECREF (fdobj);
+  if (key == NULL)
+    return PyErr_Occurred () ? -1 : 0;
+  if (!PyTuple_Check (key) || PyTuple_GET_SIZE (key) < 4)
+    return 0;
+  Py_INCREF (key);
+  key_events = PyLong_AsLong (PyTuple_GET_ITEM (key, 2));
+  if (key_events == -1 && PyErr_Occurred ())
+    {
+      Py_DECREF (key);
+      return -1;
+    }
+  if (event & ~EPOLLIN)
+    mask |= 2;    /* selectors.EVENT_WRITE */
+  if (event & ~EPOLLOUT)
+    mask |= 1;    /* selectors.EVENT_READ */
+  mask &= key_events;
+  data = PyTuple_GET_ITEM (key, 3);
+  if (PyTuple_Check (data) && PyTuple_GET_SIZE (data) == 2)
+    {
+      for (int i = 0; i < 2; i++)
+        {
+          PyObject *h = PyTuple_GET_ITEM (data, i);
+          PyObject *r;
+
+          if (!(mask & (i == 0 ? 1 : 2)) || h == Py_None)
+            continue;
+          if (!PyObject_TypeCheck (h, handle_type))
+            {
+              PyErr_SetString (PyExc_TypeError, "selector key data is not a pair of handles");
+              Py_DECREF (key);
+              return -1;
+            }
+          if (SLOT (h, off_cancelled) == Py_True)
+            r = PyObject_CallMethodOneArg ((PyObject *) self,
+                                           i == 0 ? str_remove_reader : str_remove_writer,
+                                           PyTuple_GET_ITEM (key, 0));
+          else
+            r = PyObject_CallOneArg (self->ready_append, h);
+          if (r == NULL)
+            {
+              Py_DECREF (key);
+              return -1;
+            }
+          Py_DECREF (r);
+        }
+    }
+  Py_DECREF (key);
+  return 0;
+}
+
+/* _poll_io(): looks at the selector without waiting and queues the
+ * handles of the fds that are ready. */
+static PyObject *
+core_poll_io (LoopCore *self, PyObject *unused)
+{
+  if (check_ready (self) < 0)
+    return NULL;
+#ifdef __linux__
+  if (self->epfd >= 0)
+    {
+      struct epoll_event events[256];
+      int n = epoll_wait (self->epfd, events, 256, 0);
+
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            Py_RETURN_NONE;
+          return PyErr_SetFromErrno (PyExc_OSError);
+        }
+      for (int i = 0; i < n; i++)
+        if (process_event (self, events[i].data.fd, events[i].events) < 0)
+          return NULL;
+      Py_RETURN_NONE;
+    }
+#endif
+  {
+    PyObject *selector = PyObject_GetAttr ((PyObject *) self, str_selector);
+    PyObject *list, *r;
+
+    if (selector == NULL)
+      return NULL;
+    list = PyObject_CallMethodOneArg (selector, str_select, zero);
+    Py_DECREF (selector);
+    if (list == NULL)
+      return NULL;
+    r = PyObject_CallMethodOneArg ((PyObject *) self, str_process_events, list);
+    Py_DECREF (list);
+    return r;
+  }
+}
+
 /* Whether the selector has anything to poll besides the self-pipe (which
  * only matters for asyncio's signal handlers: call_soon_threadsafe() also
  * appends to the ready queue, which the iterations look at anyway). */
@@ -621,9 +794,11 @@ static PyObject *
 core_speedups_init (LoopCore *self, PyObject *args)
 {
   PyObject *ready, *fd_map;
+  int epfd;
 
-  if (!PyArg_ParseTuple (args, "OO!", &ready, &PyDict_Type, &fd_map))
+  if (!PyArg_ParseTuple (args, "OO!i", &ready, &PyDict_Type, &fd_map, &epfd))
     return NULL;
+  self->epfd = epfd;
   Py_CLEAR (self->ready_append);
   Py_CLEAR (self->ready_popleft);
   Py_XSETREF (self->ready, Py_NewRef (ready));
@@ -679,6 +854,7 @@ core_new (PyTypeObject *type, PyObject *args, PyObject *kwds)
   if (self == NULL)
     return NULL;
   self->next_wake = -1;
+  self->epfd = -1;
   return (PyObject *) self;
 }
 
@@ -724,9 +900,13 @@ static PyMethodDef core_methods[] = {
   { "_call_soon", (PyCFunction) (void (*) (void)) core__call_soon, METH_FASTCALL | METH_KEYWORDS, NULL },
   { "call_soon_threadsafe", (PyCFunction) (void (*) (void)) core_call_soon_threadsafe, METH_FASTCALL | METH_KEYWORDS, NULL },
   { "call_at", (PyCFunction) (void (*) (void)) core_call_at, METH_FASTCALL | METH_KEYWORDS, NULL },
+  { "call_later", (PyCFunction) (void (*) (void)) core_call_later, METH_FASTCALL | METH_KEYWORDS, NULL },
+  { "time", (PyCFunction) core_time, METH_NOARGS, NULL },
+  { "get_debug", (PyCFunction) core_get_debug, METH_NOARGS, NULL },
   { "create_future", (PyCFunction) core_create_future, METH_NOARGS, NULL },
   { "create_task", (PyCFunction) (void (*) (void)) core_create_task, METH_FASTCALL | METH_KEYWORDS, NULL },
   { "_run_iterations", (PyCFunction) core_run_iterations, METH_O, NULL },
+  { "_poll_io", (PyCFunction) core_poll_io, METH_NOARGS, NULL },
   { "_speedups_init", (PyCFunction) core_speedups_init, METH_VARARGS, NULL },
   { NULL }
 };
@@ -763,15 +943,15 @@ slot_offset (PyTypeObject *type, const char *name, Py_ssize_t *offset)
 }
 
 /* setup(Handle, TimerHandle, Future, Task, heappush, heappop, report_error,
- *       call_soon, _call_soon, call_soon_threadsafe, call_at, create_task,
- *       _run_iterations) */
+ *       call_soon, _call_soon, call_soon_threadsafe, call_at, call_later,
+ *       create_task, _run_iterations) */
 static PyObject *
 speedups_setup (PyObject *module, PyObject *args)
 {
-  PyObject *h, *t, *f, *tk, *push, *pop, *report, *cs, *_cs, *cst, *ca, *ct, *ri;
+  PyObject *h, *t, *f, *tk, *push, *pop, *report, *cs, *_cs, *cst, *ca, *cl, *ct, *ri;
 
-  if (!PyArg_ParseTuple (args, "O!O!OOOOOOOOOOO", &PyType_Type, &h, &PyType_Type, &t,
-                         &f, &tk, &push, &pop, &report, &cs, &_cs, &cst, &ca, &ct, &ri))
+  if (!PyArg_ParseTuple (args, "O!O!OOOOOOOOOOOO", &PyType_Type, &h, &PyType_Type, &t,
+                         &f, &tk, &push, &pop, &report, &cs, &_cs, &cst, &ca, &cl, &ct, &ri))
     return NULL;
   if (!PyType_IsSubtype ((PyTypeObject *) t, (PyTypeObject *) h))
     {
@@ -800,6 +980,7 @@ speedups_setup (PyObject *module, PyObject *args)
   Py_XSETREF (py__call_soon, Py_NewRef (_cs));
   Py_XSETREF (py_call_soon_threadsafe, Py_NewRef (cst));
   Py_XSETREF (py_call_at, Py_NewRef (ca));
+  Py_XSETREF (py_call_later, Py_NewRef (cl));
   Py_XSETREF (py_create_task, Py_NewRef (ct));
   Py_XSETREF (py_run_iterations, Py_NewRef (ri));
   Py_RETURN_NONE;
@@ -834,9 +1015,15 @@ PyInit__speedups (void)
   str_on_stop = PyUnicode_InternFromString ("_on_stop");
   str_write_to_self = PyUnicode_InternFromString ("_write_to_self");
   kw_loop = Py_BuildValue ("(s)", "loop");
+  str_remove_reader = PyUnicode_InternFromString ("_remove_reader");
+  str_remove_writer = PyUnicode_InternFromString ("_remove_writer");
+  str_process_events = PyUnicode_InternFromString ("_process_events");
+  str_selector = PyUnicode_InternFromString ("_selector");
+  str_select = PyUnicode_InternFromString ("select");
   zero = PyLong_FromLong (0);
   if (!str_wake_at || !str_poll_io || !str_purge_timers || !str_on_stop ||
-      !str_write_to_self || !kw_loop || !zero)
+      !str_write_to_self || !kw_loop || !zero ||
+      !str_remove_reader || !str_remove_writer || !str_process_events || !str_selector || !str_select)
     return NULL;
   m = PyModule_Create (&module_def);
   if (m == NULL)
