@@ -212,7 +212,12 @@ class EventLoop(_Core, asyncio.SelectorEventLoop):
             self._coop_loop = coop_loop
             self._context = coop_loop.get_context()
             # Fails (GLib.Error, Coop.Error.LOOP_CLOSED) on a closed Coop loop.
-            self._driver = Coop.Driver.new(coop_loop, self._selector.fileno(), self._dispatch)
+            if _speedups is not None:
+                # The same driver, its function called without GI.
+                self._driver = _speedups.Driver(coop_loop.__gpointer__, self._selector.fileno(),
+                                                self._dispatch, _glib_error)
+            else:
+                self._driver = Coop.Driver.new(coop_loop, self._selector.fileno(), self._dispatch)
         except BaseException:
             self._release_context()
             super().close()
@@ -614,6 +619,10 @@ def _format_handle(handle):
     if isinstance(getattr(cb, "__self__", None), asyncio.Task):
         return repr(cb.__self__)
     return str(handle)
+
+
+def _glib_error(domain, code, message):
+    return GLib.Error.new_literal(GLib.quark_from_string(domain), message, code)
 
 
 def _report_callback_error(handle, exc):

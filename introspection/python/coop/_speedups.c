@@ -35,6 +35,8 @@
 #include <sys/epoll.h>
 #endif
 
+#include <coop.h>
+
 /* One dispatch runs asyncio iterations back to back for at most this long
  * (as _loop._DISPATCH_BUDGET), looking at the clock every CHUNK callbacks. */
 #define DISPATCH_BUDGET_NS 2000000
@@ -926,6 +928,140 @@ static PyTypeObject LoopCoreType = {
   .tp_getset = core_getset,
 };
 
+/* --- Driver ------------------------------------------------------------ */
+
+/* A CoopDriver whose function is a Python callable, called straight from
+ * the GSource dispatch (the introspected Coop.Driver goes through a GI
+ * closure on every main-loop iteration that runs asyncio). */
+typedef struct
+{
+  PyObject_HEAD
+  CoopDriver *driver;
+} Driver;
+
+static gint64
+driver_func (gboolean fd_ready, gpointer user_data)
+{
+  PyGILState_STATE gil = PyGILState_Ensure ();
+  PyObject *arg = PyBool_FromLong (fd_ready);
+  PyObject *r = PyObject_CallOneArg ((PyObject *) user_data, arg);
+  gint64 next = -1;
+
+  Py_DECREF (arg);
+  if (r == NULL)
+    PyErr_WriteUnraisable ((PyObject *) user_data);
+  else
+    {
+      next = PyLong_AsLongLong (r);
+      if (next == -1 && PyErr_Occurred ())
+        PyErr_WriteUnraisable ((PyObject *) user_data);
+      Py_DECREF (r);
+    }
+  PyGILState_Release (gil);
+  return next;
+}
+
+static void
+driver_notify (gpointer user_data)
+{
+  PyGILState_STATE gil = PyGILState_Ensure ();
+
+  Py_DECREF ((PyObject *) user_data);
+  PyGILState_Release (gil);
+}
+
+/* Driver(coop_loop.__gpointer__, fd, func, error_factory): error_factory
+ * (domain, code, message) makes the GLib.Error raised on failure. */
+static int
+driver_init (Driver *self, PyObject *args, PyObject *kwds)
+{
+  PyObject *capsule, *func, *factory;
+  CoopLoop *loop;
+  GError *error = NULL;
+  int fd;
+
+  if (!PyArg_ParseTuple (args, "O!iOO", &PyCapsule_Type, &capsule, &fd, &func, &factory))
+    return -1;
+  if (self->driver != NULL)
+    {
+      PyErr_SetString (PyExc_RuntimeError, "Driver already initialised");
+      return -1;
+    }
+  loop = PyCapsule_GetPointer (capsule, NULL);
+  if (loop == NULL)
+    return -1;
+  if (!COOP_IS_LOOP (loop))
+    {
+      PyErr_SetString (PyExc_TypeError, "not a Coop.Loop");
+      return -1;
+    }
+  Py_INCREF (func);
+  self->driver = coop_driver_new (loop, fd, driver_func, func, driver_notify, &error);
+  if (self->driver == NULL)
+    {
+      PyObject *exc = PyObject_CallFunction (factory, "sis", g_quark_to_string (error->domain),
+                                             error->code, error->message);
+
+      g_error_free (error);
+      if (exc != NULL)
+        {
+          PyErr_SetObject ((PyObject *) Py_TYPE (exc), exc);
+          Py_DECREF (exc);
+        }
+      return -1;
+    }
+  return 0;
+}
+
+static PyObject *
+driver_set_ready_time (Driver *self, PyObject *arg)
+{
+  long long t = PyLong_AsLongLong (arg);
+
+  if (t == -1 && PyErr_Occurred ())
+    return NULL;
+  if (self->driver != NULL)
+    coop_driver_set_ready_time (self->driver, t);
+  Py_RETURN_NONE;
+}
+
+static PyObject *
+driver_destroy (Driver *self, PyObject *unused)
+{
+  if (self->driver != NULL)
+    coop_driver_destroy (self->driver);
+  Py_RETURN_NONE;
+}
+
+static void
+driver_dealloc (Driver *self)
+{
+  if (self->driver != NULL)
+    {
+      coop_driver_destroy (self->driver);
+      g_object_unref (self->driver);
+    }
+  Py_TYPE (self)->tp_free ((PyObject *) self);
+}
+
+static PyMethodDef driver_methods[] = {
+  { "set_ready_time", (PyCFunction) driver_set_ready_time, METH_O, NULL },
+  { "destroy", (PyCFunction) driver_destroy, METH_NOARGS, NULL },
+  { NULL }
+};
+
+static PyTypeObject DriverType = {
+  PyVarObject_HEAD_INIT (NULL, 0)
+  .tp_name = "coop._speedups.Driver",
+  .tp_doc = "A Coop.Driver whose Python function is called without GI in between.",
+  .tp_basicsize = sizeof (Driver),
+  .tp_flags = Py_TPFLAGS_DEFAULT,
+  .tp_new = PyType_GenericNew,
+  .tp_init = (initproc) driver_init,
+  .tp_dealloc = (destructor) driver_dealloc,
+  .tp_methods = driver_methods,
+};
+
 /* --- setup ------------------------------------------------------------- */
 
 static int
@@ -1007,7 +1143,7 @@ PyInit__speedups (void)
 {
   PyObject *m;
 
-  if (PyType_Ready (&LoopCoreType) < 0)
+  if (PyType_Ready (&LoopCoreType) < 0 || PyType_Ready (&DriverType) < 0)
     return NULL;
   str_wake_at = PyUnicode_InternFromString ("_wake_at");
   str_poll_io = PyUnicode_InternFromString ("_poll_io");
@@ -1028,7 +1164,8 @@ PyInit__speedups (void)
   m = PyModule_Create (&module_def);
   if (m == NULL)
     return NULL;
-  if (PyModule_AddObjectRef (m, "LoopCore", (PyObject *) &LoopCoreType) < 0)
+  if (PyModule_AddObjectRef (m, "LoopCore", (PyObject *) &LoopCoreType) < 0 ||
+      PyModule_AddObjectRef (m, "Driver", (PyObject *) &DriverType) < 0)
     {
       Py_DECREF (m);
       return NULL;
