@@ -255,3 +255,24 @@ def test_no_poll_between_iterations_without_io(loop, monkeypatch):
     loop.remove_reader(a)
     a.close()
     b.close()
+
+
+def test_call_soon_threadsafe_in_debug_mode(loop):
+    # Debug mode checks that call_soon() runs in the loop's thread; the
+    # thread-safe variant must not be subject to that check.
+    loop.set_debug(True)
+    fut = loop.create_future()
+    errors = []
+
+    def worker():
+        try:
+            h = loop.call_soon_threadsafe(fut.set_result, "from thread")
+            assert h._source_traceback
+        except BaseException as e:
+            errors.append(e)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert errors == []
+    assert loop.run_until_complete(fut) == "from thread"

@@ -349,10 +349,13 @@ core_call_soon_threadsafe (LoopCore *self, PyObject *const *args, size_t nargsf,
 {
   PyObject *handle, *r;
 
+  /* In debug mode asyncio's own (call_soon() would check the thread). */
+  if (self->debug)
+    return delegate (py_call_soon_threadsafe, self, args, nargsf, kwnames);
   /* Checks, handle and append are the same as call_soon's (appending to a
    * deque is atomic under the GIL); then the self-pipe wakes the loop. */
   handle = core_call_soon (self, args, nargsf, kwnames);
-  if (handle == NULL || self->debug)
+  if (handle == NULL)
     return handle;
   r = PyObject_CallMethodNoArgs ((PyObject *) self, str_write_to_self);
   if (r == NULL)
