@@ -41,6 +41,7 @@ def test_the_path_asked_for_is_the_one_used():
 
 
 def test_handles_are_asyncios(loop):
+    loop.set_debug(False)    # (PYTHONASYNCIODEBUG=1 would add "created at")
     h = loop.call_soon(print, "x")
     t = loop.call_later(10, print, "y")
     t2 = loop.call_at(loop.time() + 10, print)
