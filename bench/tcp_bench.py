@@ -31,10 +31,11 @@ PYTHON = '/usr/bin/python3'
 SERVERS = ['coop', 'coop-poll', 'gio', 'asyncio', 'uvloop']
 # Python loops (bench/python_bench.py) and libuv (bench/run), not in the
 # default list.
-EXTRA_SERVERS = ['gbulb', 'coop-asyncio', 'libuv']
+EXTRA_SERVERS = ['gbulb', 'coop-asyncio', 'coop-asyncio-py', 'libuv']
 LABELS = {'coop': 'Coop', 'coop-poll': 'Coop (poll)', 'gio': 'GIO',
           'asyncio': 'asyncio', 'uvloop': 'uvloop', 'gbulb': 'gbulb',
-          'coop-asyncio': 'asyncio on Coop', 'libuv': 'libuv'}
+          'coop-asyncio': 'asyncio on Coop', 'coop-asyncio-py': 'asyncio on Coop (pure Python)',
+          'libuv': 'libuv'}
 PEERS = ['gio', 'asyncio', 'uvloop']
 
 # In the idle test, GIO and Coop's poll backend pay for every idle fd in every
@@ -79,7 +80,7 @@ def _server_cmd(name, build):
     if name == 'libuv':
         return [os.path.join(build, 'bench', 'tcp-server-uv'), '--port', '0'], env
     cmd = [PYTHON, os.path.join(HERE, 'tcp_server_asyncio.py'), '--port', '0',
-           '--loop', {'coop-asyncio': 'coop'}.get(name, name)]
+           '--loop', {'coop-asyncio': 'coop', 'coop-asyncio-py': 'coop-py'}.get(name, name)]
     return cmd, env
 
 

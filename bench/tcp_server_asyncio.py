@@ -15,6 +15,7 @@ whose datagram_received() sends every datagram back to its sender.
 """
 import argparse
 import asyncio
+import os
 import resource
 import sys
 
@@ -62,7 +63,7 @@ if __name__ == '__main__':
     ap = argparse.ArgumentParser()
     ap.add_argument('--port', type=int, default=0)
     ap.add_argument('--uvloop', action='store_true')
-    ap.add_argument('--loop', choices=['asyncio', 'uvloop', 'gbulb', 'coop'], default='asyncio',
+    ap.add_argument('--loop', choices=['asyncio', 'uvloop', 'gbulb', 'coop', 'coop-py'], default='asyncio',
                     help='event loop: stock asyncio, uvloop, gbulb or asyncio on Coop')
     ap.add_argument('--cert', help='serve TLS 1.3 with this certificate (PEM)')
     ap.add_argument('--key', help="the certificate's private key (PEM)")
@@ -87,7 +88,9 @@ if __name__ == '__main__':
         elif args.loop == 'gbulb':
             import gbulb
             gbulb.install()
-        elif args.loop == 'coop':
+        elif args.loop in ('coop', 'coop-py'):
+            if args.loop == 'coop-py':
+                os.environ['COOP_PY_SPEEDUPS'] = '0'
             import coop
             run = coop.run
     except ImportError:

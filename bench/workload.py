@@ -417,6 +417,9 @@ def new_loop(impl):
         import gbulb
         gbulb.install()
         return asyncio.new_event_loop()
+    if impl == "coop-py":
+        os.environ["COOP_PY_SPEEDUPS"] = "0"
+        impl = "coop"
     if impl == "coop":
         import coop
         return coop.new_event_loop()
@@ -445,7 +448,7 @@ def main():
         print("CPU-bound Python coroutines hold the GIL: loops on more threads give no speed-up",
               file=sys.stderr)
         return 3
-    if args.workload == "respons" and args.impl not in ("coop", "gbulb"):
+    if args.workload == "respons" and args.impl not in ("coop", "coop-py", "gbulb"):
         print(f"{args.impl} does not run on the GLib main loop: no GLib timeout to measure",
               file=sys.stderr)
         return 3

@@ -9,7 +9,7 @@ set -eu
 PACKAGES="
   meson ninja-build pkg-config gcc libc6-dev
   libglib2.0-dev libglib-testing-0-dev
-  gobject-introspection libgirepository1.0-dev python3-gi
+  gobject-introspection libgirepository1.0-dev python3-gi python3-dev
   valgrind clang libclang-rt-14-dev
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
   gjs valac python3-pytest libpython3.11-testsuite

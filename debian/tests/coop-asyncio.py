@@ -17,6 +17,9 @@ async def worker(n, results):
 async def main():
     loop = asyncio.get_running_loop()
     assert isinstance(loop, coop.EventLoop), loop
+    # The package ships the compiled hot path, and the loop uses it.
+    from coop import _speedups
+    assert isinstance(loop, _speedups.LoopCore), type(loop).__mro__
     results = []
     async with asyncio.TaskGroup() as group:
         for n in (3, 1, 2):

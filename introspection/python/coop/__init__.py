@@ -16,6 +16,7 @@ so they share it with GTK and with Coop's C tasks, and ``await`` works on any
 """
 
 import asyncio
+import pkgutil
 import threading
 import warnings
 from asyncio import events
@@ -24,6 +25,10 @@ import gi
 
 gi.require_version("Coop", "1")
 from gi.repository import Coop, GLib  # noqa: E402,F401  (loads the override)
+
+# In a build tree the compiled coop._speedups is beside the sources' coop
+# package, under the build directory (PYTHONPATH names both).
+__path__ = pkgutil.extend_path(__path__, __name__)
 
 from ._loop import EventLoop  # noqa: E402
 from . import _gio_async  # noqa: E402,F401  (awaitable GIO calls)

@@ -19,13 +19,14 @@ asyncio.get_running_loop(), create_task() and timeout() as coroutines do.
 import asyncio
 import heapq
 import math
+import os
 import selectors
 import signal
 import sys
 import threading
 import time
 import weakref
-from asyncio import events
+from asyncio import events, format_helpers
 
 import gi
 
@@ -48,13 +49,117 @@ _CHUNK = 64
 _monotonic = time.monotonic
 _heappop = heapq.heappop
 
+# The compiled hot path (coop/_speedups.c), unless it was not built or
+# COOP_PY_SPEEDUPS=0 asks for the pure-Python loop.
+if os.environ.get("COOP_PY_SPEEDUPS", "1") == "0":
+    _speedups = None
+else:
+    try:
+        from . import _speedups
+    except ImportError:
+        _speedups = None
+
 try:
     _Selector = selectors.EpollSelector
 except AttributeError:  # pragma: no cover - not Linux
     _Selector = selectors.PollSelector
 
 
-class EventLoop(asyncio.SelectorEventLoop):
+class _PyCore:
+    """The hot path in Python: what coop/_speedups.c does in C, and what
+    the C path itself calls in debug mode (so debug mode is the same on
+    both: source tracebacks, slow-callback warnings)."""
+
+    def time(self):
+        # CLOCK_MONOTONIC, as g_get_monotonic_time(): timers and GLib agree.
+        return _monotonic()
+
+    def _poll_io(self):
+        self._process_events(self._selector.select(0))
+
+    def _call_soon(self, callback, args, context):
+        handle = events.Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        self._ready.append(handle)
+        if self._next_wake != 0 and not self._dispatching:
+            self._wake_at(0)
+        return handle
+
+    def call_at(self, when, callback, *args, context=None):
+        timer = asyncio.BaseEventLoop.call_at(self, when, callback, *args, context=context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        if not self._dispatching:
+            self._wake_at(_usec(when))
+        return timer
+
+    def _run_iterations(self, fd_ready):
+        ready = self._ready
+        deadline = _monotonic() + _DISPATCH_BUDGET
+        poll = fd_ready
+        while True:
+            # Drop cancelled timers, as asyncio does.
+            scheduled = self._scheduled
+            if (len(scheduled) > _MIN_SCHEDULED_TIMER_HANDLES and
+                    self._timer_cancelled_count / len(scheduled) >
+                    _MIN_CANCELLED_TIMER_HANDLES_FRACTION):
+                self._purge_timers()
+                scheduled = self._scheduled
+            else:
+                while scheduled and scheduled[0]._cancelled:
+                    self._timer_cancelled_count -= 1
+                    _heappop(scheduled)._scheduled = False
+
+            if poll:
+                self._poll_io()
+
+            if scheduled:
+                end = _monotonic() + self._clock_resolution
+                while scheduled and scheduled[0]._when < end:
+                    handle = _heappop(scheduled)
+                    handle._scheduled = False
+                    ready.append(handle)
+
+            ntodo = len(ready)
+            if self._debug:
+                self._run_ready_debug(ntodo)
+            else:
+                # In chunks, so that the budget holds inside a long batch
+                # too (10,000 ready tasks are tens of milliseconds of
+                # Python): what is left stays at the head of the queue.
+                popleft = ready.popleft
+                while ntodo > 0:
+                    chunk = ntodo if ntodo < _CHUNK else _CHUNK
+                    ntodo -= chunk
+                    for _ in range(chunk):
+                        handle = popleft()
+                        if not handle._cancelled:
+                            handle._run()
+                    if ntodo > 0 and _monotonic() >= deadline:
+                        handle = None
+                        return
+            handle = None
+
+            if self._stopping:
+                self._on_stop()
+                return
+            if not ready:
+                return
+            # More callbacks are queued: run another iteration now rather
+            # than going through the main loop, within a time budget.
+            if _monotonic() >= deadline:
+                return
+            poll = self._needs_poll()
+
+
+if _speedups is not None:
+    _Core = _speedups.LoopCore
+else:
+    _Core = _PyCore
+
+
+class EventLoop(_Core, asyncio.SelectorEventLoop):
     """An asyncio event loop that runs on a GLib main context.
 
     :param context: the ``GLib.MainContext`` to run on; by default the
@@ -82,6 +187,13 @@ class EventLoop(asyncio.SelectorEventLoop):
         self._sig_pending = False
         self._sig_handler = None
         super().__init__(_Selector())
+        # The selector's fd -> key map, whose size says whether anything
+        # besides the self-pipe is registered (see _needs_poll).
+        self._fd_map = self._selector._fd_to_key
+        if _speedups is not None:
+            # The C core polls the epoll fd itself (as EpollSelector does).
+            epfd = self._selector.fileno() if isinstance(self._selector, selectors.EpollSelector) else -1
+            self._speedups_init(self._ready, self._fd_map, epfd)
         try:
             if (context is None and coop_loop is None and
                     threading.current_thread() is not threading.main_thread() and
@@ -100,7 +212,12 @@ class EventLoop(asyncio.SelectorEventLoop):
             self._coop_loop = coop_loop
             self._context = coop_loop.get_context()
             # Fails (GLib.Error, Coop.Error.LOOP_CLOSED) on a closed Coop loop.
-            self._driver = Coop.Driver.new(coop_loop, self._selector.fileno(), self._dispatch)
+            if _speedups is not None:
+                # The same driver, its function called without GI.
+                self._driver = _speedups.Driver(coop_loop.__gpointer__, self._selector.fileno(),
+                                                self._dispatch, _glib_error)
+            else:
+                self._driver = Coop.Driver.new(coop_loop, self._selector.fileno(), self._dispatch)
         except BaseException:
             self._release_context()
             super().close()
@@ -124,27 +241,6 @@ class EventLoop(asyncio.SelectorEventLoop):
     def create_coop_future(self):
         """Returns a new pending ``Coop.Future`` of this loop's Coop loop."""
         return Coop.Future.new(self._coop_loop)
-
-    def time(self):
-        # CLOCK_MONOTONIC, as g_get_monotonic_time(): timers and GLib agree.
-        return _monotonic()
-
-    def _call_soon(self, callback, args, context):
-        handle = events.Handle(callback, args, self, context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]
-        self._ready.append(handle)
-        if self._next_wake != 0 and not self._dispatching:
-            self._wake_at(0)
-        return handle
-
-    def call_at(self, when, callback, *args, context=None):
-        timer = super().call_at(when, callback, *args, context=context)
-        if timer._source_traceback:
-            del timer._source_traceback[-1]
-        if not self._dispatching:
-            self._wake_at(_usec(when))
-        return timer
 
     def stop(self):
         self._stopping = True
@@ -321,73 +417,28 @@ class EventLoop(asyncio.SelectorEventLoop):
         self._thread_id = None
         self._stopping = False
 
-    def _run_iterations(self, fd_ready):
-        ready = self._ready
-        select = self._selector.select
-        process = self._process_events
-        deadline = _monotonic() + _DISPATCH_BUDGET
-        poll = fd_ready
-        while True:
-            # Drop cancelled timers, as asyncio does.
-            scheduled = self._scheduled
-            if (len(scheduled) > _MIN_SCHEDULED_TIMER_HANDLES and
-                    self._timer_cancelled_count / len(scheduled) >
-                    _MIN_CANCELLED_TIMER_HANDLES_FRACTION):
-                kept = []
-                for handle in scheduled:
-                    if handle._cancelled:
-                        handle._scheduled = False
-                    else:
-                        kept.append(handle)
-                heapq.heapify(kept)
-                self._scheduled = scheduled = kept
-                self._timer_cancelled_count = 0
+    def _needs_poll(self):
+        # Between back-to-back iterations the selector is polled only when
+        # something besides the self-pipe is registered (or asyncio signal
+        # handlers are, which read it): no fd, no epoll_wait.  A
+        # call_soon_threadsafe() needs no poll: its handle is in the ready
+        # queue already; the pipe's byte is read when GLib next polls.
+        return len(self._fd_map) > 1 or bool(self._signal_handlers)
+
+    def _purge_timers(self):
+        kept = []
+        for handle in self._scheduled:
+            if handle._cancelled:
+                handle._scheduled = False
             else:
-                while scheduled and scheduled[0]._cancelled:
-                    self._timer_cancelled_count -= 1
-                    _heappop(scheduled)._scheduled = False
+                kept.append(handle)
+        heapq.heapify(kept)
+        self._scheduled = kept
+        self._timer_cancelled_count = 0
 
-            if poll:
-                process(select(0))
-
-            if scheduled:
-                end = _monotonic() + self._clock_resolution
-                while scheduled and scheduled[0]._when < end:
-                    handle = _heappop(scheduled)
-                    handle._scheduled = False
-                    ready.append(handle)
-
-            ntodo = len(ready)
-            if self._debug:
-                self._run_ready_debug(ntodo)
-            else:
-                # In chunks, so that the budget holds inside a long batch
-                # too (10,000 ready tasks are tens of milliseconds of
-                # Python): what is left stays at the head of the queue.
-                popleft = ready.popleft
-                while ntodo > 0:
-                    chunk = ntodo if ntodo < _CHUNK else _CHUNK
-                    ntodo -= chunk
-                    for _ in range(chunk):
-                        handle = popleft()
-                        if not handle._cancelled:
-                            handle._run()
-                    if ntodo > 0 and _monotonic() >= deadline:
-                        handle = None
-                        return
-            handle = None
-
-            if self._stopping:
-                if self._forever is not None:
-                    self._forever.quit()
-                return
-            if not ready:
-                return
-            # More callbacks are queued: run another iteration now rather
-            # than going through the main loop, within a time budget.
-            if _monotonic() >= deadline:
-                return
-            poll = True
+    def _on_stop(self):
+        if self._forever is not None:
+            self._forever.quit()
 
     def _run_ready_debug(self, ntodo):
         ready = self._ready
@@ -568,3 +619,30 @@ def _format_handle(handle):
     if isinstance(getattr(cb, "__self__", None), asyncio.Task):
         return repr(cb.__self__)
     return str(handle)
+
+
+def _glib_error(domain, code, message):
+    return GLib.Error.new_literal(GLib.quark_from_string(domain), message, code)
+
+
+def _report_callback_error(handle, exc):
+    # What Handle._run() does with an exception from its callback (the
+    # C runner calls this with the handle it ran).
+    cb = format_helpers._format_callback_source(handle._callback, handle._args)
+    context = {
+        "message": f"Exception in callback {cb}",
+        "exception": exc,
+        "handle": handle,
+    }
+    if handle._source_traceback:
+        context["source_traceback"] = handle._source_traceback
+    handle._loop.call_exception_handler(context)
+
+
+if _speedups is not None:
+    _speedups.setup(events.Handle, events.TimerHandle, asyncio.Future, asyncio.Task,
+                    heapq.heappush, heapq.heappop, _report_callback_error,
+                    asyncio.BaseEventLoop.call_soon, _PyCore._call_soon,
+                    asyncio.BaseEventLoop.call_soon_threadsafe, _PyCore.call_at,
+                    asyncio.BaseEventLoop.call_later,
+                    asyncio.BaseEventLoop.create_task, _PyCore._run_iterations)
