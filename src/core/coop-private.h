@@ -393,8 +393,10 @@ coop_object_unref (gpointer object)
 
 /* Recycled plain futures, one pool per loop (see coop-future.c).  Slots
  * are absolute positions, so a future can leave the ring from the middle
- * (its slot becomes NULL) and the ring can grow without renumbering. */
-#define COOP_FUTURE_POOL_MAX 4096
+ * (its slot becomes NULL) and the ring can grow without renumbering.  The
+ * ring grows with demand; coop_future_pool_trim() gives back what a burst
+ * left over once the loop has nothing ready. */
+#define COOP_FUTURE_POOL_FLOOR 64
 typedef struct
 {
   gconstpointer thread;   /* the only thread that may use the pool (the
@@ -404,6 +406,10 @@ typedef struct
   guint64      tail;       /* one past the newest */
   guint        mask;       /* capacity - 1 */
   CoopFuture **ring;
+  CoopFuture  *recent;     /* lent, last awaited by a task: likely free
+                            * again and warm (borrowed; cleared when it
+                            * leaves the ring) */
+  gint64       next_trim;  /* monotonic time of the next trim, µs */
   /* Finished tasks nobody holds, reset, ready to be handed out again by
    * coop_task_new() (see coop-task.c, "recycling"); one reference each. */
   CoopFuture **tasks;
@@ -420,8 +426,22 @@ gboolean        coop_future_reset_if_unused (CoopFuture *future);
  * off), else NULL. */
 CoopFuturePool *coop_future_pool_for_thread (CoopLoop *loop);
 
+/* A task's await of @future has returned: the task usually drops it at
+ * once, so it is the one the next coop_future_new() should lend (still in
+ * the cache). */
+void            coop_future_pool_note_awaited (CoopFuture *future);
 CoopFuturePool *coop_future_pool_new  (void);
 void            coop_future_pool_free (CoopFuturePool *pool);
+/* Called when the loop's ready queue has run dry: at most once a second,
+ * lets go of half the futures nobody uses beyond COOP_FUTURE_POOL_FLOOR.
+ * A compare while the pool is that small. */
+void            coop_future_pool_trim_slow (CoopFuturePool *pool);
+static inline void
+coop_future_pool_trim (CoopFuturePool *pool)
+{
+  if (G_UNLIKELY (pool != NULL && pool->tail - pool->head > COOP_FUTURE_POOL_FLOOR))
+    coop_future_pool_trim_slow (pool);
+}
 CoopFuturePool *coop_loop_get_future_pool (CoopLoop *loop);
 
 /* --- tasks ------------------------------------------------------------------ */
