@@ -487,13 +487,14 @@ coop_stack_canary_intact (const CoopStack *stack)
   return diff == 0;
 }
 
-/* Called whenever a fiber switches out for the last time or for a while. */
+/* Called whenever a fiber switches out for the last time or for a while,
+ * through coop_fiber_check_canary(), when its stack has a canary. */
 void
-coop_fiber_check_canary (CoopFiber *fiber)
+coop_fiber_check_canary_slow (CoopFiber *fiber)
 {
   CoopStack *stack = fiber->stack;
 
-  if (stack->canary != NULL && G_UNLIKELY (!coop_stack_canary_intact (stack)))
+  if (stack != NULL && stack->canary != NULL && G_UNLIKELY (!coop_stack_canary_intact (stack)))
     coop_fiber_die_overflow (fiber, "canary");
 }
 
@@ -1333,6 +1334,7 @@ coop_fiber_release (CoopFiber *fiber)
     {
       coop_stack_pool_release (fiber->pool, fiber->stack);
       fiber->stack = NULL;
+      fiber->canary = NULL;
     }
   coop_fiber_context_free (&fiber->ctx);
   coop_fiber_context_free (&fiber->caller);
@@ -1408,6 +1410,7 @@ coop_fiber_start (CoopFiber *fiber,
         }
       return FALSE;
     }
+  fiber->canary = fiber->stack->canary;
   /* Slab stacks have page-aligned tops a whole number of pages apart, so
    * the hot top frames of every fiber would compete for the same few cache
    * sets.  Starting each one a little lower (up to 2,240 bytes, still in
