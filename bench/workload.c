@@ -25,6 +25,12 @@
  *              one g_timeout_source each): schedule_ns_per_timer and the
  *              lateness of each firing (late_p50_us, late_p99_us,
  *              late_max_us)
+ *   startmany  N tasks started at once, each awaiting a 100 ms timer
+ *              (coop_sleep): start_s (until the last one is in its await)
+ *              and wall_s (until the last one finished), and the CPU time
+ *              the process ran meanwhile (start_cpu_s, wall_cpu_s).  Coop only; the
+ *              Vala async and gtk-rs peers are bench/startmany.vala and
+ *              bench/startmany-rs.
  *   respons    N churning tasks (Coop) / idle callbacks (GLib) for --seconds,
  *              while a 60 Hz GLib timeout (G_PRIORITY_DEFAULT) measures how
  *              late it fires: late_p50_us, late_p99_us, late_max_us, ticks,
@@ -52,7 +58,7 @@ static double opt_seconds = 3.0;
 static GOptionEntry entries[] = {
   { "impl", 'i', 0, G_OPTION_ARG_STRING, &opt_impl, "coop or glib", "IMPL" },
   { "workload", 'w', 0, G_OPTION_ARG_STRING, &opt_workload,
-    "spawn, pingpong, chain, suspended, timers or respons", "W" },
+    "spawn, pingpong, chain, suspended, startmany, timers or respons", "W" },
   { "n", 'n', 0, G_OPTION_ARG_INT64, &opt_n, "operations / tasks / timers", "N" },
   { "width", 0, 0, G_OPTION_ARG_INT64, &opt_width, "pairs (pingpong), chains (chain) or tasks (spawn waves) at once", "P" },
   { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &opt_seconds, "duration of respons", "S" },
@@ -315,6 +321,73 @@ chain_run (gint64 n,
   ns = (now_ns () - t0) / ((double) length * width);
   g_free (chains);
   return ns;
+}
+
+/* --- startmany --------------------------------------------------------------- */
+
+static gint64 many_started, many_finished, many_target, many_t_started, many_cpu_started;
+
+/* CPU time this process ran, ns (the first field of /proc/self/schedstat):
+ * on a loaded machine the wall time also counts the time others ran. */
+static gint64
+cpu_ns (void)
+{
+  g_autofree char *text = NULL;
+
+  if (!g_file_get_contents ("/proc/self/schedstat", &text, NULL, NULL))
+    return 0;
+  return g_ascii_strtoll (text, NULL, 10);
+}
+
+static void
+startmany_body (CoopTask *task,
+                gpointer  data)
+{
+  CoopFuture *sleep = coop_sleep (loop, 0.1);
+
+  if (++many_started == many_target)
+    {
+      many_t_started = now_ns ();
+      many_cpu_started = cpu_ns ();
+    }
+  if (!coop_await (sleep, NULL))
+    g_error ("startmany: await failed");
+  g_object_unref (sleep);
+  if (++many_finished == many_target)
+    quit ();
+}
+
+static void
+startmany_run (gint64  n,
+               double *s)
+{
+  gint64 t0, c0, i;
+
+  many_started = many_finished = 0;
+  many_target = n;
+  c0 = cpu_ns ();
+  t0 = now_ns ();
+  for (i = 0; i < n; i++)
+    g_object_unref (coop_task_new (loop, startmany_body, NULL, NULL));
+  run ();
+  s[0] = (many_t_started - t0) / 1e9;
+  s[1] = (now_ns () - t0) / 1e9;
+  s[2] = (many_cpu_started - c0) / 1e9;
+  s[3] = (cpu_ns () - c0) / 1e9;
+}
+
+static void
+startmany_measure (gint64 n)
+{
+  double s[4];
+
+  startmany_run (MIN (n, 1000), s);
+  startmany_run (n, s);
+  json_begin ();
+  json_num ("start_s", s[0]);
+  json_num ("wall_s", s[1]);
+  json_num ("start_cpu_s", s[2]);
+  json_num ("wall_cpu_s", s[3]);
 }
 
 /* --- suspended --------------------------------------------------------------- */
@@ -681,6 +754,8 @@ main (int    argc,
     }
   else if (g_str_equal (opt_workload, "suspended") && coop)
     suspended_measure (opt_n);
+  else if (g_str_equal (opt_workload, "startmany") && coop)
+    startmany_measure (opt_n);
   else if (g_str_equal (opt_workload, "timers"))
     timers_measure (opt_n);
   else if (g_str_equal (opt_workload, "respons"))

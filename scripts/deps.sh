@@ -15,6 +15,7 @@ PACKAGES="
   gjs valac python3-pytest libpython3.11-testsuite
   libgtk-4-dev gir1.2-gtk-4.0 python3-gi-cairo xvfb xauth x11-apps imagemagick dbus-daemon
   python3-uvloop python3-gbulb libuv1-dev python3-matplotlib
+  cargo librust-glib-dev
   libsysprof-4-dev sysprof libunwind-dev
   gi-docgen
   glib-networking python3-cryptography
