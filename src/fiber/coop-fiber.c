@@ -87,6 +87,7 @@
 #else
 # define VALGRIND_STACK_REGISTER(start, end) 0
 # define VALGRIND_STACK_DEREGISTER(id) ((void) (id))
+# define RUNNING_ON_VALGRIND 0
 #endif
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -777,9 +778,10 @@ coop_map_stacks (gsize size)
  * its guard regions, and faulting in the top page of every stack (which
  * its task touches first), as process_madvise() on the calling process
  * allows since Linux 6.13.  PIDFD_SELF always means the caller, in a
- * forked child too.  Older kernels (and valgrind) refuse: then
- * coop_batch_madvise() says FALSE, once for good, and the caller falls back
- * to one madvise() per stack for the guards and to page faults. */
+ * forked child too.  Older kernels refuse: then coop_batch_madvise() says
+ * FALSE, once for good, and the caller falls back to one madvise() per
+ * stack for the guards and to page faults.  Valgrind does not know the
+ * call (and would warn about it): under valgrind the fallback runs. */
 #ifndef MADV_POPULATE_WRITE
 # define MADV_POPULATE_WRITE 23
 #endif
@@ -798,7 +800,8 @@ coop_batch_madvise (guint8 *base,
   gsize len = coop_page_size * n;
   guint i;
 
-  if (g_atomic_int_get (&coop_batch_madvise_broken) || n > G_N_ELEMENTS (iov))
+  if (g_atomic_int_get (&coop_batch_madvise_broken) || n > G_N_ELEMENTS (iov) ||
+      RUNNING_ON_VALGRIND)
     return FALSE;
   for (i = 0; i < n; i++)
     {
