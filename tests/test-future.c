@@ -436,6 +436,170 @@ test_no_recycling_when_watched (CoopFixture *f, gconstpointer data)
   g_assert_cmpint (finalized, ==, 1);
 }
 
+/* Futures the loop's pool has lent (it holds one reference on each). */
+static guint
+pool_n_lent (CoopLoop *loop)
+{
+  CoopFuturePool *pool = coop_loop_get_future_pool (loop);
+  guint64 pos;
+  guint n = 0;
+
+  for (pos = pool->head; pos < pool->tail; pos++)
+    n += pool->ring[pos & pool->mask] != NULL;
+  return n;
+}
+
+#define MANY_FUTURES 10000
+
+static void
+pool_noop (gpointer data)
+{
+}
+
+/* The pool grows with the number of futures in use at once: a burst of
+ * more than it used to keep (4,096) is recycled whole, not rebuilt as new
+ * GObjects past the cap. */
+static void
+test_pool_grows_with_demand (CoopFixture *f, gconstpointer data)
+{
+  g_autoptr(GHashTable) first = g_hash_table_new (NULL, NULL);
+  CoopFuture **futures = g_new (CoopFuture *, MANY_FUTURES);
+  guint i;
+
+  for (i = 0; i < MANY_FUTURES; i++)
+    {
+      futures[i] = coop_future_new (f->loop);
+      g_hash_table_add (first, futures[i]);
+    }
+  g_assert_cmpuint (pool_n_lent (f->loop), ==, MANY_FUTURES);
+  for (i = 0; i < MANY_FUTURES; i++)
+    {
+      coop_future_set_none (futures[i]);
+      g_object_unref (futures[i]);
+    }
+
+  /* The pool still holds every one of them (so no new future can have
+   * an old one's address): all the next ones are recycled. */
+  for (i = 0; i < MANY_FUTURES; i++)
+    {
+      futures[i] = coop_future_new (f->loop);
+      g_assert_true (g_hash_table_contains (first, futures[i]));
+      g_assert_cmpint (coop_future_get_state (futures[i]), ==, COOP_FUTURE_STATE_PENDING);
+    }
+  g_assert_cmpuint (pool_n_lent (f->loop), ==, MANY_FUTURES);
+  for (i = 0; i < MANY_FUTURES; i++)
+    g_object_unref (futures[i]);
+  g_free (futures);
+}
+
+/* A future held for long does not stop the others from being recycled:
+ * the pool stays the size of what is in use. */
+static void
+test_pool_held_future_does_not_block (CoopFixture *f, gconstpointer data)
+{
+  CoopFuture *held = coop_future_new (f->loop);
+  guint i;
+
+  for (i = 0; i < MANY_FUTURES; i++)
+    {
+      CoopFuture *future = coop_future_new (f->loop);
+
+      coop_future_set_none (future);
+      g_object_unref (future);
+    }
+  g_assert_cmpuint (pool_n_lent (f->loop), <=, 4);
+  g_assert_cmpint (coop_future_get_state (held), ==, COOP_FUTURE_STATE_PENDING);
+  g_object_unref (held);
+}
+
+typedef struct
+{
+  CoopFuture *awaited;   /* the task's reference */
+  CoopFuture *next;      /* what the task made after it */
+} AwaitThenNew;
+
+static void
+await_then_new (CoopTask *task, gpointer data)
+{
+  AwaitThenNew *a = data;
+
+  g_assert_true (coop_await (a->awaited, NULL));
+  g_object_unref (a->awaited);
+  a->next = coop_future_new (coop_future_get_loop (COOP_FUTURE (task)));
+}
+
+/* After an await, the future the task just dropped is the one lent next
+ * (still in the cache), not the oldest free one. */
+static void
+test_pool_lends_last_awaited (CoopFixture *f, gconstpointer data)
+{
+  AwaitThenNew a = { NULL, NULL };
+  CoopFuture *older = coop_future_new (f->loop);
+  CoopFuture *awaited = coop_future_new (f->loop);
+
+  a.awaited = awaited;
+  coop_future_set_none (older);
+  g_object_unref (older);          /* free, the oldest in the pool */
+  g_object_unref (coop_task_new (f->loop, await_then_new, &a, NULL));
+  coop_test_drain ();
+  g_assert_null (a.next);
+  coop_future_set_none (awaited);
+  coop_test_drain ();
+  g_assert_true (a.next == awaited);
+  g_object_unref (a.next);
+}
+
+/* Once the loop has nothing ready, the pool gives back half of what a
+ * burst left unused at each trim (at most one a second, which the test
+ * skips by clearing next_trim), down to its floor; futures in use stay. */
+static void
+test_pool_trims_when_idle (CoopFixture *f, gconstpointer data)
+{
+  CoopFuturePool *pool = coop_loop_get_future_pool (f->loop);
+  CoopFuture **futures = g_new (CoopFuture *, MANY_FUTURES);
+  guint i, n, rounds = 0;
+
+  for (i = 0; i < MANY_FUTURES; i++)
+    futures[i] = coop_future_new (f->loop);
+  for (i = 100; i < MANY_FUTURES; i++)
+    g_object_unref (futures[i]);
+  g_assert_cmpuint (pool_n_lent (f->loop), ==, MANY_FUTURES);
+
+  /* The loop's dispatch trims once its ready queue is empty. */
+  pool->next_trim = 0;
+  coop_handle_unref (coop_loop_call_soon (f->loop, pool_noop, NULL, NULL));
+  coop_test_drain ();
+  n = pool_n_lent (f->loop);
+  g_assert_cmpuint (n, ==, MANY_FUTURES - (MANY_FUTURES - 100) / 2);
+
+  /* And a second later (or here, at once) half of the rest. */
+  do
+    {
+      pool->next_trim = 0;
+      coop_future_pool_trim (pool);
+      g_assert_cmpuint (pool_n_lent (f->loop), <, n);
+      n = pool_n_lent (f->loop);
+      rounds++;
+    }
+  while (n > COOP_FUTURE_POOL_FLOOR + 1 && n > 100 + 1);
+  g_assert_cmpuint (rounds, <, 20);
+  g_assert_cmpuint (n, >=, 100);
+  /* Nothing changes below the floor. */
+  pool->next_trim = 0;
+  coop_future_pool_trim (pool);
+  g_assert_cmpuint (pool_n_lent (f->loop), >=, 100);
+
+  /* The ones in use were kept, and still work. */
+  for (i = 0; i < 100; i++)
+    {
+      g_assert_cmpint (coop_future_get_state (futures[i]), ==, COOP_FUTURE_STATE_PENDING);
+      coop_future_set_int64 (futures[i], i);
+      g_assert_cmpint (coop_future_get_int64 (futures[i], NULL), ==, i);
+      g_object_unref (futures[i]);
+    }
+  g_free (futures);
+}
+
 /* Results holding resources are released as soon as the last user lets
  * go, pooled or not; so are unread errors reported. */
 static void
@@ -690,6 +854,10 @@ main (int argc, char **argv)
   coop_test_add ("/coop/future/recycling", test_recycling);
   coop_test_add ("/coop/future/recycling-late-handler", test_recycling_late_handler);
   coop_test_add ("/coop/future/no-recycling-when-watched", test_no_recycling_when_watched);
+  coop_test_add ("/coop/future/pool-grows-with-demand", test_pool_grows_with_demand);
+  coop_test_add ("/coop/future/pool-held-future-does-not-block", test_pool_held_future_does_not_block);
+  coop_test_add ("/coop/future/pool-trims-when-idle", test_pool_trims_when_idle);
+  coop_test_add ("/coop/future/pool-lends-last-awaited", test_pool_lends_last_awaited);
   coop_test_add ("/coop/future/handler-flag", test_handler_flag);
   coop_test_add ("/coop/future/heavy-results-released", test_heavy_results_released);
   coop_test_add ("/coop/future/then-fulfilled", test_then_fulfilled);

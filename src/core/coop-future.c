@@ -524,8 +524,20 @@ coop_future_class_init (CoopFutureClass *klass)
  * thread are recycled: the loop's pool keeps one reference on each future it
  * lent, and a future whose only reference is the pool's, with no qdata (no
  * weak or toggle references, no binding wrapper) and nobody waiting, is
- * reset and lent again.  Only the oldest lent future is examined, so taking
- * one is O(1); when the ring is full the oldest is let go. */
+ * reset and lent again.
+ *
+ * Taking one first looks at the future a task last came back from
+ * awaiting (coop_future_pool_note_awaited()): in a hand-off a task awaits
+ * a future, drops it and makes the next, so that one is free again and
+ * still warm in the cache, whatever else is lent meanwhile.  Otherwise it
+ * looks at the oldest lent future; one still in use there moves to the tail
+ * (still lent), so one held for long never blocks the others, and after
+ * POOL_PROBES of them a new future is made: the ring grows with the number
+ * of futures in use, with no cap (a cap made every future past it a new
+ * GObject, 6x the cost of a recycled one).  Once the loop has nothing
+ * ready, at most once a second, half of the futures nobody uses beyond
+ * COOP_FUTURE_POOL_FLOOR are let go (coop_future_pool_trim()), so what a
+ * burst made goes back within seconds of its end. */
 
 #define NOT_POOLED G_MAXUINT64
 
@@ -618,23 +630,16 @@ future_reset (CoopFuture *future)
     future_clear_undo (priv);
 }
 
-/* future_pool_take() when the oldest lent future is still in use. */
+/* Futures still in use that future_pool_take() moves on before it makes
+ * a new one. */
+#define POOL_PROBES 2
+
+/* future_pool_take() when the futures it looked at are all still in use. */
 static G_GNUC_NO_INLINE CoopFuture *
 future_pool_take_slow (CoopFuturePool *pool,
                        CoopLoop       *loop)
 {
   CoopFuture *future;
-
-  if (pool->head < pool->tail && pool->tail - pool->head > pool->mask &&
-      pool->mask + 1 >= COOP_FUTURE_POOL_MAX)
-    {
-      /* Full: let the oldest go; it is still held elsewhere. */
-      CoopFuture *oldest = pool->ring[pool->head & pool->mask];
-
-      pool->ring[pool->head++ & pool->mask] = NULL;
-      PRIV (oldest)->pool_slot = NOT_POOLED;
-      g_object_unref (oldest);
-    }
 
   future = coop_future_new_internal (COOP_TYPE_FUTURE, loop);   /* the pool's reference */
   if (pool->tail - pool->head > pool->mask)
@@ -652,29 +657,117 @@ future_pool_take (CoopFuturePool *pool,
   guint64 head = pool->head;
   guint64 tail = pool->tail;
   guint mask = pool->mask;
-  CoopFuture *oldest = NULL;
+  CoopFuture *recent = pool->recent;
+  guint probes;
 
-  while (head < tail && (oldest = ring[head & mask]) == NULL)
-    head++;
-  pool->head = head;
-
-  if (G_LIKELY (head < tail) && future_reclaimable (oldest))
+  if (recent != NULL)
     {
-      /* The oldest is free again: it moves from the head of the ring to
-       * the tail, and the pool's reference with it. */
+      pool->recent = NULL;
+      if (G_LIKELY (future_reclaimable (recent)))
+        {
+          /* Lent again from where it is in the ring. */
+          future_reset (recent);
+          __atomic_store_n ((gint *) &G_OBJECT (recent)->ref_count, 2, __ATOMIC_RELAXED);
+          return recent;
+        }
+    }
+
+  for (probes = 0; probes < POOL_PROBES; probes++)
+    {
+      CoopFuture *oldest = NULL;
+
+      while (head < tail && (oldest = ring[head & mask]) == NULL)
+        head++;
+      if (head == tail)
+        break;
+      /* From the head of the ring to the tail, with the pool's reference,
+       * whether it is free again or still in use. */
       ring[head & mask] = NULL;
-      pool->head = head + 1;
-      future_reset (oldest);
+      head++;
       PRIV (oldest)->pool_slot = tail;
       ring[tail & mask] = oldest;
-      pool->tail = tail + 1;
-      /* Nobody else holds it (count 1, no qdata), so nobody can touch
-       * the count meanwhile: the caller's reference is a plain store, not
-       * an atomic increment. */
-      __atomic_store_n ((gint *) &G_OBJECT (oldest)->ref_count, 2, __ATOMIC_RELAXED);
-      return oldest;
+      tail++;
+      if (G_LIKELY (future_reclaimable (oldest)))
+        {
+          pool->head = head;
+          pool->tail = tail;
+          future_reset (oldest);
+          /* Nobody else holds it (count 1, no qdata), so nobody can touch
+           * the count meanwhile: the caller's reference is a plain store,
+           * not an atomic increment. */
+          __atomic_store_n ((gint *) &G_OBJECT (oldest)->ref_count, 2, __ATOMIC_RELAXED);
+          return oldest;
+        }
     }
+  pool->head = head;
+  pool->tail = tail;
   return future_pool_take_slow (pool, loop);
+}
+
+void
+coop_future_pool_trim_slow (CoopFuturePool *pool)
+{
+  gint64 now;
+  guint64 pos, out;
+  guint n_free = 0, n_kept = 0, n_drop;
+  guint n = 0;
+
+  /* Only its own thread touches the pool. */
+  if (pool->thread != &pool_thread_marker)
+    return;
+  now = g_get_monotonic_time ();
+  if (now < pool->next_trim)
+    return;
+  pool->next_trim = now + G_USEC_PER_SEC;
+  pool->recent = NULL;
+  for (pos = pool->head; pos < pool->tail; pos++)
+    {
+      CoopFuture *future = pool->ring[pos & pool->mask];
+
+      if (future != NULL)
+        {
+          n++;
+          if (future_reclaimable (future))
+            n_free++;
+        }
+    }
+  /* Half of the free ones (rounded up), keeping the floor. */
+  n_drop = MIN ((n_free + 1) / 2, n > COOP_FUTURE_POOL_FLOOR ? n - COOP_FUTURE_POOL_FLOOR : 0);
+
+  /* Compacts the ring towards its head as it goes: the slots are
+   * renumbered, in order. */
+  for (pos = out = pool->head; pos < pool->tail; pos++)
+    {
+      CoopFuture *future = pool->ring[pos & pool->mask];
+
+      pool->ring[pos & pool->mask] = NULL;
+      if (future == NULL)
+        continue;
+      if (n_drop > 0 && future_reclaimable (future))
+        {
+          n_drop--;
+          PRIV (future)->pool_slot = NOT_POOLED;
+          g_object_unref (future);
+          continue;
+        }
+      PRIV (future)->pool_slot = out;
+      pool->ring[out++ & pool->mask] = future;
+      n_kept++;
+    }
+  pool->tail = out;
+
+  /* A ring four times larger than what it holds shrinks by half. */
+  if (pool->mask + 1 > 64 && (guint64) (pool->mask + 1) > 4 * (guint64) n_kept)
+    {
+      guint new_mask = pool->mask / 2;
+      CoopFuture **ring = g_new0 (CoopFuture *, new_mask + 1);
+
+      for (pos = pool->head; pos < pool->tail; pos++)
+        ring[pos & new_mask] = pool->ring[pos & pool->mask];
+      g_free (pool->ring);
+      pool->ring = ring;
+      pool->mask = new_mask;
+    }
 }
 
 CoopFuturePool *
@@ -685,6 +778,19 @@ coop_future_pool_for_thread (CoopLoop *loop)
   if (G_LIKELY (pool != NULL && pool->thread == &pool_thread_marker && !coop_debug_capture))
     return pool;
   return NULL;
+}
+
+void
+coop_future_pool_note_awaited (CoopFuture *future)
+{
+  CoopFuturePrivate *priv = PRIV (future);
+  CoopFuturePool *pool;
+
+  if (priv->pool_slot == NOT_POOLED)
+    return;
+  pool = coop_loop_get_future_pool (future_loop (priv));
+  if (pool != NULL && pool->thread == &pool_thread_marker)
+    pool->recent = future;
 }
 
 static gboolean future_result_is_light (CoopFuturePrivate *priv);
@@ -732,6 +838,8 @@ future_unpool (CoopFuture *future)
   pool = coop_loop_get_future_pool (future_loop (priv));
   g_assert (pool != NULL && pool->ring[priv->pool_slot & pool->mask] == future);
   pool->ring[priv->pool_slot & pool->mask] = NULL;
+  if (pool->recent == future)
+    pool->recent = NULL;
   priv->pool_slot = NOT_POOLED;
   g_object_unref (future);
 }
@@ -1885,11 +1993,7 @@ future_repool (CoopFuture *future)
   if (pool == NULL || pool->thread != &pool_thread_marker)
     return;
   if (pool->tail - pool->head > pool->mask)
-    {
-      if (pool->mask + 1 >= COOP_FUTURE_POOL_MAX)
-        return;
-      future_pool_grow (pool);
-    }
+    future_pool_grow (pool);
   priv->pool_slot = pool->tail;
   pool->ring[pool->tail++ & pool->mask] = g_object_ref (future);
 }

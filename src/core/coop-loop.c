@@ -744,6 +744,11 @@ ready_source_dispatch (GSource     *source,
         take_threadsafe_items (loop);
     }
 
+  /* Nothing ready: a burst is over, a good time to give back what it left
+   * in the future pool (a compare while the pool is small). */
+  if (loop->ready.len == 0)
+    coop_future_pool_trim (loop->future_pool);
+
   if (pushed)
     g_main_context_pop_thread_default (context);
   g_object_unref (loop);

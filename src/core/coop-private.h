@@ -407,8 +407,10 @@ coop_object_unref (gpointer object)
 
 /* Recycled plain futures, one pool per loop (see coop-future.c).  Slots
  * are absolute positions, so a future can leave the ring from the middle
- * (its slot becomes NULL) and the ring can grow without renumbering. */
-#define COOP_FUTURE_POOL_MAX 4096
+ * (its slot becomes NULL) and the ring can grow without renumbering.  The
+ * ring grows with demand; coop_future_pool_trim() gives back what a burst
+ * left over once the loop has nothing ready. */
+#define COOP_FUTURE_POOL_FLOOR 64
 typedef struct
 {
   gconstpointer thread;   /* the only thread that may use the pool (the
@@ -418,6 +420,10 @@ typedef struct
   guint64      tail;       /* one past the newest */
   guint        mask;       /* capacity - 1 */
   CoopFuture **ring;
+  CoopFuture  *recent;     /* lent, last awaited by a task: likely free
+                            * again and warm (borrowed; cleared when it
+                            * leaves the ring) */
+  gint64       next_trim;  /* monotonic time of the next trim, µs */
   /* Finished tasks nobody holds, reset, ready to be handed out again by
    * coop_task_new() (see coop-task.c, "recycling"); one reference each. */
   CoopFuture **tasks;
@@ -434,8 +440,22 @@ gboolean        coop_future_reset_if_unused (CoopFuture *future);
  * off), else NULL. */
 CoopFuturePool *coop_future_pool_for_thread (CoopLoop *loop);
 
+/* A task's await of @future has returned: the task usually drops it at
+ * once, so it is the one the next coop_future_new() should lend (still in
+ * the cache). */
+void            coop_future_pool_note_awaited (CoopFuture *future);
 CoopFuturePool *coop_future_pool_new  (void);
 void            coop_future_pool_free (CoopFuturePool *pool);
+/* Called when the loop's ready queue has run dry: at most once a second,
+ * lets go of half the futures nobody uses beyond COOP_FUTURE_POOL_FLOOR.
+ * A compare while the pool is that small. */
+void            coop_future_pool_trim_slow (CoopFuturePool *pool);
+static inline void
+coop_future_pool_trim (CoopFuturePool *pool)
+{
+  if (G_UNLIKELY (pool != NULL && pool->tail - pool->head > COOP_FUTURE_POOL_FLOOR))
+    coop_future_pool_trim_slow (pool);
+}
 CoopFuturePool *coop_loop_get_future_pool (CoopLoop *loop);
 
 /* --- tasks ------------------------------------------------------------------ */
@@ -447,11 +467,22 @@ struct _CoopTask
 {
   CoopFuture      parent_instance;
 
-  CoopFiber       fiber;
+  /* Hot: what a hand-off touches, next to the GObject header (its
+   * reference count) and the fiber's own hot fields, which come first in
+   * CoopFiber: 96 bytes in all (docs/fibers.md, "Hot fields"). */
   CoopWaiter      waiter;          /* on the awaited future */
-  GList           link;            /* in the loop's live tasks */
   CoopLoop       *loop;            /* the future's loop, borrowed */
   CoopFuture     *awaiting;        /* while paused in coop_await(); the caller holds it */
+  guint           started : 1;
+  guint           done : 1;             /* function returned or task abandoned */
+  guint           cancel_requested : 1; /* to deliver at the next await */
+  guint           step_queued : 1;
+  guint           cancelling_awaited : 1; /* inside coop_future_cancel (awaiting) */
+  guint           alive_ref : 1;        /* holds a reference on itself */
+  CoopFiber       fiber;
+
+  /* Cold. */
+  GList           link;            /* in the loop's live tasks */
   CoopTaskFunc    func;
   gpointer        user_data;
   GDestroyNotify  notify;
@@ -462,14 +493,7 @@ struct _CoopTask
   guint64         id;              /* per loop, from 1, for dumps */
   guint64         parent_id;       /* the task that made it, 0 outside a task */
   gint64          created_usec;
-
-  guint           started : 1;
-  guint           done : 1;             /* function returned or task abandoned */
-  guint           cancel_requested : 1; /* to deliver at the next await */
   guint           n_cancels;            /* requests not yet withdrawn (asyncio's cancelling()) */
-  guint           step_queued : 1;
-  guint           cancelling_awaited : 1; /* inside coop_future_cancel (awaiting) */
-  guint           alive_ref : 1;        /* holds a reference on itself */
 };
 
 extern COOP_TLS CoopTask *coop_current_task;

@@ -748,6 +748,7 @@ wait_until_done (CoopTask   *task,
     coop_fiber_suspend_inline ();
   coop_future_remove_waiter (future, &task->waiter);
   task->awaiting = NULL;
+  coop_future_pool_note_awaited (future);
 }
 
 /* Delivers a pending cancellation: clears it and reports the error.  A
