@@ -271,7 +271,7 @@ shielded_body (CoopTask *task, gpointer data)
   g_autoptr(CoopFuture) shield = NULL;
   g_autoptr(GError) error = NULL;
 
-  s->inner = coop_task_new (s->loop, answer_body, GINT_TO_POINTER (20), NULL);
+  s->inner = coop_task_new (s->loop, answer_body, GINT_TO_POINTER (500), NULL);
   shield = coop_shield (COOP_FUTURE (s->inner));
   g_assert_false (coop_await (shield, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
@@ -291,12 +291,15 @@ test_shield (CoopFixture *f, gconstpointer data)
   ShieldState s = { f->loop, NULL };
   g_autoptr(CoopTask) task = coop_task_new (f->loop, shielded_body, &s, NULL);
 
-  coop_handle_unref (coop_loop_call_later (f->loop, 1000, cancel_task_cb, task, NULL));
+  /* Cancelled once both wait (the shielded task sleeps 500 ms), not on a
+   * timer that may fire before either has started. */
+  coop_test_drain ();
+  cancel_task_cb (task);
   g_assert_false (coop_loop_run_until_complete (f->loop, COOP_FUTURE (task), NULL));
   g_assert_true (coop_future_is_cancelled (COOP_FUTURE (task)));
   g_assert_false (coop_future_is_done (COOP_FUTURE (s.inner)));
   g_assert_true (coop_loop_run_until_complete (f->loop, COOP_FUTURE (s.inner), NULL));
-  g_assert_cmpint (coop_future_get_int64 (COOP_FUTURE (s.inner), NULL), ==, 20);
+  g_assert_cmpint (coop_future_get_int64 (COOP_FUTURE (s.inner), NULL), ==, 500);
   g_object_unref (s.inner);
 }
 
