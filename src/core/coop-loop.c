@@ -1444,16 +1444,37 @@ coop_loop_get_stack_pool (CoopLoop *loop)
   return loop->stack_pool;
 }
 
+/* The loop's lists of live tasks, stackful and dense: a task started while
+ * the loop shuts down is cancelled too, and each finished one costs one
+ * compare (a shutdown waits for the last). */
+static void
+live_task_add (CoopLoop   *loop,
+               GQueue     *live,
+               CoopFuture *task,
+               GList      *link)
+{
+  link->data = task;
+  g_queue_push_tail_link (live, link);
+  if (G_UNLIKELY (loop->shutdown != NULL))
+    coop_shutdown_task_added (loop->shutdown, task);
+}
+
+static void
+live_task_remove (CoopLoop *loop,
+                  GQueue   *live,
+                  GList    *link)
+{
+  g_queue_unlink (live, link);
+  if (G_UNLIKELY (loop->shutdown != NULL))
+    coop_shutdown_check (loop->shutdown);
+}
+
 guint64
 coop_loop_register_task (CoopLoop *loop,
                          CoopTask *task,
                          GList    *link)
 {
-  link->data = task;
-  g_queue_push_tail_link (&loop->tasks, link);
-  /* A task started while the loop shuts down is cancelled too. */
-  if (G_UNLIKELY (loop->shutdown != NULL))
-    coop_shutdown_task_added (loop->shutdown, COOP_FUTURE (task));
+  live_task_add (loop, &loop->tasks, COOP_FUTURE (task), link);
   return ++loop->next_task_id;
 }
 
@@ -1461,10 +1482,7 @@ void
 coop_loop_unregister_task (CoopLoop *loop,
                            GList    *link)
 {
-  g_queue_unlink (&loop->tasks, link);
-  /* One compare per finished task; a shutdown waits for the last one. */
-  if (G_UNLIKELY (loop->shutdown != NULL))
-    coop_shutdown_check (loop->shutdown);
+  live_task_remove (loop, &loop->tasks, link);
 }
 
 GQueue *
@@ -1478,19 +1496,14 @@ coop_loop_register_dense_task (CoopLoop      *loop,
                                CoopDenseTask *task,
                                GList         *link)
 {
-  link->data = task;
-  g_queue_push_tail_link (&loop->dense_tasks, link);
-  if (G_UNLIKELY (loop->shutdown != NULL))
-    coop_shutdown_task_added (loop->shutdown, COOP_FUTURE (task));
+  live_task_add (loop, &loop->dense_tasks, COOP_FUTURE (task), link);
 }
 
 void
 coop_loop_unregister_dense_task (CoopLoop *loop,
                                  GList    *link)
 {
-  g_queue_unlink (&loop->dense_tasks, link);
-  if (G_UNLIKELY (loop->shutdown != NULL))
-    coop_shutdown_check (loop->shutdown);
+  live_task_remove (loop, &loop->dense_tasks, link);
 }
 
 GQueue *
