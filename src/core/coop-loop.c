@@ -1721,7 +1721,6 @@ coop_loop_call_soon_threadsafe (CoopLoop       *loop,
                                 GDestroyNotify  notify)
 {
   ThreadsafeItem *item;
-  GMainContext *wake = NULL;
 
   g_return_if_fail (COOP_IS_LOOP (loop));
   g_return_if_fail (callback != NULL);
@@ -1746,19 +1745,19 @@ coop_loop_call_soon_threadsafe (CoopLoop       *loop,
   else
     loop->ts_head = item;
   loop->ts_tail = item;
-  /* Once the lock is released, the loop's thread may run the item, and
-   * whatever it releases may be the last reference on the loop (a thread
-   * pool job's): the context to wake is taken, with a reference, before. */
+  /* The first item of a batch wakes the context, still under the lock.
+   * Once the lock is released the loop's thread may run the item, and what
+   * it releases may be the last reference on the loop and its context (a
+   * thread pool job's); the loop's thread takes this lock before it can
+   * see the item, so the wake-up (one eventfd write) always happens before
+   * anything the item leads to, the context's end included.  Later items
+   * of the same batch only append. */
   if (!g_atomic_int_get (&loop->ts_pending))
-    wake = g_main_context_ref (loop->context);
-  g_atomic_int_set (&loop->ts_pending, TRUE);
-  coop_mutex_unlock (&loop->ts_lock);
-
-  if (wake != NULL)
     {
-      g_main_context_wakeup (wake);
-      g_main_context_unref (wake);
+      g_atomic_int_set (&loop->ts_pending, TRUE);
+      g_main_context_wakeup (loop->context);
     }
+  coop_mutex_unlock (&loop->ts_lock);
 }
 
 typedef struct
