@@ -55,18 +55,9 @@ wrap="$wrap --trace-children-skip=*/python3*,*/dbus-daemon,*/openssl"
 # the chroot build beside it in CI) that is timing, not memory; what it
 # uses (sleeps, a semaphore, timeout scopes, the thread pool) runs here
 # in the unit tests.
-# tls is left out for now, and this is a known bug, not a valgrind quirk:
-# under valgrind, building a TLS connection on a worker thread (the trust
-# store load) outlasts /coop/tls/client-handshake-timeout's 200 ms
-# deadline, and after that cancellation the Python peer never sees the
-# connection close, so the test hangs (both threads idle in poll()).
-# Closing the socket's duplicate (tls_base_new()) when the construction
-# was cancelled did not cure it; the cause is still to be found in
-# coop-tls.c.  Until then the TLS code runs under ASan, and https-fetch
-# under valgrind.
 tests=$(meson test -C "$BUILD" --list 2>/dev/null |
         sed -n 's/^coop:\(core\|slow\) \/ //p' |
-        grep -v -x -e exports -e examples -e switch-aarch64-qemu -e sysprof-marks -e tutorial -e tls)
+        grep -v -x -e exports -e examples -e switch-aarch64-qemu -e sysprof-marks -e tutorial)
 
 status=0
 start=$(date +%s)

@@ -437,6 +437,46 @@ test_client_handshake_timeout (CoopFixture   *f,
   g_assert_cmpstr (said, ==, "closed\n");
 }
 
+/* The same deadline while building the connection itself: the worker
+ * threads that build it are all busy, so the deadline passes before the
+ * construction even starts.  The construction still holds the socket's
+ * duplicate (until the loop runs again to free it); the peer must see
+ * the connection end at the deadline anyway.  peer_finish() does not run
+ * the loop, as a caller busy elsewhere would not. */
+static gboolean
+blocked_func (gpointer user_data, GCancellable *cancellable, GValue *result, GError **error)
+{
+  GMutex *gate = user_data;
+
+  g_mutex_lock (gate);
+  g_mutex_unlock (gate);
+  return TRUE;
+}
+
+static void
+test_client_construction_timeout (CoopFixture   *f,
+                                  gconstpointer  data)
+{
+  Peer peer = { 0 };
+  g_autofree char *said = NULL;
+  g_autoptr(CoopFuture) blocker = NULL;
+  GMutex gate;
+
+  if (!tls_usable ())
+    return;
+  g_mutex_init (&gate);
+  g_mutex_lock (&gate);
+  coop_loop_set_max_threads (f->loop, 1);
+  blocker = coop_loop_run_in_thread (f->loop, blocked_func, &gate, NULL);
+  peer_start (&peer, "server", "server", "silent");
+  run_task (f->loop, client_timeout_body, &peer);
+  said = peer_finish (&peer);
+  g_assert_cmpstr (said, ==, "closed\n");
+  g_mutex_unlock (&gate);
+  g_assert_true (coop_loop_run_until_complete (f->loop, blocker, NULL));
+  g_mutex_clear (&gate);
+}
+
 static void
 starttls_body (CoopTask *task,
                gpointer  data)
@@ -702,6 +742,7 @@ main (int    argc,
   coop_test_add ("/coop/tls/client-peer-closes", test_client_peer_closes);
   coop_test_add ("/coop/tls/client-garbage", test_client_garbage);
   coop_test_add ("/coop/tls/client-handshake-timeout", test_client_handshake_timeout);
+  coop_test_add ("/coop/tls/client-construction-timeout", test_client_construction_timeout);
   coop_test_add ("/coop/tls/starttls", test_starttls);
   coop_test_add ("/coop/tls/starttls-buffered", test_starttls_buffered);
   coop_test_add ("/coop/tls/server-echo", test_server_echo);

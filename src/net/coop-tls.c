@@ -368,7 +368,18 @@ tls_connection_new (CoopStream         *stream,
   built = coop_loop_run_in_thread (coop_stream_get_loop_internal (stream),
                                    tls_new_in_thread, tn, tls_new_free);
   if (!coop_await (built, error))
-    return NULL;
+    {
+      /* Cancelled (a deadline, a closing loop): the construction may not
+       * even have started, and its job holds @base, the socket's
+       * duplicate, until the loop's thread frees the job, which may be
+       * much later.  The caller aborts the stream, which closes only the
+       * stream's own descriptor; shutting the socket itself down ends the
+       * connection now, for the peer too, without closing a descriptor
+       * the worker may still hold. */
+      g_socket_shutdown (g_socket_connection_get_socket (G_SOCKET_CONNECTION (base)),
+                         TRUE, TRUE, NULL);
+      return NULL;
+    }
   conn = coop_future_get_object (built, error);
   return conn != NULL ? G_IO_STREAM (g_object_ref (conn)) : NULL;
 }
