@@ -619,6 +619,89 @@ test_heavy_results_released (CoopFixture *f, gconstpointer data)
   g_assert_null (weak);
 }
 
+/* A #GBytes result is memory only: up to 64 KiB (a stream read's), the
+ * future is recycled, and the bytes go when the pool lends it again or
+ * trims; larger ones go with the last user, as other boxed results do.
+ * Read either way through get_boxed() and get_bytes(). */
+static void
+bytes_freed (gpointer data)
+{
+  (*(int *) data)++;
+}
+
+static GBytes *
+bytes_watched (gsize size, int *freed)
+{
+  return g_bytes_new_with_free_func (g_malloc0 (size), size, bytes_freed, freed);
+}
+
+static void
+test_bytes_results (CoopFixture *f, gconstpointer data)
+{
+  int small_freed = 0, large_freed = 0;
+  g_autoptr(GError) error = NULL;
+  CoopFuture *future, *next;
+  GBytes *bytes;
+
+  /* Large: not kept. */
+  future = coop_future_new (f->loop);
+  bytes = bytes_watched (65 * 1024, &large_freed);
+  g_assert_cmpint (large_freed, ==, 0);
+  coop_future_set_boxed (future, G_TYPE_BYTES, bytes);
+  g_bytes_unref (bytes);
+  g_assert_true (coop_future_get_boxed (future, &error) == bytes);
+  g_assert_true (coop_future_get_bytes (future, &error) == bytes);
+  g_assert_no_error (error);
+  g_object_unref (future);
+  g_assert_cmpint (large_freed, ==, 1);
+
+  /* Small: the future is lent again, and lets go of its bytes then. */
+  future = coop_future_new (f->loop);
+  bytes = bytes_watched (64 * 1024, &small_freed);
+  coop_future_set_boxed (future, G_TYPE_BYTES, bytes);
+  g_bytes_unref (bytes);
+  g_assert_true (coop_future_get_bytes (future, &error) == bytes);
+  g_assert_cmpuint (g_bytes_get_size ((GBytes *) coop_future_get_boxed (future, NULL)), ==, 64 * 1024);
+  g_assert_null (coop_future_get_string (future, &error));
+  g_assert_error (error, COOP_ERROR, COOP_ERROR_NO_RESULT);
+  g_clear_error (&error);
+  g_object_unref (future);
+#ifndef COOP_TEST_PUBLIC_API_ONLY   /* the pool is internal */
+  g_assert_cmpint (small_freed, ==, 0);   /* waits in the pool */
+#endif
+  next = coop_future_new (f->loop);
+  g_assert_cmpint (small_freed, ==, 1);
+  g_assert_null (coop_future_get_value (next, NULL));
+  coop_future_set_boxed (next, G_TYPE_BYTES, NULL);
+  g_assert_null (coop_future_get_bytes (next, &error));
+  g_assert_no_error (error);
+  g_object_unref (next);
+
+#ifndef COOP_TEST_PUBLIC_API_ONLY
+  {
+    /* Trimmed: a free future the trim keeps lets go of its bytes too. */
+    CoopFuturePool *pool = coop_loop_get_future_pool (f->loop);
+    CoopFuture **many = g_new (CoopFuture *, 200);
+    int freed = 0;
+
+    for (guint i = 0; i < 200; i++)
+      many[i] = coop_future_new (f->loop);
+    for (guint i = 0; i < 200; i++)
+      {
+        bytes = bytes_watched (16, &freed);
+        coop_future_set_boxed (many[i], G_TYPE_BYTES, bytes);
+        g_bytes_unref (bytes);
+        g_object_unref (many[i]);
+      }
+    g_assert_cmpint (freed, ==, 0);
+    pool->next_trim = 0;
+    coop_future_pool_trim (pool);
+    g_assert_cmpint (freed, ==, 200);
+    g_free (many);
+  }
+#endif
+}
+
 /* --- then -------------------------------------------------------------------------- */
 
 typedef struct
@@ -856,6 +939,7 @@ main (int argc, char **argv)
   coop_test_add ("/coop/future/recycling", test_recycling);
   coop_test_add ("/coop/future/recycling-late-handler", test_recycling_late_handler);
   coop_test_add ("/coop/future/no-recycling-when-watched", test_no_recycling_when_watched);
+  coop_test_add ("/coop/future/bytes-results", test_bytes_results);
 #ifndef COOP_TEST_PUBLIC_API_ONLY
   coop_test_add ("/coop/future/pool-grows-with-demand", test_pool_grows_with_demand);
   coop_test_add ("/coop/future/pool-held-future-does-not-block", test_pool_held_future_does_not_block);

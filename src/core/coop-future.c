@@ -93,6 +93,25 @@ future_loop (CoopFuturePrivate *priv)
   return priv->loop;
 }
 
+/* The result's GValue, unset.  Stream reads finish futures with a #GBytes
+ * by the thousand, so that type skips the GValue machinery (a type-table
+ * lookup and a boxed-copy dispatch each way): a boxed GValue holds its
+ * pointer in data[0] (gboxed.c), which is all these paths touch. */
+static inline void
+value_clear (GValue *value)
+{
+  if (G_VALUE_TYPE (value) == G_TYPE_BYTES)
+    {
+      GBytes *bytes = value->data[0].v_pointer;
+
+      memset (value, 0, sizeof *value);
+      if (bytes != NULL)
+        g_bytes_unref (bytes);
+    }
+  else if (G_VALUE_TYPE (value) != G_TYPE_INVALID)
+    g_value_unset (value);
+}
+
 static void
 future_clear_undo (CoopFuturePrivate *priv)
 {
@@ -406,8 +425,7 @@ coop_future_finalize (GObject *object)
     priv->pointer_notify (g_value_get_pointer (&priv->value));
   /* Not G_IS_VALUE(), which takes GType's lock: the future's own value is
    * either unset or valid. */
-  if (G_VALUE_TYPE (&priv->value) != G_TYPE_INVALID)
-    g_value_unset (&priv->value);
+  value_clear (&priv->value);
   g_clear_error (&priv->error);
   g_clear_object (&priv->loop);
 
@@ -612,8 +630,7 @@ future_reset (CoopFuture *future)
   if (G_UNLIKELY (coop_object_may_have_handlers (future)))
     g_signal_handlers_destroy (future);
   /* G_IS_VALUE() takes GType's lock: test the type directly. */
-  if (G_VALUE_TYPE (&priv->value) != G_TYPE_INVALID)
-    g_value_unset (&priv->value);
+  value_clear (&priv->value);
   if (G_UNLIKELY (priv->error != NULL))
     g_clear_error (&priv->error);
   priv->state = COOP_FUTURE_STATE_PENDING;
@@ -750,6 +767,10 @@ coop_future_pool_trim_slow (CoopFuturePool *pool)
           g_object_unref (future);
           continue;
         }
+      /* A free one kept lets go of its result now (a #GBytes), not when
+       * it is next lent. */
+      if (G_VALUE_TYPE (&PRIV (future)->value) != G_TYPE_INVALID && future_reclaimable (future))
+        future_reset (future);
       PRIV (future)->pool_slot = out;
       pool->ring[out++ & pool->mask] = future;
       n_kept++;
@@ -811,7 +832,16 @@ coop_future_reset_if_unused (CoopFuture *future)
  * destroy notify) or an error that must be reported if nobody reads it are
  * not kept in the pool: the pool lets go of the future as soon as it
  * completes, so it is finalized, and its result released, as soon as the
- * last user drops it. */
+ * last user drops it.
+ *
+ * One boxed type is the exception: a #GBytes of at most
+ * COOP_FUTURE_POOL_BYTES_MAX, the result of every stream read.  It is
+ * only memory, so it may wait in a free pooled future until the pool
+ * lends that future again or trims it (which resets the free futures it
+ * keeps); a read then recycles its future instead of building and
+ * finalizing a GObject (half of a TCP echo's cost). */
+#define COOP_FUTURE_POOL_BYTES_MAX ((gsize) 64 * 1024)
+
 static gboolean
 future_result_is_light (CoopFuturePrivate *priv)
 {
@@ -822,6 +852,12 @@ future_result_is_light (CoopFuturePrivate *priv)
     return FALSE;
   if (G_VALUE_TYPE (&priv->value) == G_TYPE_INVALID)
     return TRUE;
+  if (G_VALUE_TYPE (&priv->value) == G_TYPE_BYTES)
+    {
+      GBytes *bytes = priv->value.data[0].v_pointer;
+
+      return bytes == NULL || g_bytes_get_size (bytes) <= COOP_FUTURE_POOL_BYTES_MAX;
+    }
   type = G_TYPE_FUNDAMENTAL (G_VALUE_TYPE (&priv->value));
   return type != G_TYPE_OBJECT && type != G_TYPE_BOXED && type != G_TYPE_VARIANT &&
          type != G_TYPE_PARAM && type != G_TYPE_INTERFACE;
@@ -1123,8 +1159,18 @@ coop_future_set_boxed (CoopFuture    *future,
   if (!begin_set (future, G_STRFUNC))
     return;
   priv = PRIV (future);
-  g_value_init (&priv->value, boxed_type);
-  g_value_set_boxed (&priv->value, value);
+  if (boxed_type == G_TYPE_BYTES)
+    {
+      /* What g_value_init() and g_value_set_boxed() would store (see
+       * value_clear()). */
+      priv->value.g_type = G_TYPE_BYTES;
+      priv->value.data[0].v_pointer = value != NULL ? g_bytes_ref ((GBytes *) value) : NULL;
+    }
+  else
+    {
+      g_value_init (&priv->value, boxed_type);
+      g_value_set_boxed (&priv->value, value);
+    }
   finish_set (future, COOP_FUTURE_STATE_FINISHED);
 }
 
@@ -1204,8 +1250,7 @@ coop_future_set_cancelled (CoopFuture *future,
       if (priv->pointer_notify != NULL)
         priv->pointer_notify (g_value_get_pointer (&priv->value));
       priv->pointer_notify = NULL;
-      if (G_VALUE_TYPE (&priv->value) != G_TYPE_INVALID)
-        g_value_unset (&priv->value);
+      value_clear (&priv->value);
       g_clear_error (&priv->error);
     }
   priv->error = coop_cancelled_error_new (message);
@@ -1507,6 +1552,11 @@ get_typed (CoopFuture  *future,
 
   if (value == NULL)
     return NULL;
+  /* The exact type, or asked for a fundamental type the value derives
+   * from (a #GBytes as a boxed): no walk of the type tree. */
+  if (G_LIKELY (G_VALUE_TYPE (value) == type) ||
+      (G_TYPE_IS_FUNDAMENTAL (type) && G_TYPE_FUNDAMENTAL (G_VALUE_TYPE (value)) == type))
+    return value;
   if (!G_IS_VALUE (value) || !G_VALUE_HOLDS (value, type))
     {
       g_set_error (error, COOP_ERROR, COOP_ERROR_NO_RESULT,
@@ -1607,7 +1657,8 @@ coop_future_get_boxed (CoopFuture  *future,
   g_return_val_if_fail (COOP_IS_FUTURE (future), NULL);
 
   value = get_typed (future, G_TYPE_BOXED, error);
-  return value != NULL ? g_value_get_boxed (value) : NULL;
+  /* g_value_get_boxed() without its second type check (see value_clear()). */
+  return value != NULL ? value->data[0].v_pointer : NULL;
 }
 
 /**
@@ -1632,7 +1683,7 @@ coop_future_get_bytes (CoopFuture  *future,
   g_return_val_if_fail (COOP_IS_FUTURE (future), NULL);
 
   value = get_typed (future, G_TYPE_BYTES, error);
-  return value != NULL ? g_value_get_boxed (value) : NULL;
+  return value != NULL ? value->data[0].v_pointer : NULL;
 }
 
 /**
