@@ -78,6 +78,7 @@ typedef struct _IoState IoState;
 
 typedef struct
 {
+  IoState    *io;
   int         fd;
   guint       events;          /* G_IO_IN | G_IO_OUT currently registered */
   CoopHandle *reader;
@@ -121,6 +122,7 @@ struct _IoState
   GPtrArray  *ready;           /* poll backend: watches with revents, from check() */
   gboolean    dead;            /* shut down while dispatching: freed after */
   guint32     next_id;         /* Watch ids */
+  guint       watch_changes;   /* bumped when a watch is made or freed */
   guint       fork_generation; /* coop_fork_generation when epfd was made */
 };
 
@@ -285,6 +287,7 @@ watch_free (gpointer data)
   Watch *watch = data;
 
   g_assert (watch->read_waiters.length == 0 && watch->write_waiters.length == 0);
+  watch->io->watch_changes++;
   if (watch->reader != NULL)
     coop_handle_finish_repeating (watch->reader);
   if (watch->writer != NULL)
@@ -312,6 +315,21 @@ watch_lookup (IoState *io,
               int      fd)
 {
   return g_hash_table_lookup (io->watches, GINT_TO_POINTER (fd));
+}
+
+/* @fd's watch again after callbacks ran, which may have ended it or
+ * made a new one: looked up only if some watch was made or freed since
+ * @seen (a callback that reads and writes its stream changes none). */
+static inline Watch *
+watch_again (IoState *io,
+             int      fd,
+             Watch   *watch,
+             guint   *seen)
+{
+  if (G_LIKELY (io->watch_changes == *seen))
+    return watch;
+  *seen = io->watch_changes;
+  return watch_lookup (io, fd);
 }
 
 static void watch_abort (IoState *io, Watch *watch, const GError *error);
@@ -347,6 +365,8 @@ watch_get (IoState           *io,
   g_queue_init (&watch->write_waiters);
   watch->dev = st->st_dev;
   watch->ino = st->st_ino;
+  watch->io = io;
+  io->watch_changes++;
   g_hash_table_insert (io->watches, GINT_TO_POINTER (fd), watch);
   return watch;
 }
@@ -459,11 +479,12 @@ socket_error (int fd)
 
 static void
 handle_events (IoState *io,
+               Watch   *watch,
                int      fd,
                guint32  id,
                guint    revents)
 {
-  Watch *watch = watch_lookup (io, fd);
+  guint seen = io->watch_changes;
   gboolean readable, writable;
 
   /* The id: an earlier callback of this batch may have replaced the watch
@@ -486,7 +507,7 @@ handle_events (IoState *io,
 
   if (readable && watch->reader != NULL && !coop_handle_run_repeating (watch->reader) && !io->dead)
     {
-      watch = watch_lookup (io, fd);
+      watch = watch_again (io, fd, watch, &seen);
       if (watch != NULL && watch->reader != NULL && !coop_handle_is_live (watch->reader))
         {
           coop_handle_finish_repeating (watch->reader);
@@ -495,11 +516,11 @@ handle_events (IoState *io,
     }
   if (io->dead)
     return;
-  watch = watch_lookup (io, fd);
+  watch = watch_again (io, fd, watch, &seen);
   if (watch != NULL && (writable || (revents & (G_IO_ERR | G_IO_HUP))) && watch->writer != NULL &&
       !coop_handle_run_repeating (watch->writer) && !io->dead)
     {
-      watch = watch_lookup (io, fd);
+      watch = watch_again (io, fd, watch, &seen);
       if (watch != NULL && watch->writer != NULL && !coop_handle_is_live (watch->writer))
         {
           coop_handle_finish_repeating (watch->writer);
@@ -509,10 +530,10 @@ handle_events (IoState *io,
 
   if (io->dead)
     return;
-  watch = watch_lookup (io, fd);
+  watch = watch_again (io, fd, watch, &seen);
   if (watch != NULL && readable)
     complete_waiters (io, watch, FALSE, NULL);
-  watch = watch_lookup (io, fd);
+  watch = watch_again (io, fd, watch, &seen);
   if (watch != NULL && watch->write_waiters.length > 0)
     {
       if (writable)
@@ -524,7 +545,7 @@ handle_events (IoState *io,
           complete_waiters (io, watch, TRUE, error);
         }
     }
-  watch = watch_lookup (io, fd);
+  watch = watch_again (io, fd, watch, &seen);
   if (watch != NULL)
     watch_update (io, watch);
 }
@@ -607,7 +628,9 @@ io_source_dispatch_real (IoState *io,
   if (io->epfd >= 0)
     {
       struct epoll_event events[MAX_EVENTS];
+      Watch *watches[MAX_EVENTS];
       gboolean leftover = FALSE;
+      guint seen;
       int n, i;
 
       n = epoll_wait (io->epfd, events, MAX_EVENTS, 0);
@@ -618,20 +641,25 @@ io_source_dispatch_real (IoState *io,
         {
           Watch *watch = watch_lookup (io, (int) (guint32) events[i].data.u64);
 
+          watches[i] = watch;
           if (watch == NULL || watch->id != (guint32) (events[i].data.u64 >> 32))
             {
               events[i].events = 0;
               leftover = TRUE;
             }
         }
+      /* Each event's watch as found above, unless callbacks of earlier
+       * events made or ended watches since: then looked up again. */
+      seen = io->watch_changes;
       for (i = 0; i < n && !io->dead; i++)
         {
           guint32 e = events[i].events;
           guint revents = ((e & EPOLLIN) ? G_IO_IN : 0) | ((e & EPOLLOUT) ? G_IO_OUT : 0) |
                           ((e & EPOLLHUP) ? G_IO_HUP : 0) | ((e & EPOLLERR) ? G_IO_ERR : 0);
+          int fd = (int) (guint32) events[i].data.u64;
 
           if (revents != 0)
-            handle_events (io, (int) (guint32) events[i].data.u64,
+            handle_events (io, seen == io->watch_changes ? watches[i] : watch_lookup (io, fd), fd,
                            (guint32) (events[i].data.u64 >> 32), revents);
         }
       if (leftover && !io->dead)
@@ -663,7 +691,7 @@ io_source_dispatch_real (IoState *io,
         revents = watch->pollfd.revents;
         watch->pollfd.revents = 0;
         if (revents != 0)
-          handle_events (io, watch->fd, watch->id, revents);
+          handle_events (io, watch, watch->fd, watch->id, revents);
       }
     g_array_unref (fds);
   }
