@@ -1,5 +1,7 @@
-/* coop-connect.c: awaitable name resolution, and TCP connections with
- * happy eyeballs (RFC 8305) and a timeout.
+/* coop-connect.c: opening connections: one address at a time
+ * (coop_stream_open_tcp(), coop_stream_open_unix()), awaitable name
+ * resolution, and TCP connections with happy eyeballs (RFC 8305) and a
+ * timeout (coop_stream_open_tcp_full()).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -8,9 +10,11 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "coop-private.h"
+#include "coop-stream-private.h"
 
 /* Resolution is GResolver's lookup_by_name_async(), called with the loop's
  * context as thread-default (GIO calls back there), its cancellable
@@ -26,6 +30,462 @@
  * The timeout covers resolution and every attempt.  Attempts are plain
  * non-blocking connect()s awaited with coop_loop_wait_writable(); the
  * winner becomes a CoopStream with coop_stream_new_for_fd(). */
+
+/* --- one address at a time --------------------------------------------------------------------- */
+
+typedef struct
+{
+  gint            ref_count;
+  CoopLoop       *loop;
+  CoopFuture     *future;      /* the result: a reference until done */
+  CoopWaiter      waiter;      /* notices a cancellation */
+  gboolean        finished;
+  char           *what;        /* "example.com port 80", for errors */
+  guint16         port;
+  GCancellable   *cancellable;
+  GPtrArray      *addresses;   /* GSocketAddress */
+  guint           next;
+  int             fd;          /* the socket being connected, or -1 */
+  guint           index;       /* of the address it connects to */
+  CoopFuture     *writable;    /* waiting for the connection, or NULL */
+  CoopHandle     *retry;       /* AF_UNIX backlog full: try again later */
+  guint           attempts;
+  GError         *error;       /* the first failure */
+} Connect;
+
+static Connect *
+connect_ref (Connect *op)
+{
+  g_atomic_int_inc (&op->ref_count);
+  return op;
+}
+
+static void
+connect_unref (gpointer data)
+{
+  Connect *op = data;
+
+  if (!g_atomic_int_dec_and_test (&op->ref_count))
+    return;
+  g_assert (op->fd < 0);
+  g_clear_object (&op->future);
+  g_clear_object (&op->loop);
+  g_clear_object (&op->cancellable);
+  g_clear_pointer (&op->addresses, g_ptr_array_unref);
+  g_clear_object (&op->writable);
+  g_clear_pointer (&op->retry, coop_handle_unref);
+  g_clear_error (&op->error);
+  g_free (op->what);
+  g_free (op);
+}
+
+static void
+connect_close_socket (Connect *op)
+{
+  if (op->fd < 0)
+    return;
+  if (!coop_loop_is_closed (op->loop))
+    coop_loop_forget_fd (op->loop, op->fd);
+  close (op->fd);
+  op->fd = -1;
+}
+
+/* The result future was completed by someone else (cancelled): stop. */
+static void
+connect_waiter_done (CoopWaiter *waiter,
+                     CoopFuture *future)
+{
+  Connect *op = waiter->data;
+
+  if (op->finished)
+    return;
+  op->finished = TRUE;
+  g_cancellable_cancel (op->cancellable);
+  if (op->writable != NULL)
+    coop_future_cancel (op->writable, NULL);
+  if (op->retry != NULL)
+    coop_handle_cancel (op->retry);
+  connect_close_socket (op);
+  /* The waiter's reference; the future itself is released later. */
+  coop_loop_push_ready (op->loop, connect_unref, connect_unref, op);
+}
+
+static void
+connect_finish (Connect    *op,
+                CoopStream *stream,
+                GError     *error)
+{
+  g_assert (!op->finished);
+  op->finished = TRUE;
+  coop_future_remove_waiter (op->future, &op->waiter);
+  if (stream != NULL)
+    coop_future_set_object (op->future, G_OBJECT (stream));
+  else
+    coop_future_take_error (op->future, error);
+  connect_unref (op);   /* the waiter's */
+}
+
+static void connect_try_next (Connect *op);
+
+/* Records why one address failed and moves on. */
+static void
+connect_address_failed (Connect *op,
+                        GError  *error)
+{
+  connect_close_socket (op);
+  if (op->error == NULL)
+    op->error = error;
+  else
+    g_error_free (error);
+  connect_try_next (op);
+}
+
+static void
+connect_succeeded (Connect *op)
+{
+  GSocketAddress *address = g_ptr_array_index (op->addresses, op->index);
+  struct sockaddr_storage native;
+  gsize native_len = g_socket_address_get_native_size (address);
+  CoopStream *stream;
+
+  if (!g_socket_address_to_native (address, &native, sizeof native, NULL))
+    native_len = 0;
+  stream = coop_stream_adopt_fd (op->loop, op->fd, (struct sockaddr *) &native, native_len);
+  op->fd = -1;
+  connect_finish (op, stream, NULL);
+  g_object_unref (stream);
+}
+
+static void
+connect_writable_done (CoopFuture *future,
+                       gpointer    data)
+{
+  Connect *op = data;
+  GError *error = NULL;
+  int err = 0;
+  socklen_t len = sizeof err;
+
+  if (op->finished || future != op->writable)
+    return;
+  g_clear_object (&op->writable);
+  if (!coop_future_propagate (future, &error))
+    {
+      connect_address_failed (op, error);
+      return;
+    }
+  if (getsockopt (op->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+    err = errno;
+  if (err != 0)
+    {
+      connect_address_failed (op, coop_net_errno_error_new (err, op->what));
+      return;
+    }
+  connect_succeeded (op);
+}
+
+/* If the loop was closed with the wait still queued, the result is
+ * cancelled rather than left pending. */
+static void
+connect_callback_notify (gpointer data)
+{
+  Connect *op = data;
+
+  if (!op->finished && coop_loop_is_closed (op->loop))
+    coop_future_cancel (op->future, "The loop was closed");
+  connect_unref (op);
+}
+
+static void
+connect_retry_cb (gpointer data)
+{
+  Connect *op = data;
+
+  g_clear_pointer (&op->retry, coop_handle_unref);
+  if (op->finished)
+    return;
+  op->next = op->index;   /* the same address again */
+  connect_try_next (op);
+}
+
+static void
+connect_try_next (Connect *op)
+{
+  while (op->next < op->addresses->len)
+    {
+      GSocketAddress *address = g_ptr_array_index (op->addresses, op->next);
+      struct sockaddr_storage native;
+      gsize native_len = g_socket_address_get_native_size (address);
+      GError *error = NULL;
+      int fd, err;
+
+      op->index = op->next++;
+      if (!g_socket_address_to_native (address, &native, sizeof native, &error))
+        {
+          connect_address_failed (op, error);
+          return;
+        }
+      fd = socket (native.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0)
+        {
+          connect_address_failed (op, coop_net_errno_error_new (errno, op->what));
+          return;
+        }
+      op->fd = fd;
+      do
+        err = connect (fd, (struct sockaddr *) &native, native_len) == 0 ? 0 : errno;
+      while (err == EINTR);
+
+      if (err == 0)
+        {
+          connect_succeeded (op);
+          return;
+        }
+      if (err == EINPROGRESS)
+        {
+          op->writable = coop_loop_wait_writable (op->loop, fd);
+          coop_future_add_done_callback (op->writable, connect_writable_done,
+                                         connect_ref (op), connect_callback_notify);
+          return;
+        }
+      if (err == EAGAIN && native.ss_family == AF_UNIX)
+        {
+          /* The server's backlog is full: a non-blocking AF_UNIX connect
+           * must be retried, there is no readiness to wait for. */
+          gint64 delay = MIN ((gint64) 1000 << MIN (op->attempts, 7u), 100 * 1000);
+
+          op->attempts++;
+          connect_close_socket (op);
+          op->retry = coop_loop_call_later (op->loop, delay, connect_retry_cb,
+                                            connect_ref (op), connect_callback_notify);
+          return;
+        }
+      connect_address_failed (op, coop_net_errno_error_new (err, op->what));
+      return;
+    }
+
+  /* Out of addresses. */
+  connect_finish (op, NULL, op->error != NULL ? g_steal_pointer (&op->error)
+                          : g_error_new (G_IO_ERROR, G_IO_ERROR_HOST_NOT_FOUND,
+                                         "%s: no address to connect to", op->what));
+}
+
+static void
+connect_resolved (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      data)
+{
+  Connect *op = data;
+  GError *error = NULL;
+  GList *addresses = g_resolver_lookup_by_name_finish (G_RESOLVER (source), result, &error);
+  GList *l;
+
+  if (op->finished)
+    {
+      g_clear_error (&error);
+      g_resolver_free_addresses (addresses);
+      connect_unref (op);
+      return;
+    }
+  if (addresses == NULL)
+    {
+      GError *mapped;
+
+      /* GResolver's own domain becomes G_IO_ERROR, as documented. */
+      if (error == NULL)
+        mapped = g_error_new (G_IO_ERROR, G_IO_ERROR_HOST_NOT_FOUND, "%s: no address", op->what);
+      else if (error->domain == G_IO_ERROR)
+        mapped = g_steal_pointer (&error);
+      else
+        mapped = g_error_new (G_IO_ERROR, G_IO_ERROR_HOST_NOT_FOUND, "%s", error->message);
+      g_clear_error (&error);
+      connect_finish (op, NULL, mapped);
+      connect_unref (op);
+      return;
+    }
+
+  for (l = addresses; l != NULL; l = l->next)
+    g_ptr_array_add (op->addresses, g_inet_socket_address_new (l->data, op->port));
+  g_resolver_free_addresses (addresses);
+  connect_try_next (op);
+  connect_unref (op);
+}
+
+static Connect *
+connect_new (CoopLoop   *loop,
+             char       *what)
+{
+  Connect *op = g_new0 (Connect, 1);
+
+  op->ref_count = 1;   /* the waiter's, until the result is set */
+  op->loop = g_object_ref (loop);
+  op->future = coop_future_new (loop);
+  op->what = what;
+  op->fd = -1;
+  op->addresses = g_ptr_array_new_with_free_func (g_object_unref);
+  op->waiter.func = connect_waiter_done;
+  op->waiter.data = op;
+  coop_future_add_waiter (op->future, &op->waiter);
+  return op;
+}
+
+
+/**
+ * coop_stream_open_tcp:
+ * @loop: the loop
+ * @host: a host name or a numeric IPv4 or IPv6 address
+ * @port: the port
+ *
+ * Opens a TCP connection, as asyncio's `open_connection()`.  A host name is
+ * resolved with [class@Gio.Resolver] (asynchronously; a numeric address is
+ * used as it is); each address is then tried in turn with a non-blocking
+ * `connect()`, until one connects.  `TCP_NODELAY` is set, as asyncio does.
+ *
+ * The future finishes with the connected [class@Coop.Stream] (an object
+ * result: `COOP_STREAM (coop_future_get_object (future, NULL))`, owned by
+ * the future; [func@Coop.Stream.open_finish] gives your own reference, so
+ * the stream outlives the future), or fails with an error of the `G_IO_ERROR` domain:
+ * `G_IO_ERROR_HOST_NOT_FOUND` if the name does not resolve (resolver errors
+ * are mapped to it), otherwise the error of the first address that failed,
+ * such as `G_IO_ERROR_CONNECTION_REFUSED`.  Cancelling the future stops the
+ * resolution or the connection attempt and closes its socket.
+ *
+ * Call this on the loop's thread.
+ *
+ * Returns: (transfer full): a future for the stream
+ */
+CoopFuture *
+coop_stream_open_tcp (CoopLoop   *loop,
+                      const char *host,
+                      guint16     port)
+{
+  Connect *op;
+  GInetAddress *numeric;
+  CoopFuture *future;
+  GError *error = NULL;
+
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (host != NULL, NULL);
+
+  op = connect_new (loop, g_strdup_printf ("%s port %u", host, port));
+  future = g_object_ref (op->future);
+  if (!coop_loop_check_usable (loop, &error))
+    {
+      connect_finish (op, NULL, error);
+      return future;
+    }
+
+  numeric = g_inet_address_new_from_string (host);
+  if (numeric != NULL)
+    {
+      g_ptr_array_add (op->addresses, g_inet_socket_address_new (numeric, port));
+      g_object_unref (numeric);
+      connect_try_next (op);
+    }
+  else
+    {
+      GResolver *resolver = g_resolver_get_default ();
+      GMainContext *pushed;
+
+      if (!coop_loop_push_context (loop, "A connection", &pushed, &error))
+        connect_finish (op, NULL, error);
+      else
+        {
+          op->port = port;
+          op->cancellable = g_cancellable_new ();
+          g_resolver_lookup_by_name_async (resolver, host, op->cancellable,
+                                           connect_resolved, connect_ref (op));
+          if (pushed != NULL)
+            g_main_context_pop_thread_default (pushed);
+        }
+      g_object_unref (resolver);
+    }
+  return future;
+}
+
+/**
+ * coop_stream_open_unix:
+ * @loop: the loop
+ * @path: the file name of a listening Unix socket
+ *
+ * Opens a connection to a Unix-domain stream socket, as asyncio's
+ * `open_unix_connection()`.  If the server's backlog is full, the
+ * connection is retried a little later (with a growing delay, up to 100 ms)
+ * until it succeeds or the future is cancelled.
+ *
+ * The future finishes with the connected [class@Coop.Stream] or fails
+ * with a `G_IO_ERROR` (`G_IO_ERROR_NOT_FOUND` if nothing is at @path,
+ * `G_IO_ERROR_CONNECTION_REFUSED` if nobody listens there,
+ * `G_IO_ERROR_INVALID_ARGUMENT` if the path is too long for a socket
+ * address).
+ *
+ * Returns: (transfer full): a future for the stream
+ */
+CoopFuture *
+coop_stream_open_unix (CoopLoop   *loop,
+                       const char *path)
+{
+  Connect *op;
+  CoopFuture *future;
+  GError *error = NULL;
+
+  g_return_val_if_fail (COOP_IS_LOOP (loop), NULL);
+  g_return_val_if_fail (path != NULL, NULL);
+
+  op = connect_new (loop, g_strdup (path));
+  future = g_object_ref (op->future);
+  if (!coop_loop_check_usable (loop, &error))
+    connect_finish (op, NULL, error);
+  else if (strlen (path) >= sizeof ((struct sockaddr_un *) NULL)->sun_path || path[0] == '\0')
+    connect_finish (op, NULL, g_error_new (G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                                           "“%s” cannot be a Unix socket address "
+                                           "(empty, or longer than %zu bytes)",
+                                           path, sizeof ((struct sockaddr_un *) NULL)->sun_path - 1));
+  else
+    {
+      g_ptr_array_add (op->addresses, g_unix_socket_address_new (path));
+      connect_try_next (op);
+    }
+  return future;
+}
+
+/**
+ * coop_stream_open_finish:
+ * @future: a finished future of [func@Coop.Stream.open_tcp] or
+ *   [func@Coop.Stream.open_unix]
+ * @error: return location for an error
+ *
+ * Takes the stream that an open future produced, with a reference of its
+ * own.  The future holds a reference on the stream as its result, and
+ * [method@Coop.Future.get_object] lends that one (transfer none), valid
+ * only while the future lives.  The reference returned here is the
+ * caller's: the stream outlives the future, which may be dropped at once.
+ * Dropping the last reference to an open stream aborts it, so keep this
+ * one until the stream is closed.
+ *
+ * Returns: (transfer full) (nullable): the connected stream, or %NULL with
+ *   @error set (the open failed or was cancelled, the future is not done,
+ *   or its result is not a stream)
+ */
+CoopStream *
+coop_stream_open_finish (CoopFuture  *future,
+                         GError     **error)
+{
+  GObject *object;
+
+  g_return_val_if_fail (COOP_IS_FUTURE (future), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  object = coop_future_get_object (future, error);
+  if (object == NULL)
+    return NULL;
+  if (!COOP_IS_STREAM (object))
+    {
+      g_set_error (error, COOP_ERROR, COOP_ERROR_NO_RESULT,
+                   "The future's result is a %s, not a CoopStream", G_OBJECT_TYPE_NAME (object));
+      return NULL;
+    }
+  return COOP_STREAM (g_object_ref (object));
+}
 
 /* --- resolution -------------------------------------------------------------------- */
 
