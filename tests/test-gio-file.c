@@ -625,11 +625,36 @@ test_make_directory_cancel (FileFixture   *fx,
   parents = coop_file_make_directory_with_parents (fx->base.loop, deep, G_PRIORITY_DEFAULT, cancellable);
   error = run (fx, parents);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_true (coop_future_is_cancelled (parents));
   g_clear_error (&error);
   dir = coop_file_make_directory (fx->base.loop, deep, G_PRIORITY_DEFAULT, cancellable);
   error = run (fx, dir);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_false (g_file_query_exists (deep, NULL));
+  g_clear_error (&error);
+  g_clear_object (&parents);
+
+  /* Cancelled on the way up, while it waits for GIO: cancelled too. */
+  parents = coop_file_make_directory_with_parents (fx->base.loop, deep, G_PRIORITY_DEFAULT, NULL);
+  coop_test_iterate ();
+  g_assert_false (coop_future_is_done (parents));
+  coop_future_cancel (parents, NULL);
+  error = run (fx, parents);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_true (coop_future_is_cancelled (parents));
+  g_clear_error (&error);
+  g_clear_object (&parents);
+
+  /* The same through its GCancellable. */
+  g_clear_object (&cancellable);
+  cancellable = g_cancellable_new ();
+  parents = coop_file_make_directory_with_parents (fx->base.loop, deep, G_PRIORITY_DEFAULT, cancellable);
+  coop_test_iterate ();
+  g_assert_false (coop_future_is_done (parents));
+  g_cancellable_cancel (cancellable);
+  error = run (fx, parents);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_true (coop_future_is_cancelled (parents));
 }
 
 static void
