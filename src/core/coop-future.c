@@ -894,6 +894,9 @@ future_unpool (CoopFuture *future)
  * paying for a new GObject.  Results that hold resources (objects, boxed
  * values, pointers with a destroy notify) and errors are released, or
  * reported if never read, as soon as the last reference goes, as usual.
+ * The exception is a #GBytes of at most 64 KiB (what stream reads give),
+ * which is only memory: it is released when the loop lends the future
+ * again, or within a second or so of the loop going idle.
  *
  * Returns: (transfer full): a new future
  */
