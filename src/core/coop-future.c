@@ -896,7 +896,8 @@ future_unpool (CoopFuture *future)
  * reported if never read, as soon as the last reference goes, as usual.
  * The exception is a #GBytes of at most 64 KiB (what stream reads give),
  * which is only memory: it is released when the loop lends the future
- * again, or within a second or so of the loop going idle.
+ * again or trims its pool (at most 64 such futures wait, 4 MiB at worst,
+ * beyond what the loop uses at once).
  *
  * Returns: (transfer full): a new future
  */
