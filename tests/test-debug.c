@@ -5,6 +5,7 @@
  */
 #include "coop-test.h"
 
+#include <dlfcn.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -254,6 +255,64 @@ test_backtrace (CoopFixture   *f,
   coop_test_wait_until (coop_future_is_done (COOP_FUTURE (task)));
   after = coop_task_dump_backtrace (task);
   assert_contains (after, "done");
+}
+
+/* libunwind is opened only when a backtrace is wanted, and locally: its
+ * _Unwind_* exports must never become the process's (they would take
+ * over every C++ exception).  In a fresh process: libgcc_s's are the
+ * ones found, before and after a backtrace.  Where libunwind is there, a
+ * backtrace loads it and names a static function, which only it can. */
+static G_GNUC_NO_INLINE void
+static_sleeper (CoopTask *task,
+                gpointer  user_data)
+{
+  coop_await (user_data, NULL);
+  g_assert_nonnull (task);
+}
+
+static void
+assert_unwind_abi_is_libgcc (void)
+{
+  void *sym = dlsym (RTLD_DEFAULT, "_Unwind_RaiseException");
+  Dl_info info;
+
+  g_assert_nonnull (sym);
+  g_assert_true (dladdr (sym, &info) != 0);
+  g_test_message ("_Unwind_RaiseException from %s", info.dli_fname);
+  g_assert_null (strstr (info.dli_fname, "libunwind"));
+}
+
+static void
+test_libunwind_local (CoopFixture   *f,
+                      gconstpointer  data)
+{
+  g_autoptr(CoopFuture) never = NULL;
+  g_autoptr(CoopTask) task = NULL;
+  g_autofree char *paused = NULL;
+
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+      g_test_trap_assert_passed ();
+      return;
+    }
+  /* As a C++ library would bring it. */
+  g_assert_nonnull (dlopen ("libgcc_s.so.1", RTLD_NOW | RTLD_GLOBAL));
+  assert_unwind_abi_is_libgcc ();
+  g_assert_null (dlopen ("libunwind.so.8", RTLD_NOW | RTLD_NOLOAD));
+
+  never = coop_future_new (f->loop);
+  task = coop_task_new_full (f->loop, "static", 0, static_sleeper, never, NULL);
+  run_a_little ();
+  paused = coop_task_dump_backtrace (task);
+  show (paused);
+  if (dlopen ("libunwind.so.8", RTLD_NOW | RTLD_NOLOAD) != NULL)
+    assert_contains (paused, "static_sleeper");
+  else
+    g_test_message ("libunwind not loaded (not built with it, or not installed)");
+  assert_unwind_abi_is_libgcc ();
+  coop_task_cancel (task, NULL);
+  coop_test_wait_until (coop_future_is_done (COOP_FUTURE (task)));
 }
 
 /* --- debug mode ---------------------------------------------------------------- */
@@ -531,6 +590,7 @@ main (int    argc,
   coop_test_add ("/coop/debug/dump-kinds", test_dump_kinds);
   coop_test_add ("/coop/debug/dump-parent", test_dump_parent);
   coop_test_add ("/coop/debug/backtrace", test_backtrace);
+  coop_test_add ("/coop/debug/libunwind-local", test_libunwind_local);
   coop_test_add ("/coop/debug/slow", test_slow);
   coop_test_add ("/coop/debug/never-retrieved", test_never_retrieved);
   coop_test_add ("/coop/debug/never-awaited", test_never_awaited);

@@ -125,18 +125,92 @@ debug_state (CoopLoop *loop)
 /* --- symbols ------------------------------------------------------------------ */
 
 #ifdef HAVE_LIBUNWIND
+/* libunwind is not linked: it is opened the first time a name or a
+ * backtrace is wanted, with RTLD_LOCAL.  Its libunwind.so also exports
+ * the _Unwind_* functions C++ exceptions are thrown with; as a dependency
+ * of Coop it would come before libgcc_s in every symbol lookup and take
+ * over the exceptions of every C++ library in the process (libproxy
+ * throws and catches one under each GSocketClient).  Opened locally, only
+ * the calls below reach it.  The names come from libunwind.h's own macros
+ * (unw_step is _ULx86_64_step on x86-64, and so on).  Where it cannot be
+ * opened (not installed, or COOP_LIBUNWIND=0), names come from dladdr()
+ * and backtraces from the frame-pointer walk. */
+typedef struct
+{
+  int (*init_local) (unw_cursor_t *, unw_context_t *);
+  int (*get_reg) (unw_cursor_t *, int, unw_word_t *);
+  int (*set_reg) (unw_cursor_t *, int, unw_word_t);
+  int (*step) (unw_cursor_t *);
+  int (*get_proc_name) (unw_cursor_t *, char *, size_t, unw_word_t *);
+# if defined(__x86_64__)
+  int (*getcontext) (unw_context_t *);
+# endif
+} Unwind;
+
+# define UNWIND_NAME(macro) UNWIND_NAME_ (macro)
+# define UNWIND_NAME_(name) #name
+
+static const Unwind *
+unwind_get (void)
+{
+  static Unwind unwind;
+  static const Unwind *loaded;
+  static gsize once;
+
+  if (g_once_init_enter (&once))
+    {
+      void *lib = NULL;
+
+      if (g_strcmp0 (g_getenv ("COOP_LIBUNWIND"), "0") != 0)
+        lib = dlopen (COOP_LIBUNWIND_SONAME, RTLD_LAZY | RTLD_LOCAL);
+      if (lib != NULL)
+        {
+          *(void **) &unwind.init_local = dlsym (lib, UNWIND_NAME (unw_init_local));
+          *(void **) &unwind.get_reg = dlsym (lib, UNWIND_NAME (unw_get_reg));
+          *(void **) &unwind.set_reg = dlsym (lib, UNWIND_NAME (unw_set_reg));
+          *(void **) &unwind.step = dlsym (lib, UNWIND_NAME (unw_step));
+          *(void **) &unwind.get_proc_name = dlsym (lib, UNWIND_NAME (unw_get_proc_name));
+# if defined(__x86_64__)
+          *(void **) &unwind.getcontext = dlsym (lib, UNWIND_NAME (unw_tdep_getcontext));
+# endif
+          if (unwind.init_local != NULL && unwind.get_reg != NULL && unwind.set_reg != NULL &&
+              unwind.step != NULL && unwind.get_proc_name != NULL
+# if defined(__x86_64__)
+              && unwind.getcontext != NULL
+# endif
+              )
+            loaded = &unwind;
+          /* Never closed: the pointers stay valid for the process. */
+        }
+      g_once_init_leave (&once, 1);
+    }
+  return loaded;
+}
+
+/* The current context, for unw_init_local(). */
+static int
+unwind_getcontext (const Unwind  *u,
+                   unw_context_t *context)
+{
+# if defined(__x86_64__)
+  return u->getcontext (context);
+# else
+  return unw_getcontext (context);   /* inline code on the other targets */
+# endif
+}
 /* libunwind reads the symbol tables of the files themselves (.symtab when
  * they are not stripped), so it also names static and hidden functions,
  * which dladdr() cannot. */
 static gboolean
-append_unw_name (GString      *out,
+append_unw_name (const Unwind *u,
+                 GString      *out,
                  unw_cursor_t *cursor,
                  unw_word_t    bias)
 {
   char name[256];
   unw_word_t offset = 0;
 
-  if (unw_get_proc_name (cursor, name, sizeof name, &offset) != 0 && offset == 0)
+  if (u->get_proc_name (cursor, name, sizeof name, &offset) != 0 && offset == 0)
     return FALSE;
   g_string_append_printf (out, "%s+0x%lx", name, (unsigned long) (offset - bias));
   return TRUE;
@@ -176,15 +250,16 @@ append_symbol (GString  *out,
                gboolean  is_code)
 {
 #ifdef HAVE_LIBUNWIND
+  const Unwind *u = unwind_get ();
   unw_context_t context;
   unw_cursor_t cursor;
   /* libunwind looks a caller's frame up at the byte before the return
    * address; a function's first byte is found one byte further. */
   unw_word_t bias = is_code ? 1 : 0;
 
-  if (unw_getcontext (&context) == 0 && unw_init_local (&cursor, &context) == 0 &&
-      unw_set_reg (&cursor, UNW_REG_IP, (unw_word_t) (guintptr) address + bias) == 0 &&
-      append_unw_name (out, &cursor, bias))
+  if (u != NULL && unwind_getcontext (u, &context) == 0 && u->init_local (&cursor, &context) == 0 &&
+      u->set_reg (&cursor, UNW_REG_IP, (unw_word_t) (guintptr) address + bias) == 0 &&
+      append_unw_name (u, out, &cursor, bias))
     {
       append_object (out, address, FALSE);
       return;
@@ -306,11 +381,12 @@ unwind_paused (const CoopFiberRegs *regs,
                GString             *out,
                const char          *indent)
 {
+  const Unwind *u = unwind_get ();
   unw_context_t context;
   unw_cursor_t cursor;
   int n = 0;
 
-  if (unw_getcontext (&context) != 0)
+  if (u == NULL || unwind_getcontext (u, &context) != 0)
     return -1;
 # if defined(__x86_64__)
   context.uc_mcontext.gregs[REG_RBX] = regs->callee[0];
@@ -328,22 +404,22 @@ unwind_paused (const CoopFiberRegs *regs,
   context.uc_mcontext.sp = regs->sp;
   context.uc_mcontext.pc = regs->pc;
 # endif
-  if (unw_init_local (&cursor, &context) != 0)
+  if (u->init_local (&cursor, &context) != 0)
     return -1;
   do
     {
       unw_word_t ip = 0;
 
-      if (unw_get_reg (&cursor, UNW_REG_IP, &ip) != 0 || ip == 0)
+      if (u->get_reg (&cursor, UNW_REG_IP, &ip) != 0 || ip == 0)
         break;
       g_string_append_printf (out, "%s#%d ", indent, n);
-      if (!append_unw_name (out, &cursor, 0))
+      if (!append_unw_name (u, out, &cursor, 0))
         append_object (out, (gpointer) (guintptr) ip, TRUE);
       else
         append_object (out, (gpointer) (guintptr) ip, FALSE);
       n++;
     }
-  while (n < MAX_FRAMES && unw_step (&cursor) > 0);
+  while (n < MAX_FRAMES && u->step (&cursor) > 0);
   return n;
 }
 #endif
