@@ -383,14 +383,18 @@ await_body (CoopTask *self,
   g_autoptr(CoopFuture) never = coop_future_new (loop);
   Canceller c = { loop, never, 0, FALSE, FALSE, FALSE, FALSE };
   g_autoptr(CoopDenseTask) slow = coop_dense_task_new (loop, canceller_step, &c, NULL);
-  g_autoptr(CoopFuture) bounded = coop_wait_for (COOP_FUTURE (slow), 1000);
+  g_autoptr(CoopFuture) bounded = NULL;
 
   /* Awaited from a stackful task. */
   g_assert_true (coop_await (COOP_FUTURE (task), &error));
   g_assert_no_error (error);
   g_assert_cmpint (coop_future_get_int64 (COOP_FUTURE (task), NULL), ==, 4);
 
-  /* Bounded by a timeout: times out, and the dense task is cancelled. */
+  /* Bounded by a timeout: times out, and the dense task is cancelled.
+   * The deadline starts once it waits in its await (a deadline that
+   * passes before its first step cancels it before it ever runs). */
+  g_assert_true (coop_dense_task_get_awaiting (slow) == never);
+  bounded = coop_wait_for (COOP_FUTURE (slow), 1000);
   g_assert_false (coop_await (bounded, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
   g_assert_true (coop_future_is_cancelled (COOP_FUTURE (slow)));
