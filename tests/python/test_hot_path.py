@@ -277,3 +277,39 @@ def test_call_soon_threadsafe_in_debug_mode(loop):
     t.join()
     assert errors == []
     assert loop.run_until_complete(fut) == "from thread"
+
+
+def test_an_iteration_cut_by_the_budget_ends_before_the_next_poll(loop):
+    """A reader runs once per readiness even when the dispatch budget cuts
+    the iteration that its poll queued it in: the rest of that iteration
+    runs before the selector is polled again (asyncio never polls with the
+    handles of the last poll still queued), so no reader is queued twice
+    and called with nothing to read."""
+    loop._dispatch_budget = 0    # every dispatch: one chunk, then yield
+    pairs = [socket.socketpair() for _ in range(200)]
+    got = []
+    empty = []
+
+    def on_readable(sock):
+        try:
+            got.append(sock.recv(10))
+        except BlockingIOError:
+            empty.append(sock.fileno())
+        if len(got) == len(pairs):
+            # Queued behind whatever is queued now, duplicates included.
+            loop.call_soon(loop.stop)
+
+    try:
+        for a, b in pairs:
+            a.setblocking(False)
+            loop.add_reader(a, on_readable, a)
+        for a, b in pairs:
+            b.send(b"x")
+        loop.run_forever()
+        assert len(got) == len(pairs)
+        assert empty == []
+    finally:
+        for a, b in pairs:
+            loop.remove_reader(a)
+            a.close()
+            b.close()

@@ -38,11 +38,12 @@
 #include <coop.h>
 
 /* One dispatch runs asyncio iterations back to back for at most this long
- * before the other sources of the context get their turn, looking at the
- * clock every CHUNK callbacks.  Half the pure-Python loop's budget: here a
- * look at the clock is a vDSO call (some 20 ns for 16 callbacks), and a
- * 60 Hz frame source waits for at most one budget plus one chunk. */
-#define DISPATCH_BUDGET_NS 1000000
+ * (seconds; the loop's _dispatch_budget) before the other sources of the
+ * context get their turn, looking at the clock every CHUNK callbacks.  Half
+ * the pure-Python loop's budget: here a look at the clock is a vDSO call
+ * (some 20 ns for 16 callbacks), and a 60 Hz frame source waits for at most
+ * one budget plus one chunk. */
+#define DISPATCH_BUDGET 0.001
 #define CHUNK 16
 /* asyncio's tuning for dropping cancelled timers. */
 #define MIN_SCHEDULED_TIMER_HANDLES 100
@@ -97,6 +98,10 @@ typedef struct
   long long next_wake;
   Py_ssize_t timer_cancelled_count;
   double clock_resolution;
+  double dispatch_budget;   /* _dispatch_budget, seconds */
+  /* _resume: how many handles at the head of the ready queue are the rest
+   * of an iteration the budget cut (see core_run_iterations). */
+  Py_ssize_t resume;
   PyObject *ready;          /* _ready: collections.deque */
   PyObject *ready_append;   /* its bound methods */
   PyObject *ready_popleft;
@@ -726,36 +731,60 @@ needs_poll (LoopCore *self)
           PyDict_GET_SIZE (self->signal_handlers) > 0);
 }
 
-/* _run_iterations(fd_ready): the body of one driver dispatch. */
+/* _run_iterations(fd_ready): the body of one driver dispatch.
+ *
+ * An iteration is asyncio's: poll the selector, move the due timers, then
+ * run the handles queued at that point (ntodo).  When the budget cuts one
+ * short, the rest of it stays at the head of the queue and _resume says
+ * how many: the next dispatch runs those first, before it polls again.
+ * Polling in between would queue the reader handle of every fd whose
+ * handle has not run yet a second time (the fd is still readable), and
+ * that second run finds nothing to read; under load the duplicates made
+ * the next budget run out sooner, which made more of them. */
 static PyObject *
 core_run_iterations (LoopCore *self, PyObject *fd_ready)
 {
-  long long deadline = now_ns () + DISPATCH_BUDGET_NS;
+  long long deadline = now_ns () + (long long) (self->dispatch_budget * 1e9);
   int poll = PyObject_IsTrue (fd_ready);
+  Py_ssize_t ntodo;
 
   if (self->debug)
     return PyObject_CallFunctionObjArgs (py_run_iterations, self, fd_ready, NULL);
   if (poll < 0 || check_ready (self) < 0)
     return NULL;
 
+  ntodo = self->resume;
+  self->resume = 0;
+  if (ntodo > 0)
+    {
+      /* (The queue may have been cleared since, by close().) */
+      Py_ssize_t len = PyObject_Length (self->ready);
+
+      if (len < 0)
+        return NULL;
+      if (ntodo > len)
+        ntodo = len;
+    }
+
   for (;;)
     {
-      Py_ssize_t ntodo;
-
-      if (poll)
+      if (ntodo == 0)
         {
-          PyObject *r = PyObject_CallMethodNoArgs ((PyObject *) self, str_poll_io);
+          /* A new iteration. */
+          if (poll)
+            {
+              PyObject *r = PyObject_CallMethodNoArgs ((PyObject *) self, str_poll_io);
 
-          if (r == NULL)
+              if (r == NULL)
+                return NULL;
+              Py_DECREF (r);
+            }
+          if (collect_timers (self) < 0)
             return NULL;
-          Py_DECREF (r);
+          ntodo = PyObject_Length (self->ready);
+          if (ntodo < 0)
+            return NULL;
         }
-      if (collect_timers (self) < 0)
-        return NULL;
-
-      ntodo = PyObject_Length (self->ready);
-      if (ntodo < 0)
-        return NULL;
       while (ntodo > 0)
         {
           Py_ssize_t chunk = ntodo < CHUNK ? ntodo : CHUNK;
@@ -772,11 +801,18 @@ core_run_iterations (LoopCore *self, PyObject *fd_ready)
                 failed = handle_run (handle) < 0;
               Py_DECREF (handle);
               if (failed)
-                return NULL;
+                {
+                  /* SystemExit, KeyboardInterrupt: the rest of the
+                   * iteration is still due. */
+                  self->resume = ntodo + chunk;
+                  return NULL;
+                }
             }
-          /* What is left stays at the head of the queue. */
           if (ntodo > 0 && now_ns () >= deadline)
-            Py_RETURN_NONE;
+            {
+              self->resume = ntodo;
+              Py_RETURN_NONE;
+            }
         }
 
       if (self->stopping)
@@ -788,6 +824,7 @@ core_run_iterations (LoopCore *self, PyObject *fd_ready)
             return NULL;
           Py_RETURN_NONE;
         }
+      ntodo = 0;
       /* More callbacks are queued: another iteration now, within the
        * budget; a change to debug mode waits for the next dispatch. */
       if (self->debug || now_ns () >= deadline)
@@ -863,6 +900,7 @@ core_new (PyTypeObject *type, PyObject *args, PyObject *kwds)
     return NULL;
   self->next_wake = -1;
   self->epfd = -1;
+  self->dispatch_budget = DISPATCH_BUDGET;
   return (PyObject *) self;
 }
 
@@ -897,6 +935,8 @@ static PyMemberDef core_members[] = {
   { "_next_wake", T_LONGLONG, offsetof (LoopCore, next_wake), 0, NULL },
   { "_timer_cancelled_count", T_PYSSIZET, offsetof (LoopCore, timer_cancelled_count), 0, NULL },
   { "_clock_resolution", T_DOUBLE, offsetof (LoopCore, clock_resolution), 0, NULL },
+  { "_dispatch_budget", T_DOUBLE, offsetof (LoopCore, dispatch_budget), 0, NULL },
+  { "_resume", T_PYSSIZET, offsetof (LoopCore, resume), 0, NULL },
   { "_scheduled", T_OBJECT_EX, offsetof (LoopCore, scheduled), 0, NULL },
   { "_task_factory", T_OBJECT, offsetof (LoopCore, task_factory), 0, NULL },
   { "_signal_handlers", T_OBJECT_EX, offsetof (LoopCore, signal_handlers), 0, NULL },
