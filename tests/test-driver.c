@@ -186,6 +186,59 @@ test_driver_not_reentered (CoopFixture   *fixture,
   g_clear_object (&state.driver);
 }
 
+/* What the last poll of the context found ready. */
+static int last_poll_result;
+
+static gint
+counting_poll (GPollFD *fds,
+               guint    nfds,
+               gint     timeout)
+{
+  last_poll_result = g_poll (fds, nfds, timeout);
+  return last_poll_result;
+}
+
+/* The function's answer is not a wake-up: after a dispatch that changed the
+ * ready time (0, then "none" or a later time) the next poll finds nothing
+ * ready, where GLib's own ready time would have woken the context (its
+ * eventfd) on every change and cost a spurious iteration per dispatch. */
+static void
+test_driver_answer_does_not_wake (CoopFixture   *fixture,
+                                  gconstpointer  data)
+{
+  DriverState state = { .next = -1 };
+
+  state.driver = coop_driver_new (fixture->loop, -1, driver_func, &state, driver_notify, NULL);
+  coop_test_drain ();
+  g_main_context_set_poll_func (fixture->context, counting_poll);
+
+  /* Set from the thread that owns the context: no wake-up either. */
+  g_assert_true (g_main_context_acquire (fixture->context));
+  coop_driver_set_ready_time (state.driver, 0);
+  g_assert_true (g_main_context_iteration (fixture->context, FALSE));
+  g_assert_cmpint (state.calls, ==, 1);
+  g_assert_cmpint (last_poll_result, ==, 0);
+
+  /* The answer: -1, then a time far away. */
+  last_poll_result = -1;
+  g_assert_false (g_main_context_iteration (fixture->context, FALSE));
+  g_assert_cmpint (last_poll_result, ==, 0);
+  g_assert_cmpint (state.calls, ==, 1);
+
+  state.next = g_get_monotonic_time () + (gint64) 3600 * G_USEC_PER_SEC;
+  coop_driver_set_ready_time (state.driver, 0);
+  g_assert_true (g_main_context_iteration (fixture->context, FALSE));
+  g_assert_cmpint (state.calls, ==, 2);
+  last_poll_result = -1;
+  g_assert_false (g_main_context_iteration (fixture->context, FALSE));
+  g_assert_cmpint (last_poll_result, ==, 0);
+  g_assert_cmpint (state.calls, ==, 2);
+  g_main_context_release (fixture->context);
+
+  g_main_context_set_poll_func (fixture->context, NULL);
+  g_clear_object (&state.driver);
+}
+
 static gpointer
 wake_from_thread (gpointer data)
 {
@@ -261,6 +314,7 @@ main (int argc, char **argv)
   coop_test_add ("/driver/destroy-inside", test_driver_destroy_inside);
   coop_test_add ("/driver/not-reentered", test_driver_not_reentered);
   coop_test_add ("/driver/wake-from-thread", test_driver_wake_from_thread);
+  coop_test_add ("/driver/answer-does-not-wake", test_driver_answer_does_not_wake);
   coop_test_add ("/driver/closed-loop", test_driver_closed_loop);
   g_test_add_func ("/driver/misuse", test_driver_misuse);
   return g_test_run ();

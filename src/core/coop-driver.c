@@ -36,6 +36,14 @@
  * not dispatch the driver again.
  */
 
+/* The ready time is the source's own, not GLib's (g_source_set_ready_time):
+ * GLib wakes the context (an eventfd write) on every change of that one,
+ * even from the dispatch of the source itself, and the poll that follows
+ * returns at once, so every dispatch whose answer differs from the last
+ * one cost an extra main-loop iteration (a poll and a read that acknowledge
+ * the wake-up) and a write.  Here the answer is stored, and prepare/check
+ * read it; only a change made from a thread that does not own the context
+ * (which may be blocked in poll()) wakes it. */
 typedef struct
 {
   GSource         base;
@@ -44,6 +52,8 @@ typedef struct
   gpointer        user_data;
   GDestroyNotify  notify;
   gboolean        dispatching;
+  GMutex          lock;         /* ready_time, which other threads may set */
+  gint64          ready_time;   /* monotonic µs, 0 = at once, -1 = none */
 } DriverSource;
 
 struct _CoopDriver
@@ -71,6 +81,64 @@ driver_source_release (DriverSource *self)
     notify (data);
 }
 
+static gint64
+driver_source_get_ready_time (DriverSource *self)
+{
+  gint64 t;
+
+  g_mutex_lock (&self->lock);
+  t = self->ready_time;
+  g_mutex_unlock (&self->lock);
+  return t;
+}
+
+static void
+driver_source_store_ready_time (DriverSource *self,
+                                gint64        ready_time)
+{
+  g_mutex_lock (&self->lock);
+  self->ready_time = ready_time;
+  g_mutex_unlock (&self->lock);
+}
+
+static gboolean
+driver_source_prepare (GSource *source,
+                       gint    *timeout)
+{
+  gint64 ready_time = driver_source_get_ready_time ((DriverSource *) source);
+  gint64 now;
+
+  if (ready_time == -1)
+    {
+      *timeout = -1;
+      return FALSE;
+    }
+  if (ready_time == 0)
+    {
+      *timeout = 0;
+      return TRUE;
+    }
+  now = g_source_get_time (source);
+  if (ready_time <= now)
+    {
+      *timeout = 0;
+      return TRUE;
+    }
+  /* Milliseconds, rounded up as GLib does for its own ready times: never
+   * early. */
+  *timeout = (gint) MIN ((ready_time - now + 999) / 1000, G_MAXINT);
+  return FALSE;
+}
+
+static gboolean
+driver_source_check (GSource *source)
+{
+  gint64 ready_time = driver_source_get_ready_time ((DriverSource *) source);
+
+  /* (A readable fd makes GLib dispatch the source as well.) */
+  return ready_time == 0 || (ready_time > 0 && ready_time <= g_source_get_time (source));
+}
+
 static gboolean
 driver_source_dispatch (GSource     *source,
                         GSourceFunc  callback,
@@ -84,8 +152,7 @@ driver_source_dispatch (GSource     *source,
     fd_ready = (g_source_query_unix_fd (source, self->tag) & (G_IO_IN | G_IO_HUP | G_IO_ERR)) != 0;
 
   /* A ready time set while the function runs (from the function itself or
-   * another thread) is overridden by its answer, so start from "none". */
-  g_source_set_ready_time (source, -1);
+   * another thread) is overridden by its answer. */
   self->dispatching = TRUE;
   next = self->func (fd_ready, self->user_data);
   self->dispatching = FALSE;
@@ -93,7 +160,7 @@ driver_source_dispatch (GSource     *source,
   if (g_source_is_destroyed (source))
     driver_source_release (self);
   else
-    g_source_set_ready_time (source, next < -1 ? -1 : next);
+    driver_source_store_ready_time (self, next < -1 ? -1 : next);
   return G_SOURCE_CONTINUE;
 }
 
@@ -101,11 +168,12 @@ static void
 driver_source_finalize (GSource *source)
 {
   driver_source_release ((DriverSource *) source);
+  g_mutex_clear (&((DriverSource *) source)->lock);
 }
 
 static GSourceFuncs driver_source_funcs = {
-  NULL,
-  NULL,
+  driver_source_prepare,
+  driver_source_check,
   driver_source_dispatch,
   driver_source_finalize,
   NULL, NULL,
@@ -194,6 +262,8 @@ coop_driver_new (CoopLoop       *loop,
   source->func = func;
   source->user_data = user_data;
   source->notify = notify;
+  g_mutex_init (&source->lock);
+  source->ready_time = -1;
   g_source_set_static_name ((GSource *) source, "CoopDriver");
   g_source_set_priority ((GSource *) source, coop_loop_get_priority (loop));
   if (fd >= 0)
@@ -228,18 +298,28 @@ coop_driver_get_loop (CoopDriver *driver)
  *
  * Sets when the driver's function runs next (besides when its fd polls
  * readable).  While the function runs, its return value replaces whatever
- * is set here.  This may be called from any thread; it wakes the context.
- * It does nothing on a destroyed driver.
+ * is set here.  This may be called from any thread; from one that does not
+ * own the context it wakes the context (its owner reads the new time at its
+ * next iteration without being woken).  It does nothing on a destroyed
+ * driver.
  */
 void
 coop_driver_set_ready_time (CoopDriver *driver,
                             gint64      ready_time)
 {
+  GMainContext *context;
+
   g_return_if_fail (COOP_IS_DRIVER (driver));
 
   if (g_atomic_int_get (&driver->destroyed))
     return;
-  g_source_set_ready_time ((GSource *) driver->source, ready_time < -1 ? -1 : ready_time);
+  driver_source_store_ready_time (driver->source, ready_time < -1 ? -1 : ready_time);
+  /* The thread that owns the context is not in its poll() (it is here), and
+   * its next iteration's prepare reads the new time: only another thread
+   * needs to wake it. */
+  context = coop_loop_get_context (driver->loop);
+  if (!g_main_context_is_owner (context))
+    g_main_context_wakeup (context);
 }
 
 /**
