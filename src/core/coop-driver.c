@@ -43,7 +43,16 @@
  * one cost an extra main-loop iteration (a poll and a read that acknowledge
  * the wake-up) and a write.  Here the answer is stored, and prepare/check
  * read it; only a change made from a thread that does not own the context
- * (which may be blocked in poll()) wakes it. */
+ * (which may be blocked in poll()) wakes it.
+ *
+ * For the same reason the source may recurse (G_SOURCE_CAN_RECURSE): GLib
+ * blocks a source that may not while it is dispatched, which takes its fd
+ * out of the poll set and puts it back, and both wake the context, so that
+ * was two more eventfd writes and a spurious iteration per dispatch.  The
+ * function is kept from being re-entered here instead: a nested main loop
+ * inside it finds the source not ready, and on the first nested dispatch
+ * (its fd polled readable) the fd stops being polled until the outer
+ * dispatch ends, so a nested loop does not spin on it. */
 typedef struct
 {
   GSource         base;
@@ -52,6 +61,7 @@ typedef struct
   gpointer        user_data;
   GDestroyNotify  notify;
   gboolean        dispatching;
+  gboolean        fd_muted;     /* the fd is out of the poll set (nested) */
   GMutex          lock;         /* ready_time, which other threads may set */
   gint64          ready_time;   /* monotonic µs, 0 = at once, -1 = none */
 } DriverSource;
@@ -105,9 +115,17 @@ static gboolean
 driver_source_prepare (GSource *source,
                        gint    *timeout)
 {
-  gint64 ready_time = driver_source_get_ready_time ((DriverSource *) source);
+  DriverSource *self = (DriverSource *) source;
+  gint64 ready_time;
   gint64 now;
 
+  /* A nested main loop inside the function: not before it returns. */
+  if (self->dispatching)
+    {
+      *timeout = -1;
+      return FALSE;
+    }
+  ready_time = driver_source_get_ready_time (self);
   if (ready_time == -1)
     {
       *timeout = -1;
@@ -133,8 +151,12 @@ driver_source_prepare (GSource *source,
 static gboolean
 driver_source_check (GSource *source)
 {
-  gint64 ready_time = driver_source_get_ready_time ((DriverSource *) source);
+  DriverSource *self = (DriverSource *) source;
+  gint64 ready_time;
 
+  if (self->dispatching)
+    return FALSE;
+  ready_time = driver_source_get_ready_time (self);
   /* (A readable fd makes GLib dispatch the source as well.) */
   return ready_time == 0 || (ready_time > 0 && ready_time <= g_source_get_time (source));
 }
@@ -148,6 +170,19 @@ driver_source_dispatch (GSource     *source,
   gboolean fd_ready = FALSE;
   gint64 next;
 
+  if (self->dispatching)
+    {
+      /* A nested main loop inside the function saw the fd readable: the
+       * function is not re-entered, and the fd is not polled again until it
+       * returns (it would stay readable, and the nested loop spin). */
+      if (self->tag != NULL && !self->fd_muted)
+        {
+          self->fd_muted = TRUE;
+          g_source_modify_unix_fd (source, self->tag, 0);
+        }
+      return G_SOURCE_CONTINUE;
+    }
+
   if (self->tag != NULL)
     fd_ready = (g_source_query_unix_fd (source, self->tag) & (G_IO_IN | G_IO_HUP | G_IO_ERR)) != 0;
 
@@ -156,6 +191,12 @@ driver_source_dispatch (GSource     *source,
   self->dispatching = TRUE;
   next = self->func (fd_ready, self->user_data);
   self->dispatching = FALSE;
+  if (self->fd_muted)
+    {
+      self->fd_muted = FALSE;
+      if (!g_source_is_destroyed (source))
+        g_source_modify_unix_fd (source, self->tag, G_IO_IN);
+    }
 
   if (g_source_is_destroyed (source))
     driver_source_release (self);
@@ -266,6 +307,7 @@ coop_driver_new (CoopLoop       *loop,
   source->ready_time = -1;
   g_source_set_static_name ((GSource *) source, "CoopDriver");
   g_source_set_priority ((GSource *) source, coop_loop_get_priority (loop));
+  g_source_set_can_recurse ((GSource *) source, TRUE);   /* see DriverSource */
   if (fd >= 0)
     source->tag = g_source_add_unix_fd ((GSource *) source, fd, G_IO_IN);
   g_source_attach ((GSource *) source, coop_loop_get_context (loop));
