@@ -313,3 +313,43 @@ def test_an_iteration_cut_by_the_budget_ends_before_the_next_poll(loop):
             loop.remove_reader(a)
             a.close()
             b.close()
+
+
+_MALLOC_PROBE = r'''
+import ctypes, socket, sys
+from coop import _loop
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+        "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+assert _loop._speedups is not None
+a, b = socket.socketpair()
+b.send(b"x" * 64)
+libc.malloc_trim(0)             # no room left at the top of the heap
+mapped = libc.mallinfo2().hblks
+data = a.recv(256 * 1024)       # what asyncio's transports read with
+assert len(data) == 64
+sys.exit(0 if libc.mallinfo2().hblks == mapped else 1)
+'''
+
+
+@pytest.mark.skipif(PURE, reason="the C core does this")
+def test_asyncio_sized_reads_come_from_the_heap():
+    """asyncio's transports read with recv(256 KiB): a fresh bytes object of
+    that size per read.  With glibc's initial mmap threshold (128 KiB) that
+    was an mmap() (and a page fault, an mremap, an munmap) per read whenever
+    the heap had no room; importing the C core raises the threshold, as
+    glibc itself does once a program frees such a block."""
+    import ctypes
+    import subprocess
+    import sys
+    try:
+        ctypes.CDLL(None).mallinfo2
+    except AttributeError:
+        pytest.skip("not glibc 2.33 or later")
+    r = subprocess.run([sys.executable, "-c", _MALLOC_PROBE])
+    assert r.returncode == 0, "a 256 KiB read was mmap()ed"
