@@ -96,9 +96,9 @@ driver_source_get_ready_time (DriverSource *self)
 {
   gint64 t;
 
-  g_mutex_lock (&self->lock);
+  coop_mutex_lock (&self->lock);
   t = self->ready_time;
-  g_mutex_unlock (&self->lock);
+  coop_mutex_unlock (&self->lock);
   return t;
 }
 
@@ -106,9 +106,9 @@ static void
 driver_source_store_ready_time (DriverSource *self,
                                 gint64        ready_time)
 {
-  g_mutex_lock (&self->lock);
+  coop_mutex_lock (&self->lock);
   self->ready_time = ready_time;
-  g_mutex_unlock (&self->lock);
+  coop_mutex_unlock (&self->lock);
 }
 
 static gboolean
