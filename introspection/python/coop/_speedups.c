@@ -1198,21 +1198,50 @@ static struct PyModuleDef module_def = {
  * per request of a TCP echo server holding 1,000 idle connections (whose
  * heap is fragmented).  glibc raises the threshold by itself the first time
  * the program frees an mmap()ed block bigger than it (and never if the
- * program set M_MMAP_THRESHOLD); freeing one such block here raises it above
- * asyncio's read size, so those reads come from the heap, as they do in a
- * process where that happened to occur.  Once per process; nothing to do
- * with other allocators. */
+ * program set M_MMAP_THRESHOLD), so reads come from the heap in a process
+ * where that happened; here it is made to happen, once per process.
+ *
+ * Only a block that was really mmap()ed raises it, and a block of that size
+ * may come from free space in the heap instead: blocks are allocated (and
+ * kept) until one is mmap()ed, which raises the threshold when it is freed,
+ * or until one is served by growing the heap, which shows the threshold is
+ * above that size already.  mallinfo2() tells which (glibc 2.33 and later;
+ * nothing is done elsewhere, nor with other allocators). */
 #define ASYNCIO_READ_SIZE (256 * 1024)
+#define THRESHOLD_PROBE_SIZE (ASYNCIO_READ_SIZE + 64 * 1024)
+#define THRESHOLD_PROBE_MAX 32
+
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+#include <malloc.h>
 
 static void
 raise_malloc_mmap_threshold (void)
 {
-#ifdef __GLIBC__
-  void *block = PyMem_RawMalloc (ASYNCIO_READ_SIZE + 64 * 1024);
+  void *volatile blocks[THRESHOLD_PROBE_MAX];   /* (not elided) */
+  int n = 0;
 
-  PyMem_RawFree (block);
-#endif
+  while (n < THRESHOLD_PROBE_MAX)
+    {
+      struct mallinfo2 before = mallinfo2 ();
+      struct mallinfo2 after;
+      void *block = malloc (THRESHOLD_PROBE_SIZE);
+
+      if (block == NULL)
+        break;
+      blocks[n++] = block;
+      after = mallinfo2 ();
+      if (after.hblks > before.hblks || after.arena > before.arena)
+        break;      /* mmap()ed (freeing it raises the threshold), or above it */
+    }
+  while (n > 0)
+    free (blocks[--n]);
 }
+#else
+static void
+raise_malloc_mmap_threshold (void)
+{
+}
+#endif
 
 PyMODINIT_FUNC PyInit__speedups (void);
 
