@@ -186,6 +186,144 @@ test_driver_not_reentered (CoopFixture   *fixture,
   g_clear_object (&state.driver);
 }
 
+/* What the last poll of the context found ready. */
+static int last_poll_result;
+
+static gint
+counting_poll (GPollFD *fds,
+               guint    nfds,
+               gint     timeout)
+{
+  last_poll_result = g_poll (fds, nfds, timeout);
+  return last_poll_result;
+}
+
+/* The function's answer is not a wake-up: after a dispatch that changed the
+ * ready time (0, then "none" or a later time) the next poll finds nothing
+ * ready, where GLib's own ready time would have woken the context (its
+ * eventfd) on every change and cost a spurious iteration per dispatch. */
+static void
+test_driver_answer_does_not_wake (CoopFixture   *fixture,
+                                  gconstpointer  data)
+{
+  DriverState state = { .next = -1 };
+
+  state.driver = coop_driver_new (fixture->loop, -1, driver_func, &state, driver_notify, NULL);
+  coop_test_drain ();
+  g_main_context_set_poll_func (fixture->context, counting_poll);
+
+  /* Set from the thread that owns the context: no wake-up either. */
+  g_assert_true (g_main_context_acquire (fixture->context));
+  coop_driver_set_ready_time (state.driver, 0);
+  g_assert_true (g_main_context_iteration (fixture->context, FALSE));
+  g_assert_cmpint (state.calls, ==, 1);
+  g_assert_cmpint (last_poll_result, ==, 0);
+
+  /* The answer: -1, then a time far away. */
+  last_poll_result = -1;
+  g_assert_false (g_main_context_iteration (fixture->context, FALSE));
+  g_assert_cmpint (last_poll_result, ==, 0);
+  g_assert_cmpint (state.calls, ==, 1);
+
+  state.next = g_get_monotonic_time () + (gint64) 3600 * G_USEC_PER_SEC;
+  coop_driver_set_ready_time (state.driver, 0);
+  g_assert_true (g_main_context_iteration (fixture->context, FALSE));
+  g_assert_cmpint (state.calls, ==, 2);
+  last_poll_result = -1;
+  g_assert_false (g_main_context_iteration (fixture->context, FALSE));
+  g_assert_cmpint (last_poll_result, ==, 0);
+  g_assert_cmpint (state.calls, ==, 2);
+  g_main_context_release (fixture->context);
+
+  g_main_context_set_poll_func (fixture->context, NULL);
+  g_clear_object (&state.driver);
+}
+
+/* Dispatching a driver that has an fd does not wake the context either
+ * (GLib blocks a source that may not recurse while it is dispatched, which
+ * takes its fd out of the poll set and back, and wakes the context twice). */
+static void
+test_driver_fd_dispatch_does_not_wake (CoopFixture   *fixture,
+                                       gconstpointer  data)
+{
+  DriverState state = { .next = -1 };
+  int fds[2];
+
+  g_assert_no_errno (pipe (fds));
+  state.read_fd = fds[0];
+  state.driver = coop_driver_new (fixture->loop, fds[0], driver_func, &state, driver_notify, NULL);
+  coop_test_drain ();
+  g_main_context_set_poll_func (fixture->context, counting_poll);
+  g_assert_true (g_main_context_acquire (fixture->context));
+
+  for (int i = 1; i <= 3; i++)
+    {
+      g_assert_cmpint (write (fds[1], "x", 1), ==, 1);
+      g_assert_true (g_main_context_iteration (fixture->context, FALSE));
+      g_assert_cmpint (state.fd_ready_calls, ==, i);
+      last_poll_result = -1;
+      g_assert_false (g_main_context_iteration (fixture->context, FALSE));
+      g_assert_cmpint (last_poll_result, ==, 0);
+    }
+
+  g_main_context_release (fixture->context);
+  g_main_context_set_poll_func (fixture->context, NULL);
+  g_clear_object (&state.driver);
+  close (fds[0]);
+  close (fds[1]);
+}
+
+static int write_fd;
+
+static gint64
+fd_nesting_func (gboolean fd_ready,
+                 gpointer user_data)
+{
+  DriverState *state = user_data;
+
+  driver_func (fd_ready, user_data);
+  if (state->calls == 1)
+    {
+      GMainContext *context = g_main_context_get_thread_default ();
+
+      /* A nested main loop while the fd is readable again: the function
+       * is not re-entered, and the fd is soon not polled at all (no
+       * spinning on it). */
+      state->depth++;
+      g_assert_cmpint (write (write_fd, "y", 1), ==, 1);
+      for (int i = 0; i < 5; i++)
+        g_main_context_iteration (context, FALSE);
+      g_assert_cmpint (last_poll_result, ==, 0);
+      state->depth--;
+    }
+  return -1;
+}
+
+static void
+test_driver_fd_not_reentered (CoopFixture   *fixture,
+                              gconstpointer  data)
+{
+  DriverState state = { 0 };
+  int fds[2];
+
+  g_assert_no_errno (pipe (fds));
+  state.read_fd = fds[0];
+  write_fd = fds[1];
+  state.driver = coop_driver_new (fixture->loop, fds[0], fd_nesting_func, &state, driver_notify, NULL);
+  g_main_context_set_poll_func (fixture->context, counting_poll);
+  g_assert_cmpint (write (fds[1], "x", 1), ==, 1);
+  coop_test_wait_until (state.calls == 1);
+  g_assert_cmpint (state.max_depth, ==, 1);
+  /* Once it returned, the byte written meanwhile is seen. */
+  coop_test_wait_until (state.calls == 2);
+  g_assert_cmpint (state.fd_ready_calls, ==, 2);
+  g_assert_cmpint (state.max_depth, ==, 1);
+  g_main_context_set_poll_func (fixture->context, NULL);
+  g_clear_object (&state.driver);
+  close (fds[0]);
+  close (fds[1]);
+}
+
 static gpointer
 wake_from_thread (gpointer data)
 {
@@ -261,6 +399,9 @@ main (int argc, char **argv)
   coop_test_add ("/driver/destroy-inside", test_driver_destroy_inside);
   coop_test_add ("/driver/not-reentered", test_driver_not_reentered);
   coop_test_add ("/driver/wake-from-thread", test_driver_wake_from_thread);
+  coop_test_add ("/driver/answer-does-not-wake", test_driver_answer_does_not_wake);
+  coop_test_add ("/driver/fd-dispatch-does-not-wake", test_driver_fd_dispatch_does_not_wake);
+  coop_test_add ("/driver/fd-not-reentered", test_driver_fd_not_reentered);
   coop_test_add ("/driver/closed-loop", test_driver_closed_loop);
   g_test_add_func ("/driver/misuse", test_driver_misuse);
   return g_test_run ();

@@ -36,6 +36,23 @@
  * not dispatch the driver again.
  */
 
+/* The ready time is the source's own, not GLib's (g_source_set_ready_time):
+ * GLib wakes the context (an eventfd write) on every change of that one,
+ * even from the dispatch of the source itself, and the poll that follows
+ * returns at once, so every dispatch whose answer differs from the last
+ * one cost an extra main-loop iteration (a poll and a read that acknowledge
+ * the wake-up) and a write.  Here the answer is stored, and prepare/check
+ * read it; only a change made from a thread that does not own the context
+ * (which may be blocked in poll()) wakes it.
+ *
+ * For the same reason the source may recurse (G_SOURCE_CAN_RECURSE): GLib
+ * blocks a source that may not while it is dispatched, which takes its fd
+ * out of the poll set and puts it back, and both wake the context, so that
+ * was two more eventfd writes and a spurious iteration per dispatch.  The
+ * function is kept from being re-entered here instead: a nested main loop
+ * inside it finds the source not ready, and on the first nested dispatch
+ * (its fd polled readable) the fd stops being polled until the outer
+ * dispatch ends, so a nested loop does not spin on it. */
 typedef struct
 {
   GSource         base;
@@ -44,6 +61,9 @@ typedef struct
   gpointer        user_data;
   GDestroyNotify  notify;
   gboolean        dispatching;
+  gboolean        fd_muted;     /* the fd is out of the poll set (nested) */
+  GMutex          lock;         /* ready_time, which other threads may set */
+  gint64          ready_time;   /* monotonic µs, 0 = at once, -1 = none */
 } DriverSource;
 
 struct _CoopDriver
@@ -71,6 +91,76 @@ driver_source_release (DriverSource *self)
     notify (data);
 }
 
+static gint64
+driver_source_get_ready_time (DriverSource *self)
+{
+  gint64 t;
+
+  coop_mutex_lock (&self->lock);
+  t = self->ready_time;
+  coop_mutex_unlock (&self->lock);
+  return t;
+}
+
+static void
+driver_source_store_ready_time (DriverSource *self,
+                                gint64        ready_time)
+{
+  coop_mutex_lock (&self->lock);
+  self->ready_time = ready_time;
+  coop_mutex_unlock (&self->lock);
+}
+
+static gboolean
+driver_source_prepare (GSource *source,
+                       gint    *timeout)
+{
+  DriverSource *self = (DriverSource *) source;
+  gint64 ready_time;
+  gint64 now;
+
+  /* A nested main loop inside the function: not before it returns. */
+  if (self->dispatching)
+    {
+      *timeout = -1;
+      return FALSE;
+    }
+  ready_time = driver_source_get_ready_time (self);
+  if (ready_time == -1)
+    {
+      *timeout = -1;
+      return FALSE;
+    }
+  if (ready_time == 0)
+    {
+      *timeout = 0;
+      return TRUE;
+    }
+  now = g_source_get_time (source);
+  if (ready_time <= now)
+    {
+      *timeout = 0;
+      return TRUE;
+    }
+  /* Milliseconds, rounded up as GLib does for its own ready times: never
+   * early. */
+  *timeout = (gint) MIN ((ready_time - now + 999) / 1000, G_MAXINT);
+  return FALSE;
+}
+
+static gboolean
+driver_source_check (GSource *source)
+{
+  DriverSource *self = (DriverSource *) source;
+  gint64 ready_time;
+
+  if (self->dispatching)
+    return FALSE;
+  ready_time = driver_source_get_ready_time (self);
+  /* (A readable fd makes GLib dispatch the source as well.) */
+  return ready_time == 0 || (ready_time > 0 && ready_time <= g_source_get_time (source));
+}
+
 static gboolean
 driver_source_dispatch (GSource     *source,
                         GSourceFunc  callback,
@@ -80,20 +170,38 @@ driver_source_dispatch (GSource     *source,
   gboolean fd_ready = FALSE;
   gint64 next;
 
+  if (self->dispatching)
+    {
+      /* A nested main loop inside the function saw the fd readable: the
+       * function is not re-entered, and the fd is not polled again until it
+       * returns (it would stay readable, and the nested loop spin). */
+      if (self->tag != NULL && !self->fd_muted)
+        {
+          self->fd_muted = TRUE;
+          g_source_modify_unix_fd (source, self->tag, 0);
+        }
+      return G_SOURCE_CONTINUE;
+    }
+
   if (self->tag != NULL)
     fd_ready = (g_source_query_unix_fd (source, self->tag) & (G_IO_IN | G_IO_HUP | G_IO_ERR)) != 0;
 
   /* A ready time set while the function runs (from the function itself or
-   * another thread) is overridden by its answer, so start from "none". */
-  g_source_set_ready_time (source, -1);
+   * another thread) is overridden by its answer. */
   self->dispatching = TRUE;
   next = self->func (fd_ready, self->user_data);
   self->dispatching = FALSE;
+  if (self->fd_muted)
+    {
+      self->fd_muted = FALSE;
+      if (!g_source_is_destroyed (source))
+        g_source_modify_unix_fd (source, self->tag, G_IO_IN);
+    }
 
   if (g_source_is_destroyed (source))
     driver_source_release (self);
   else
-    g_source_set_ready_time (source, next < -1 ? -1 : next);
+    driver_source_store_ready_time (self, next < -1 ? -1 : next);
   return G_SOURCE_CONTINUE;
 }
 
@@ -101,11 +209,12 @@ static void
 driver_source_finalize (GSource *source)
 {
   driver_source_release ((DriverSource *) source);
+  g_mutex_clear (&((DriverSource *) source)->lock);
 }
 
 static GSourceFuncs driver_source_funcs = {
-  NULL,
-  NULL,
+  driver_source_prepare,
+  driver_source_check,
   driver_source_dispatch,
   driver_source_finalize,
   NULL, NULL,
@@ -194,8 +303,11 @@ coop_driver_new (CoopLoop       *loop,
   source->func = func;
   source->user_data = user_data;
   source->notify = notify;
+  g_mutex_init (&source->lock);
+  source->ready_time = -1;
   g_source_set_static_name ((GSource *) source, "CoopDriver");
   g_source_set_priority ((GSource *) source, coop_loop_get_priority (loop));
+  g_source_set_can_recurse ((GSource *) source, TRUE);   /* see DriverSource */
   if (fd >= 0)
     source->tag = g_source_add_unix_fd ((GSource *) source, fd, G_IO_IN);
   g_source_attach ((GSource *) source, coop_loop_get_context (loop));
@@ -228,18 +340,28 @@ coop_driver_get_loop (CoopDriver *driver)
  *
  * Sets when the driver's function runs next (besides when its fd polls
  * readable).  While the function runs, its return value replaces whatever
- * is set here.  This may be called from any thread; it wakes the context.
- * It does nothing on a destroyed driver.
+ * is set here.  This may be called from any thread; from one that does not
+ * own the context it wakes the context (its owner reads the new time at its
+ * next iteration without being woken).  It does nothing on a destroyed
+ * driver.
  */
 void
 coop_driver_set_ready_time (CoopDriver *driver,
                             gint64      ready_time)
 {
+  GMainContext *context;
+
   g_return_if_fail (COOP_IS_DRIVER (driver));
 
   if (g_atomic_int_get (&driver->destroyed))
     return;
-  g_source_set_ready_time ((GSource *) driver->source, ready_time < -1 ? -1 : ready_time);
+  driver_source_store_ready_time (driver->source, ready_time < -1 ? -1 : ready_time);
+  /* The thread that owns the context is not in its poll() (it is here), and
+   * its next iteration's prepare reads the new time: only another thread
+   * needs to wake it. */
+  context = coop_loop_get_context (driver->loop);
+  if (!g_main_context_is_owner (context))
+    g_main_context_wakeup (context);
 }
 
 /**

@@ -277,3 +277,79 @@ def test_call_soon_threadsafe_in_debug_mode(loop):
     t.join()
     assert errors == []
     assert loop.run_until_complete(fut) == "from thread"
+
+
+def test_an_iteration_cut_by_the_budget_ends_before_the_next_poll(loop):
+    """A reader runs once per readiness even when the dispatch budget cuts
+    the iteration that its poll queued it in: the rest of that iteration
+    runs before the selector is polled again (asyncio never polls with the
+    handles of the last poll still queued), so no reader is queued twice
+    and called with nothing to read."""
+    loop._dispatch_budget = 0    # every dispatch: one chunk, then yield
+    pairs = [socket.socketpair() for _ in range(200)]
+    got = []
+    empty = []
+
+    def on_readable(sock):
+        try:
+            got.append(sock.recv(10))
+        except BlockingIOError:
+            empty.append(sock.fileno())
+        if len(got) == len(pairs):
+            # Queued behind whatever is queued now, duplicates included.
+            loop.call_soon(loop.stop)
+
+    try:
+        for a, b in pairs:
+            a.setblocking(False)
+            loop.add_reader(a, on_readable, a)
+        for a, b in pairs:
+            b.send(b"x")
+        loop.run_forever()
+        assert len(got) == len(pairs)
+        assert empty == []
+    finally:
+        for a, b in pairs:
+            loop.remove_reader(a)
+            a.close()
+            b.close()
+
+
+_MALLOC_PROBE = r'''
+import ctypes, socket, sys
+from coop import _loop
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+        "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+assert _loop._speedups is not None
+a, b = socket.socketpair()
+b.send(b"x" * 64)
+libc.malloc_trim(0)             # no room left at the top of the heap
+mapped = libc.mallinfo2().hblks
+data = a.recv(256 * 1024)       # what asyncio's transports read with
+assert len(data) == 64
+sys.exit(0 if libc.mallinfo2().hblks == mapped else 1)
+'''
+
+
+@pytest.mark.skipif(PURE, reason="the C core does this")
+def test_asyncio_sized_reads_come_from_the_heap():
+    """asyncio's transports read with recv(256 KiB): a fresh bytes object of
+    that size per read.  With glibc's initial mmap threshold (128 KiB) that
+    was an mmap() (and a page fault, an mremap, an munmap) per read whenever
+    the heap had no room; importing the C core raises the threshold, as
+    glibc itself does once a program frees such a block."""
+    import ctypes
+    import subprocess
+    import sys
+    try:
+        ctypes.CDLL(None).mallinfo2
+    except AttributeError:
+        pytest.skip("not glibc 2.33 or later")
+    r = subprocess.run([sys.executable, "-c", _MALLOC_PROBE])
+    assert r.returncode == 0, "a 256 KiB read was mmap()ed"

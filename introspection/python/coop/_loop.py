@@ -94,34 +94,50 @@ class _PyCore:
             self._wake_at(_usec(when))
         return timer
 
+    # Seconds one dispatch may run (see _DISPATCH_BUDGET); the C core has
+    # its own default.
+    _dispatch_budget = _DISPATCH_BUDGET
+    # How many handles at the head of _ready are the rest of an iteration
+    # the budget cut: they run before the next poll (see _run_iterations).
+    _resume = 0
+
     def _run_iterations(self, fd_ready):
+        # An iteration is asyncio's: poll, move the due timers, run the
+        # handles queued at that point.  When the budget cuts one short,
+        # the rest runs first in the next dispatch, before any poll: a poll
+        # in between would queue again the reader handle of every fd whose
+        # handle has not run yet (the fd is still readable), and that second
+        # run would find nothing to read.
         ready = self._ready
-        deadline = _monotonic() + _DISPATCH_BUDGET
+        deadline = _monotonic() + self._dispatch_budget
         poll = fd_ready
+        ntodo = min(self._resume, len(ready))
+        self._resume = 0
         while True:
-            # Drop cancelled timers, as asyncio does.
-            scheduled = self._scheduled
-            if (len(scheduled) > _MIN_SCHEDULED_TIMER_HANDLES and
-                    self._timer_cancelled_count / len(scheduled) >
-                    _MIN_CANCELLED_TIMER_HANDLES_FRACTION):
-                self._purge_timers()
+            if not ntodo:
+                # Drop cancelled timers, as asyncio does.
                 scheduled = self._scheduled
-            else:
-                while scheduled and scheduled[0]._cancelled:
-                    self._timer_cancelled_count -= 1
-                    _heappop(scheduled)._scheduled = False
+                if (len(scheduled) > _MIN_SCHEDULED_TIMER_HANDLES and
+                        self._timer_cancelled_count / len(scheduled) >
+                        _MIN_CANCELLED_TIMER_HANDLES_FRACTION):
+                    self._purge_timers()
+                    scheduled = self._scheduled
+                else:
+                    while scheduled and scheduled[0]._cancelled:
+                        self._timer_cancelled_count -= 1
+                        _heappop(scheduled)._scheduled = False
 
-            if poll:
-                self._poll_io()
+                if poll:
+                    self._poll_io()
 
-            if scheduled:
-                end = _monotonic() + self._clock_resolution
-                while scheduled and scheduled[0]._when < end:
-                    handle = _heappop(scheduled)
-                    handle._scheduled = False
-                    ready.append(handle)
+                if scheduled:
+                    end = _monotonic() + self._clock_resolution
+                    while scheduled and scheduled[0]._when < end:
+                        handle = _heappop(scheduled)
+                        handle._scheduled = False
+                        ready.append(handle)
 
-            ntodo = len(ready)
+                ntodo = len(ready)
             if self._debug:
                 self._run_ready_debug(ntodo)
             else:
@@ -132,14 +148,23 @@ class _PyCore:
                 while ntodo > 0:
                     chunk = ntodo if ntodo < _CHUNK else _CHUNK
                     ntodo -= chunk
-                    for _ in range(chunk):
-                        handle = popleft()
-                        if not handle._cancelled:
-                            handle._run()
+                    try:
+                        while chunk:
+                            chunk -= 1
+                            handle = popleft()
+                            if not handle._cancelled:
+                                handle._run()
+                    except BaseException:
+                        # SystemExit, KeyboardInterrupt: the rest of the
+                        # iteration is still due.
+                        self._resume = ntodo + chunk
+                        raise
                     if ntodo > 0 and _monotonic() >= deadline:
+                        self._resume = ntodo
                         handle = None
                         return
             handle = None
+            ntodo = 0
 
             if self._stopping:
                 self._on_stop()

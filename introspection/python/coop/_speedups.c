@@ -30,6 +30,7 @@
 #include <structmember.h>
 #include <errno.h>
 #include <math.h>
+#include <string.h>
 #include <time.h>
 #ifdef __linux__
 #include <sys/epoll.h>
@@ -38,11 +39,12 @@
 #include <coop.h>
 
 /* One dispatch runs asyncio iterations back to back for at most this long
- * before the other sources of the context get their turn, looking at the
- * clock every CHUNK callbacks.  Half the pure-Python loop's budget: here a
- * look at the clock is a vDSO call (some 20 ns for 16 callbacks), and a
- * 60 Hz frame source waits for at most one budget plus one chunk. */
-#define DISPATCH_BUDGET_NS 1000000
+ * (seconds; the loop's _dispatch_budget) before the other sources of the
+ * context get their turn, looking at the clock every CHUNK callbacks.  Half
+ * the pure-Python loop's budget: here a look at the clock is a vDSO call
+ * (some 20 ns for 16 callbacks), and a 60 Hz frame source waits for at most
+ * one budget plus one chunk. */
+#define DISPATCH_BUDGET 0.001
 #define CHUNK 16
 /* asyncio's tuning for dropping cancelled timers. */
 #define MIN_SCHEDULED_TIMER_HANDLES 100
@@ -65,7 +67,7 @@ static Py_ssize_t off_callback, off_args, off_cancelled, off_loop,
 
 static PyObject *str_wake_at, *str_poll_io, *str_purge_timers, *str_on_stop,
                 *str_write_to_self, *kw_loop, *zero, *str_remove_reader, *str_remove_writer,
-                *str_process_events, *str_selector, *str_select;
+                *str_process_events, *str_selector, *str_select, *str_context;
 
 #define SLOT(obj, off) (*(PyObject **) ((char *) (obj) + (off)))
 
@@ -97,6 +99,10 @@ typedef struct
   long long next_wake;
   Py_ssize_t timer_cancelled_count;
   double clock_resolution;
+  double dispatch_budget;   /* _dispatch_budget, seconds */
+  /* _resume: how many handles at the head of the ready queue are the rest
+   * of an iteration the budget cut (see core_run_iterations). */
+  Py_ssize_t resume;
   PyObject *ready;          /* _ready: collections.deque */
   PyObject *ready_append;   /* its bound methods */
   PyObject *ready_popleft;
@@ -234,7 +240,14 @@ parse_context (PyObject *kwnames, PyObject *const *args, Py_ssize_t nargs,
     {
       PyObject *name = PyTuple_GET_ITEM (kwnames, i);
 
-      if (!PyUnicode_Check (name) || PyUnicode_CompareWithASCIIString (name, "context") != 0)
+      /* asyncio's futures pass context= on every call (set_result, every
+       * await's wake-up), with a name of their own (not interned): compare
+       * the bytes, not through PyUnicode_CompareWithASCIIString (some 120
+       * instructions). */
+      if (!(name == str_context ||
+            (PyUnicode_Check (name) && PyUnicode_IS_COMPACT_ASCII (name) &&
+             PyUnicode_GET_LENGTH (name) == 7 &&
+             memcmp (PyUnicode_DATA (name), "context", 7) == 0)))
         {
           PyErr_Format (PyExc_TypeError, "%s() got an unexpected keyword argument '%S'",
                         fname, name);
@@ -726,36 +739,60 @@ needs_poll (LoopCore *self)
           PyDict_GET_SIZE (self->signal_handlers) > 0);
 }
 
-/* _run_iterations(fd_ready): the body of one driver dispatch. */
+/* _run_iterations(fd_ready): the body of one driver dispatch.
+ *
+ * An iteration is asyncio's: poll the selector, move the due timers, then
+ * run the handles queued at that point (ntodo).  When the budget cuts one
+ * short, the rest of it stays at the head of the queue and _resume says
+ * how many: the next dispatch runs those first, before it polls again.
+ * Polling in between would queue the reader handle of every fd whose
+ * handle has not run yet a second time (the fd is still readable), and
+ * that second run finds nothing to read; under load the duplicates made
+ * the next budget run out sooner, which made more of them. */
 static PyObject *
 core_run_iterations (LoopCore *self, PyObject *fd_ready)
 {
-  long long deadline = now_ns () + DISPATCH_BUDGET_NS;
+  long long deadline = now_ns () + (long long) (self->dispatch_budget * 1e9);
   int poll = PyObject_IsTrue (fd_ready);
+  Py_ssize_t ntodo;
 
   if (self->debug)
     return PyObject_CallFunctionObjArgs (py_run_iterations, self, fd_ready, NULL);
   if (poll < 0 || check_ready (self) < 0)
     return NULL;
 
+  ntodo = self->resume;
+  self->resume = 0;
+  if (ntodo > 0)
+    {
+      /* (The queue may have been cleared since, by close().) */
+      Py_ssize_t len = PyObject_Length (self->ready);
+
+      if (len < 0)
+        return NULL;
+      if (ntodo > len)
+        ntodo = len;
+    }
+
   for (;;)
     {
-      Py_ssize_t ntodo;
-
-      if (poll)
+      if (ntodo == 0)
         {
-          PyObject *r = PyObject_CallMethodNoArgs ((PyObject *) self, str_poll_io);
+          /* A new iteration. */
+          if (poll)
+            {
+              PyObject *r = PyObject_CallMethodNoArgs ((PyObject *) self, str_poll_io);
 
-          if (r == NULL)
+              if (r == NULL)
+                return NULL;
+              Py_DECREF (r);
+            }
+          if (collect_timers (self) < 0)
             return NULL;
-          Py_DECREF (r);
+          ntodo = PyObject_Length (self->ready);
+          if (ntodo < 0)
+            return NULL;
         }
-      if (collect_timers (self) < 0)
-        return NULL;
-
-      ntodo = PyObject_Length (self->ready);
-      if (ntodo < 0)
-        return NULL;
       while (ntodo > 0)
         {
           Py_ssize_t chunk = ntodo < CHUNK ? ntodo : CHUNK;
@@ -772,11 +809,18 @@ core_run_iterations (LoopCore *self, PyObject *fd_ready)
                 failed = handle_run (handle) < 0;
               Py_DECREF (handle);
               if (failed)
-                return NULL;
+                {
+                  /* SystemExit, KeyboardInterrupt: the rest of the
+                   * iteration is still due. */
+                  self->resume = ntodo + chunk;
+                  return NULL;
+                }
             }
-          /* What is left stays at the head of the queue. */
           if (ntodo > 0 && now_ns () >= deadline)
-            Py_RETURN_NONE;
+            {
+              self->resume = ntodo;
+              Py_RETURN_NONE;
+            }
         }
 
       if (self->stopping)
@@ -788,6 +832,7 @@ core_run_iterations (LoopCore *self, PyObject *fd_ready)
             return NULL;
           Py_RETURN_NONE;
         }
+      ntodo = 0;
       /* More callbacks are queued: another iteration now, within the
        * budget; a change to debug mode waits for the next dispatch. */
       if (self->debug || now_ns () >= deadline)
@@ -863,6 +908,7 @@ core_new (PyTypeObject *type, PyObject *args, PyObject *kwds)
     return NULL;
   self->next_wake = -1;
   self->epfd = -1;
+  self->dispatch_budget = DISPATCH_BUDGET;
   return (PyObject *) self;
 }
 
@@ -897,6 +943,8 @@ static PyMemberDef core_members[] = {
   { "_next_wake", T_LONGLONG, offsetof (LoopCore, next_wake), 0, NULL },
   { "_timer_cancelled_count", T_PYSSIZET, offsetof (LoopCore, timer_cancelled_count), 0, NULL },
   { "_clock_resolution", T_DOUBLE, offsetof (LoopCore, clock_resolution), 0, NULL },
+  { "_dispatch_budget", T_DOUBLE, offsetof (LoopCore, dispatch_budget), 0, NULL },
+  { "_resume", T_PYSSIZET, offsetof (LoopCore, resume), 0, NULL },
   { "_scheduled", T_OBJECT_EX, offsetof (LoopCore, scheduled), 0, NULL },
   { "_task_factory", T_OBJECT, offsetof (LoopCore, task_factory), 0, NULL },
   { "_signal_handlers", T_OBJECT_EX, offsetof (LoopCore, signal_handlers), 0, NULL },
@@ -1142,6 +1190,59 @@ static struct PyModuleDef module_def = {
   .m_methods = module_methods,
 };
 
+/* asyncio's socket transports read with sock.recv(max_size), 256 KiB: a
+ * fresh bytes object of that size per read, shrunk to what was read.  With
+ * glibc's initial mmap threshold (128 KiB) a block that size, when the heap
+ * has no room for it, is mmap()ed, and the read is then an mmap, a page
+ * fault, an mremap and at the end an munmap: measured, that doubled the CPU
+ * per request of a TCP echo server holding 1,000 idle connections (whose
+ * heap is fragmented).  glibc raises the threshold by itself the first time
+ * the program frees an mmap()ed block bigger than it (and never if the
+ * program set M_MMAP_THRESHOLD), so reads come from the heap in a process
+ * where that happened; here it is made to happen, once per process.
+ *
+ * Only a block that was really mmap()ed raises it, and a block of that size
+ * may come from free space in the heap instead: blocks are allocated (and
+ * kept) until one is mmap()ed, which raises the threshold when it is freed,
+ * or until one is served by growing the heap, which shows the threshold is
+ * above that size already.  mallinfo2() tells which (glibc 2.33 and later;
+ * nothing is done elsewhere, nor with other allocators). */
+#define ASYNCIO_READ_SIZE (256 * 1024)
+#define THRESHOLD_PROBE_SIZE (ASYNCIO_READ_SIZE + 64 * 1024)
+#define THRESHOLD_PROBE_MAX 32
+
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+#include <malloc.h>
+
+static void
+raise_malloc_mmap_threshold (void)
+{
+  void *volatile blocks[THRESHOLD_PROBE_MAX];   /* (not elided) */
+  int n = 0;
+
+  while (n < THRESHOLD_PROBE_MAX)
+    {
+      struct mallinfo2 before = mallinfo2 ();
+      struct mallinfo2 after;
+      void *block = malloc (THRESHOLD_PROBE_SIZE);
+
+      if (block == NULL)
+        break;
+      blocks[n++] = block;
+      after = mallinfo2 ();
+      if (after.hblks > before.hblks || after.arena > before.arena)
+        break;      /* mmap()ed (freeing it raises the threshold), or above it */
+    }
+  while (n > 0)
+    free (blocks[--n]);
+}
+#else
+static void
+raise_malloc_mmap_threshold (void)
+{
+}
+#endif
+
 PyMODINIT_FUNC PyInit__speedups (void);
 
 PyMODINIT_FUNC
@@ -1151,6 +1252,7 @@ PyInit__speedups (void)
 
   if (PyType_Ready (&LoopCoreType) < 0 || PyType_Ready (&DriverType) < 0)
     return NULL;
+  raise_malloc_mmap_threshold ();
   str_wake_at = PyUnicode_InternFromString ("_wake_at");
   str_poll_io = PyUnicode_InternFromString ("_poll_io");
   str_purge_timers = PyUnicode_InternFromString ("_purge_timers");
@@ -1162,10 +1264,12 @@ PyInit__speedups (void)
   str_process_events = PyUnicode_InternFromString ("_process_events");
   str_selector = PyUnicode_InternFromString ("_selector");
   str_select = PyUnicode_InternFromString ("select");
+  str_context = PyUnicode_InternFromString ("context");
   zero = PyLong_FromLong (0);
   if (!str_wake_at || !str_poll_io || !str_purge_timers || !str_on_stop ||
       !str_write_to_self || !kw_loop || !zero ||
-      !str_remove_reader || !str_remove_writer || !str_process_events || !str_selector || !str_select)
+      !str_remove_reader || !str_remove_writer || !str_process_events || !str_selector || !str_select ||
+      !str_context)
     return NULL;
   m = PyModule_Create (&module_def);
   if (m == NULL)
