@@ -195,6 +195,73 @@ test_recycling (CoopFixture *f, gconstpointer data)
   g_assert_cmpint (object_gone, ==, 1);
 }
 
+/* --- past the pool: tasks spawned and forgotten by the thousand finish
+ * faster than GLib's own last unref (see coop_object_unref_last()), but
+ * only those nothing watches: a weak reference, qdata or a signal handler
+ * ever connected still gets everything g_object_unref() does. */
+
+#define PAST_POOL 1500   /* more than the loop's pool of finished tasks keeps */
+
+static void
+qdata_gone (gpointer data)
+{
+  (*(int *) data)++;
+}
+
+static void
+name_changed (GObject *object, GParamSpec *pspec, gpointer data)
+{
+}
+
+static void
+test_past_pool (CoopFixture *f, gconstpointer data)
+{
+  int runs = 0, gone = 0, qdata_freed = 0, i;
+  gulong handler;
+
+  n_task_reports = 0;
+  coop_loop_set_exception_handler (f->loop, count_task_reports, NULL, NULL);
+
+  /* All at once, so the pool is full when most of them finish. */
+  for (i = 0; i < PAST_POOL; i++)
+    {
+      CoopTask *task;
+
+      switch (i % 5)
+        {
+        case 0:   /* nothing watches it */
+          g_object_unref (coop_task_new (f->loop, noop_body, &runs, NULL));
+          break;
+        case 1:   /* an unread error: reported when it is finalized */
+          g_object_unref (coop_task_new (f->loop, fail_body, NULL, NULL));
+          break;
+        case 2:   /* a weak reference */
+          task = coop_task_new (f->loop, noop_body, &runs, NULL);
+          g_object_weak_ref (G_OBJECT (task), weak_gone, &gone);
+          g_object_unref (task);
+          break;
+        case 3:   /* qdata */
+          task = coop_task_new (f->loop, noop_body, &runs, NULL);
+          g_object_set_data_full (G_OBJECT (task), "coop-test", &qdata_freed, qdata_gone);
+          g_object_unref (task);
+          break;
+        default:  /* a handler, connected and gone again */
+          task = coop_task_new (f->loop, noop_body, &runs, NULL);
+          handler = g_signal_connect (task, "notify::name", G_CALLBACK (name_changed), NULL);
+          g_signal_handler_disconnect (task, handler);
+          g_object_unref (task);
+          break;
+        }
+    }
+  coop_test_drain ();
+
+  g_assert_cmpint (runs, ==, PAST_POOL / 5 * 4);
+  g_assert_cmpint (n_task_reports, ==, PAST_POOL / 5);
+  g_assert_cmpint (gone, ==, PAST_POOL / 5);
+  g_assert_cmpint (qdata_freed, ==, PAST_POOL / 5);
+  g_assert_null (coop_loop_list_tasks (f->loop));
+}
+
 static void
 await_done_body (CoopTask *task, gpointer data)
 {
@@ -830,6 +897,7 @@ main (int argc, char **argv)
   coop_test_add ("/coop/task/nested", test_nested);
   coop_test_add ("/coop/task/binding-callback", test_binding_callback);
   coop_test_add ("/coop/task/recycling", test_recycling);
+  coop_test_add ("/coop/task/past-pool", test_past_pool);
   g_test_add_func ("/coop/task/close-with-tasks", test_close_with_tasks);
   g_test_add_func ("/coop/task/cancel-cycle", test_cancel_cycle);
 

@@ -405,6 +405,12 @@ coop_object_unref (gpointer object)
   g_object_unref (object);
 }
 
+/* Drops the last reference to @object (the caller's): for an object
+ * nothing watches (no qdata, no signal handler ever connected, GObject's
+ * own dispose), finalizes and frees it without GLib's teardown of what it
+ * does not have; anything else goes through g_object_unref(). */
+void coop_object_unref_last (gpointer object);
+
 /* Recycled plain futures, one pool per loop (see coop-future.c).  Slots
  * are absolute positions, so a future can leave the ring from the middle
  * (its slot becomes NULL) and the ring can grow without renumbering.  The

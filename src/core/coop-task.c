@@ -169,7 +169,13 @@ static void
 task_drop_alive_ref (CoopTask *task)
 {
   task->alive_ref = FALSE;
-  if (!task_recycle (task))
+  if (task_recycle (task))
+    return;
+  /* Spawned and forgotten, past what the pool keeps: usually the last
+   * reference, and nothing watches it. */
+  if (g_atomic_int_get (&G_OBJECT (task)->ref_count) == 1)
+    coop_object_unref_last (task);
+  else
     g_object_unref (task);
 }
 
