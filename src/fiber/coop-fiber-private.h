@@ -71,9 +71,23 @@ void           coop_stack_pool_free             (CoopStackPool *pool);
 gsize          coop_stack_pool_get_default_size (CoopStackPool *pool);
 void           coop_stack_pool_set_default_size (CoopStackPool *pool,
                                                  gsize          size);
+/* After a burst the free stacks stay warm (their pages resident) for the
+ * next one, as many as were lately in use at once.  When the loop is
+ * idle, coop_stack_pool_trim_idle() gives back half of them per round, a
+ * round at most once a second (@now is g_get_monotonic_time ()), and
+ * unmaps slabs left all cold; @budget (0: none) bounds the stacks handled
+ * per call, so an idle loop does it in slices.  Returns 0 when nothing is
+ * left to give back, else when to call again (<= @now: at once).
+ * coop_stack_pool_has_surplus() is the cheap test for whether to call. */
+gboolean       coop_stack_pool_has_surplus      (CoopStackPool *pool);
+gint64         coop_stack_pool_trim_idle        (CoopStackPool *pool,
+                                                 gint64         now,
+                                                 guint          budget);
 /* Number of stacks currently handed out / cached. For tests and benchmarks. */
 guint          coop_stack_pool_get_n_in_use     (CoopStackPool *pool);
 guint          coop_stack_pool_get_n_free       (CoopStackPool *pool);
+/* Of those, how many still have their pages (warm, most recent first). */
+guint          coop_stack_pool_get_n_warm       (CoopStackPool *pool);
 
 /* A stack handed out by a pool: lowest usable byte, usable size (from the
  * low end up to the 16-byte aligned top) and whether a PROT_NONE guard page
