@@ -485,7 +485,9 @@ struct _CoopTask
   guint           step_queued : 1;
   guint           cancelling_awaited : 1; /* inside coop_future_cancel (awaiting) */
   guint           alive_ref : 1;        /* holds a reference on itself */
-  CoopFiber       fiber;
+  guint           n_cancels;            /* requests not yet withdrawn (asyncio's
+                                         * cancelling()); cold, in what was padding */
+  CoopFiber       fiber;                /* its stack size too, from creation on */
 
   /* Cold. */
   GList           link;            /* in the loop's live tasks */
@@ -494,12 +496,10 @@ struct _CoopTask
   GDestroyNotify  notify;
   char           *name;
   char           *cancel_message;
-  gsize           stack_size;
   GSList         *cancel_hooks;    /* CancelHook*, run on each cancel request */
   guint64         id;              /* per loop, from 1, for dumps */
   guint64         parent_id;       /* the task that made it, 0 outside a task */
   gint64          created_usec;
-  guint           n_cancels;            /* requests not yet withdrawn (asyncio's cancelling()) */
 };
 
 extern COOP_TLS CoopTask *coop_current_task;

@@ -328,9 +328,6 @@ coop_task_step (gpointer data)
           task_complete (task);
           return;
         }
-      coop_fiber_init (&task->fiber, coop_loop_get_stack_pool (task->loop),
-                       task->stack_size, task_fiber_main, task);
-      coop_fiber_set_name_func (&task->fiber, task_fiber_name, task);
       {
         GError *error = NULL;
 
@@ -567,7 +564,9 @@ coop_task_new_full (CoopLoop       *loop,
   task->user_data = user_data;
   task->notify = notify;
   task->name = g_strdup (name);
-  task->stack_size = stack_size;
+  /* Its stack is taken at the first step. */
+  coop_fiber_init (&task->fiber, coop_loop_get_stack_pool (loop), stack_size, task_fiber_main, task);
+  coop_fiber_set_name_func (&task->fiber, task_fiber_name, task);
   task->parent_id = coop_current_task != NULL ? coop_current_task->id : 0;
   task->created_usec = coop_time_coarse ();
   coop_future_hold (COOP_FUTURE (task));

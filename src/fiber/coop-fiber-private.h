@@ -35,6 +35,16 @@ typedef struct
   gpointer sp;
 } CoopFiberContext;
 
+/* AddressSanitizer and ThreadSanitizer builds keep per-fiber state for
+ * their switch annotations (coop-fiber.c). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+# define COOP_FIBER_SANITIZER 1
+#elif defined(__has_feature)
+# if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#  define COOP_FIBER_SANITIZER 1
+# endif
+#endif
+
 /* What a switch reads and writes comes first, in 40 bytes: with the
  * fields of its owner that an await touches (CoopTask puts them just
  * before its fiber), a hand-off touches two cache lines of a task object
@@ -58,11 +68,14 @@ struct _CoopFiber
   CoopStackPool    *pool;
   CoopStack        *stack;          /* NULL until the first resume, and after it finished */
   gsize             stack_size;     /* requested size, 0 = pool default */
+#ifdef COOP_FIBER_SANITIZER
+  /* Only in sanitizer builds: 40 bytes every task would carry. */
   gpointer          asan_fake_stack;
   gconstpointer     asan_caller_bottom; /* stack of whoever resumed it (AddressSanitizer builds) */
   gsize             asan_caller_size;
   gpointer          tsan_fiber;     /* ThreadSanitizer builds: its fiber context */
   gpointer          tsan_caller;    /* and the one of whoever resumed it */
+#endif
 };
 
 /* Stack pool: one per loop (one thread).  Not thread-safe. */
