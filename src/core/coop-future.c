@@ -590,7 +590,7 @@ void
 coop_future_pool_free (CoopFuturePool *pool)
 {
   while (pool->n_tasks > 0)
-    g_object_unref (pool->tasks[--pool->n_tasks]);
+    coop_object_unref_last (pool->tasks[--pool->n_tasks]);
   g_free (pool->tasks);
 
   for (; pool->head < pool->tail; pool->head++)
@@ -600,7 +600,7 @@ coop_future_pool_free (CoopFuturePool *pool)
       if (future != NULL)
         {
           PRIV (future)->pool_slot = NOT_POOLED;
-          g_object_unref (future);
+          coop_object_unref_last (future);   /* or an unref, if still in use */
         }
     }
   g_free (pool->ring);
@@ -778,7 +778,7 @@ coop_future_pool_trim_slow (CoopFuturePool *pool)
         {
           n_drop--;
           PRIV (future)->pool_slot = NOT_POOLED;
-          g_object_unref (future);
+          coop_object_unref_last (future);   /* the pool's, the only one */
           continue;
         }
       PRIV (future)->pool_slot = out;
