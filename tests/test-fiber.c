@@ -947,6 +947,43 @@ test_overflow_guard_page_custom_size (void)
   check_guard_overflow_output ();
 }
 
+/* Without process_madvise() on ourselves (COOP_STACK_BATCH_MADVISE=0, as
+ * on kernels before 6.13): a new slab's guards are installed one madvise()
+ * at a time and its stacks' first pages faulted in on first touch; every
+ * stack still has its guard, and an overflow still hits it. */
+static void
+test_overflow_guard_page_unbatched (void)
+{
+  if (g_test_subprocess ())
+    {
+      CoopStackPool *pool;
+      CoopFiber fibers[200];
+      guint i;
+
+      g_setenv ("COOP_STACK_BATCH_MADVISE", "0", TRUE);
+      g_assert_false (coop_stack_batch_madvise_in_use ());
+      pool = coop_stack_pool_new (0);
+      for (i = 0; i < G_N_ELEMENTS (fibers); i++)
+        {
+          coop_fiber_init (&fibers[i], pool, 0, suspend_once_fiber, NULL);
+          coop_fiber_resume (&fibers[i]);
+          if (coop_stack_guard_regions_in_use ())
+            g_assert_true (coop_stack_is_guarded (fibers[i].stack));
+        }
+      for (i = 0; i < G_N_ELEMENTS (fibers); i++)
+        {
+          coop_fiber_resume (&fibers[i]);
+          g_assert_true (fibers[i].finished);
+          coop_fiber_clear (&fibers[i]);
+        }
+      coop_stack_pool_free (pool);
+      run_guard_overflow (0);
+      return;
+    }
+  trap_overflow_subprocess ();
+  check_guard_overflow_output ();
+}
+
 /* A stack whose pages the pool gave back and handed out again keeps its
  * guard: guard regions survive MADV_DONTNEED, which the pool's trim runs
  * over whole slots, guard pages included (done here by hand on a stack
@@ -1251,6 +1288,7 @@ main (int    argc,
   g_test_add_func ("/coop/fiber/guard-budget", test_guard_budget);
   g_test_add_func ("/coop/fiber/guard-regions", test_guard_regions);
   g_test_add_func ("/coop/fiber/overflow/guard-page", test_overflow_guard_page);
+  g_test_add_func ("/coop/fiber/overflow/guard-page-unbatched", test_overflow_guard_page_unbatched);
   g_test_add_func ("/coop/fiber/overflow/guard-page-custom-size",
                    test_overflow_guard_page_custom_size);
   g_test_add_func ("/coop/fiber/overflow/guard-region-recycled",

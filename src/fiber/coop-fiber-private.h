@@ -111,6 +111,11 @@ gboolean       coop_stack_is_guarded            (CoopStack     *stack);
 /* Whether stacks get guard regions (MADV_GUARD_INSTALL, Linux 6.13) rather
  * than PROT_NONE pages and canaries; probed once per process. */
 gboolean       coop_stack_guard_regions_in_use  (void);
+/* Whether a new slab's guards and first pages are set up in one
+ * process_madvise() call (Linux 6.13) rather than one madvise() per stack
+ * and a fault per first page; FALSE too once the call failed, under
+ * valgrind, or with COOP_STACK_BATCH_MADVISE=0. */
+gboolean       coop_stack_batch_madvise_in_use  (void);
 
 /* Fibers are embedded in their owner (no allocation of their own).  The
  * stack is taken from the pool at the first resume and returned as soon

@@ -272,6 +272,8 @@ struct _CoopStackPool
 static gsize coop_page_size;
 static gint  coop_guard_budget;     /* guarded stacks that may still be made */
 static gint  coop_guard_regions;    /* the kernel has MADV_GUARD_INSTALL */
+static gint  coop_batch_madvise_broken; /* no process_madvise() on ourselves
+                                         * (coop_batch_madvise()) */
 
 COOP_TLS CoopFiber *coop_current_fiber;
 static COOP_TLS gboolean   coop_thread_ready;
@@ -307,6 +309,13 @@ coop_probe_guard_regions (void)
 }
 
 gboolean
+coop_stack_batch_madvise_in_use (void)
+{
+  coop_fiber_global_init ();
+  return !g_atomic_int_get (&coop_batch_madvise_broken) && !RUNNING_ON_VALGRIND;
+}
+
+gboolean
 coop_stack_guard_regions_in_use (void)
 {
   coop_fiber_global_init ();
@@ -337,6 +346,8 @@ coop_fiber_global_init (void)
         }
       g_atomic_int_set (&coop_guard_budget, (gint) budget);
       g_atomic_int_set (&coop_guard_regions, coop_probe_guard_regions ());
+      if (g_strcmp0 (g_getenv ("COOP_STACK_BATCH_MADVISE"), "0") == 0)
+        g_atomic_int_set (&coop_batch_madvise_broken, TRUE);
 #ifdef COOP_ASAN
       __sanitizer_set_death_callback (coop_fiber_asan_death);
 #endif
@@ -795,12 +806,13 @@ coop_map_stacks (gsize size)
  * forked child too.  Older kernels refuse: then coop_batch_madvise() says
  * FALSE, once for good, and the caller falls back to one madvise() per
  * stack for the guards and to page faults.  Valgrind does not know the
- * call (and would warn about it): under valgrind the fallback runs. */
+ * call (and would warn about it): under valgrind the fallback runs, as it
+ * does with COOP_STACK_BATCH_MADVISE=0 in the environment (the tests'
+ * way to the fallback on a kernel that has the call). */
 #ifndef MADV_POPULATE_WRITE
 # define MADV_POPULATE_WRITE 23
 #endif
 #define COOP_PIDFD_SELF (-10001)   /* PIDFD_SELF_THREAD_GROUP */
-static gint coop_batch_madvise_broken;
 
 static gboolean
 coop_batch_madvise (guint8 *base,
