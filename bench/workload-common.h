@@ -39,6 +39,16 @@ now_ns (void)
   return (long long) ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* CPU time of the whole process (user + system), in ns. */
+static inline long long
+cpu_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (long long) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* A whole small /proc file into buf; the length, or -1. */
 static inline long
 read_proc (const char *path,

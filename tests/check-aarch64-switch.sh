@@ -40,6 +40,7 @@ typedef size_t gsize;
 typedef unsigned int guint;
 typedef int gboolean;
 typedef unsigned long guintptr;
+typedef long long gint64;
 typedef struct _GError GError;
 #define G_BEGIN_DECLS
 #define G_END_DECLS

@@ -23,6 +23,52 @@ test_sleep (CoopFixture *f, gconstpointer data)
   g_assert_false (coop_test_iterate ());
 }
 
+/* A sleep is a plain pooled future: once done and let go it may be lent
+ * again, and then nothing of its old timer touches it; one its caller
+ * dropped before it fired stays its timer's until then. */
+static void
+test_sleep_recycled (CoopFixture *f, gconstpointer data)
+{
+  CoopFuture *nap = coop_sleep (f->loop, 0);
+  CoopFuture *dropped, *other, *later, *again;
+  gpointer first = nap;
+
+  g_assert_true (coop_loop_run_until_complete (f->loop, nap, NULL));
+  g_object_unref (nap);
+  coop_test_drain ();
+
+  /* Done and let go: back in the pool, lent again as a fresh future. */
+  other = coop_future_new (f->loop);
+  g_test_message ("reused: %s", other == first ? "yes" : "no");
+  g_assert_true (other == first);
+  g_assert_false (coop_future_is_done (other));
+
+  /* Dropped at once: its timer still holds it, nobody else gets it. */
+  dropped = coop_sleep (f->loop, 1000);
+  g_object_unref (dropped);
+  again = coop_future_new (f->loop);
+  g_assert_true (again != dropped);
+  g_object_unref (again);
+  /* Timers fire in order: once this one is done, so is the dropped one. */
+  later = coop_sleep (f->loop, 2000);
+  g_assert_true (coop_loop_run_until_complete (f->loop, later, NULL));
+  g_object_unref (later);
+  coop_test_drain ();
+
+  /* Cancelled, a sleep (maybe one of those, lent again) ends cancelled
+   * and its timer goes with it: nothing stays queued. */
+  again = coop_sleep (f->loop, 10 * G_USEC_PER_SEC);
+  g_assert_false (coop_future_is_done (again));
+  g_assert_true (coop_future_cancel (again, "enough"));
+  g_assert_true (coop_future_is_cancelled (again));
+  coop_test_drain ();
+  g_assert_false (coop_test_iterate ());
+  g_assert_true (coop_future_is_cancelled (again));
+
+  g_object_unref (again);
+  g_object_unref (other);
+}
+
 static void
 set_int_cb (gpointer data)
 {
@@ -540,6 +586,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
 
   coop_test_add ("/coop/combinators/sleep", test_sleep);
+  coop_test_add ("/coop/combinators/sleep-recycled", test_sleep_recycled);
   coop_test_add ("/coop/combinators/gather-fail-fast", test_gather_fail_fast);
   coop_test_add ("/coop/combinators/gather-wait-all", test_gather_wait_all);
   coop_test_add ("/coop/combinators/gather-tasks", test_gather_tasks);

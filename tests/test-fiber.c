@@ -499,8 +499,31 @@ test_many (void)
   g_assert_cmpuint (counter, ==, 2 * (guint64) n);
   g_assert_cmpuint (coop_stack_pool_get_n_in_use (pool), ==, 0);
 
-  /* After the burst, the pool keeps a few stacks and gives the rest of
-   * the memory back. */
+  /* After the burst the stacks stay warm for the next one, until the loop
+   * is idle: then, once a second, half of them give their pages back (and
+   * slabs left all cold are unmapped), down to a few. */
+  g_assert_cmpuint (coop_stack_pool_get_n_free (pool), >=, n);
+  {
+    gint64 now = g_get_monotonic_time ();
+    guint before = coop_stack_pool_get_n_free (pool), rounds = 0;
+
+    gint64 next;
+    guint slices = 0;
+
+    /* A round, in slices of 256 stacks. */
+    while ((next = coop_stack_pool_trim_idle (pool, now, 256)) == now)
+      slices++;
+    g_assert_cmpuint (slices, >, 0);
+    g_assert_cmpint (next, ==, now + G_USEC_PER_SEC);   /* the next round */
+    g_assert_cmpint (coop_stack_pool_trim_idle (pool, now + G_USEC_PER_SEC / 2, 256), ==, next);
+    /* Then the rest, round by round, without a budget. */
+    while ((next = coop_stack_pool_trim_idle (pool, next, 0)) != 0 && rounds < 64)
+      rounds++;
+    g_test_message ("given back in %u slices, then %u more rounds", slices, rounds);
+    g_assert_cmpuint (rounds, <, 40);
+    g_assert_false (coop_stack_pool_has_surplus (pool));
+    (void) before;
+  }
   rss_after = read_vm_rss_kib ();
   maps_after = count_maps ();
   g_test_message ("after the burst: %u free stacks, RSS %" G_GSIZE_FORMAT " KiB, maps %u",
@@ -518,18 +541,75 @@ test_many (void)
   g_assert_cmpuint (count_maps (), <=, maps_before + (measure_rss ? 4 : 64));
 }
 
+/* --- warm stacks: a second burst reuses the first one's pages ------------ */
+
+static void
+test_warm_after_burst (void)
+{
+  guint n = 2000, i, total = 0;
+  CoopStackPool *pool = coop_stack_pool_new (0);
+  CoopFiber *fibers = g_new0 (CoopFiber, n);
+  guint64 counter = 0;
+  gsize rss0, rss1 = 0, rss2 = 0;
+  guint burst;
+#ifdef COOP_ASAN
+  gboolean measure_rss = FALSE;
+#else
+  gboolean measure_rss = !RUNNING_ON_VALGRIND;
+#endif
+
+  rss0 = read_vm_rss_kib ();
+  for (burst = 0; burst < 2; burst++)
+    {
+      for (i = 0; i < n; i++)
+        {
+          coop_fiber_init (&fibers[i], pool, 0, many_fiber, &counter);
+          coop_fiber_resume (&fibers[i]);
+        }
+      if (burst == 0)
+        {
+          rss1 = read_vm_rss_kib ();
+          total = coop_stack_pool_get_n_in_use (pool) + coop_stack_pool_get_n_free (pool);
+        }
+      else
+        {
+          rss2 = read_vm_rss_kib ();
+          /* No new slab: the same stacks, still warm. */
+          g_assert_cmpuint (coop_stack_pool_get_n_in_use (pool) + coop_stack_pool_get_n_free (pool), ==, total);
+        }
+      for (i = 0; i < n; i++)
+        {
+          coop_fiber_resume (&fibers[i]);
+          g_assert_true (fibers[i].finished);
+          coop_fiber_clear (&fibers[i]);
+        }
+      g_assert_cmpuint (coop_stack_pool_get_n_free (pool), >=, n);
+    }
+  g_test_message ("RSS %" G_GSIZE_FORMAT " KiB, first burst %" G_GSIZE_FORMAT
+                  " KiB, second burst %" G_GSIZE_FORMAT " KiB", rss0, rss1, rss2);
+  /* The first burst faulted in a page per stack; the second one none. */
+  if (measure_rss)
+    g_assert_cmpuint (rss2 - MIN (rss2, rss1), <, (rss1 - MIN (rss1, rss0)) / 4);
+
+  coop_stack_pool_free (pool);
+  g_free (fibers);
+}
+
 /* --- stack release bookkeeping after a burst ----------------------------- */
 
 static void
-test_trim_keeps_neighbours (void)
+run_trim_keeps_neighbours (gboolean guarded)
 {
-  /* Release every other fiber of a slab-sized run, then the rest, and
-   * check the survivors' canaries were never zeroed by a neighbour's trim
-   * (a damaged canary would abort at their suspend/finish). */
+  /* Release every other fiber of a slab-sized run, give the released
+   * stacks' pages back (as an idle loop does) while their neighbours are
+   * in use, then release the rest, and check the survivors' canaries were
+   * never zeroed by a neighbour's trim (a damaged canary would abort at
+   * their suspend/finish). */
   CoopStackPool *pool = coop_stack_pool_new (32 * 1024);
   guint n = 600, i, pass;
   CoopFiber *fibers = g_new0 (CoopFiber, n);
   guint64 counter = 0;
+  gint64 now = g_get_monotonic_time ();
 
   for (pass = 0; pass < 2; pass++)
     {
@@ -537,9 +617,12 @@ test_trim_keeps_neighbours (void)
         {
           coop_fiber_init (&fibers[i], pool, 0, many_fiber, &counter);
           coop_fiber_resume (&fibers[i]);
+          if (!guarded)
+            g_assert_false (coop_stack_is_guarded (fibers[i].stack));
         }
       for (i = pass; i < n; i += 2)
         coop_fiber_resume (&fibers[i]);
+      g_assert_cmpint (coop_stack_pool_trim_idle (pool, now += 2 * G_USEC_PER_SEC, 0), !=, now);
       for (i = 1 - pass; i < n; i += 2)
         coop_fiber_resume (&fibers[i]);
       for (i = 0; i < n; i++)
@@ -548,10 +631,30 @@ test_trim_keeps_neighbours (void)
           coop_fiber_clear (&fibers[i]);
         }
       g_assert_cmpuint (coop_stack_pool_get_n_in_use (pool), ==, 0);
+      coop_stack_pool_trim_idle (pool, now += 2 * G_USEC_PER_SEC, 0);
     }
 
   coop_stack_pool_free (pool);
   g_free (fibers);
+}
+
+static void
+test_trim_keeps_neighbours (void)
+{
+  /* With canaries, where neighbouring stacks share a page: in a process
+   * of its own, which reads the settings before its first stack. */
+  if (g_test_subprocess ())
+    {
+      g_setenv ("COOP_STACK_GUARD_BUDGET", "0", TRUE);
+      g_setenv ("COOP_STACK_GUARD_REGIONS", "0", TRUE);
+      run_trim_keeps_neighbours (FALSE);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+
+  /* And with whatever guards this kernel gives. */
+  run_trim_keeps_neighbours (TRUE);
 }
 
 /* --- threads: one pool each ---------------------------------------------- */
@@ -838,6 +941,43 @@ test_overflow_guard_page_custom_size (void)
   if (g_test_subprocess ())
     {
       run_guard_overflow (96 * 1024);
+      return;
+    }
+  trap_overflow_subprocess ();
+  check_guard_overflow_output ();
+}
+
+/* Without process_madvise() on ourselves (COOP_STACK_BATCH_MADVISE=0, as
+ * on kernels before 6.13): a new slab's guards are installed one madvise()
+ * at a time and its stacks' first pages faulted in on first touch; every
+ * stack still has its guard, and an overflow still hits it. */
+static void
+test_overflow_guard_page_unbatched (void)
+{
+  if (g_test_subprocess ())
+    {
+      CoopStackPool *pool;
+      CoopFiber fibers[200];
+      guint i;
+
+      g_setenv ("COOP_STACK_BATCH_MADVISE", "0", TRUE);
+      g_assert_false (coop_stack_batch_madvise_in_use ());
+      pool = coop_stack_pool_new (0);
+      for (i = 0; i < G_N_ELEMENTS (fibers); i++)
+        {
+          coop_fiber_init (&fibers[i], pool, 0, suspend_once_fiber, NULL);
+          coop_fiber_resume (&fibers[i]);
+          if (coop_stack_guard_regions_in_use ())
+            g_assert_true (coop_stack_is_guarded (fibers[i].stack));
+        }
+      for (i = 0; i < G_N_ELEMENTS (fibers); i++)
+        {
+          coop_fiber_resume (&fibers[i]);
+          g_assert_true (fibers[i].finished);
+          coop_fiber_clear (&fibers[i]);
+        }
+      coop_stack_pool_free (pool);
+      run_guard_overflow (0);
       return;
     }
   trap_overflow_subprocess ();
@@ -1143,10 +1283,12 @@ main (int    argc,
   g_test_add_func ("/coop/fiber/pool-free-in-use", test_pool_free_in_use);
   g_test_add_func ("/coop/fiber/many", test_many);
   g_test_add_func ("/coop/fiber/trim-neighbours", test_trim_keeps_neighbours);
+  g_test_add_func ("/coop/fiber/warm-after-burst", test_warm_after_burst);
   g_test_add_func ("/coop/fiber/threads", test_threads);
   g_test_add_func ("/coop/fiber/guard-budget", test_guard_budget);
   g_test_add_func ("/coop/fiber/guard-regions", test_guard_regions);
   g_test_add_func ("/coop/fiber/overflow/guard-page", test_overflow_guard_page);
+  g_test_add_func ("/coop/fiber/overflow/guard-page-unbatched", test_overflow_guard_page_unbatched);
   g_test_add_func ("/coop/fiber/overflow/guard-page-custom-size",
                    test_overflow_guard_page_custom_size);
   g_test_add_func ("/coop/fiber/overflow/guard-region-recycled",

@@ -108,6 +108,47 @@ wait_gate_body (CoopTask *task,
   w->finished++;
 }
 
+/* --- after a burst: the stacks stay warm, then an idle loop gives their
+ * pages back, in slices, from a source of low priority ----------------------- */
+
+#define N_BURST 1000
+
+static void
+test_burst_then_idle (void)
+{
+  CoopLoop *loop = new_loop ();
+  CoopStackPool *pool = coop_loop_get_stack_pool (loop);
+  Waiters w = { coop_future_new (loop), 0, 0 };
+  guint i, warm;
+
+  for (i = 0; i < N_BURST; i++)
+    g_object_unref (coop_task_new (loop, wait_gate_body, &w, NULL));
+  coop_test_wait_until (w.started == N_BURST);
+  g_assert_cmpuint (coop_stack_pool_get_n_in_use (pool), ==, N_BURST);
+  g_assert_true (coop_stack_pool_has_surplus (pool) == FALSE);
+
+  /* All finish in one go, the ready queue still busy: every stack is
+   * released warm, none given back yet. */
+  coop_future_set_none (w.gate);
+  coop_test_wait_until (w.finished == N_BURST);
+  g_assert_cmpuint (coop_stack_pool_get_n_in_use (pool), ==, 0);
+  g_assert_cmpuint (coop_stack_pool_get_n_warm (pool), >=, N_BURST);
+
+  /* Idle: the loop's first round gives back half of them, and stops
+   * there until a second has passed. */
+  coop_test_drain ();
+  warm = coop_stack_pool_get_n_warm (pool);
+  g_test_message ("warm stacks after the first idle round: %u", warm);
+  g_assert_cmpuint (warm, <=, N_BURST / 2);
+  g_assert_cmpuint (warm, >=, 16);
+  g_assert_true (coop_stack_pool_has_surplus (pool));
+
+  g_object_unref (w.gate);
+  coop_loop_close (loop);
+  g_object_unref (loop);
+  g_main_context_pop_thread_default (g_main_context_get_thread_default ());
+}
+
 static guint
 count_done (GPtrArray *tasks)
 {
@@ -492,6 +533,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
+  g_test_add_func ("/coop/stacks/burst-then-idle", test_burst_then_idle);
   g_test_add_func ("/coop/stacks/exhaustion/tasks", test_exhaustion_tasks);
   g_test_add_func ("/coop/stacks/exhaustion/server", test_exhaustion_server);
   g_test_add_func ("/coop/stacks/overflow/task-20000", test_overflow_20000);

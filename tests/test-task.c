@@ -195,6 +195,69 @@ test_recycling (CoopFixture *f, gconstpointer data)
   g_assert_cmpint (object_gone, ==, 1);
 }
 
+/* --- past the pool: tasks spawned and forgotten by the thousand finish
+ * faster than GLib's own last unref (see coop_object_unref_last()), but
+ * only those nothing watches: a weak reference, qdata or a signal handler
+ * ever connected still gets everything g_object_unref() does. */
+
+#define N_PLAIN 1200   /* more than the loop's pool of finished tasks keeps */
+#define N_EACH  100    /* of each kind that is watched, or failed */
+
+static void
+qdata_gone (gpointer data)
+{
+  (*(int *) data)++;
+}
+
+static void
+name_changed (GObject *object, GParamSpec *pspec, gpointer data)
+{
+}
+
+static void
+test_past_pool (CoopFixture *f, gconstpointer data)
+{
+  int runs = 0, gone = 0, qdata_freed = 0, i;
+  gulong handler;
+
+  n_task_reports = 0;
+  coop_loop_set_exception_handler (f->loop, count_task_reports, NULL, NULL);
+
+  /* All at once, so the pool is full when most of them finish. */
+  for (i = 0; i < N_PLAIN; i++)   /* nothing watches them */
+    g_object_unref (coop_task_new (f->loop, noop_body, &runs, NULL));
+  for (i = 0; i < N_EACH; i++)
+    {
+      CoopTask *task;
+
+      /* An unread error: reported when it is finalized. */
+      g_object_unref (coop_task_new (f->loop, fail_body, NULL, NULL));
+
+      /* A weak reference. */
+      task = coop_task_new (f->loop, noop_body, &runs, NULL);
+      g_object_weak_ref (G_OBJECT (task), weak_gone, &gone);
+      g_object_unref (task);
+
+      /* Qdata. */
+      task = coop_task_new (f->loop, noop_body, &runs, NULL);
+      g_object_set_data_full (G_OBJECT (task), "coop-test", &qdata_freed, qdata_gone);
+      g_object_unref (task);
+
+      /* A handler, connected and gone again. */
+      task = coop_task_new (f->loop, noop_body, &runs, NULL);
+      handler = g_signal_connect (task, "notify::name", G_CALLBACK (name_changed), NULL);
+      g_signal_handler_disconnect (task, handler);
+      g_object_unref (task);
+    }
+  coop_test_drain ();
+
+  g_assert_cmpint (runs, ==, N_PLAIN + 3 * N_EACH);
+  g_assert_cmpint (n_task_reports, ==, N_EACH);
+  g_assert_cmpint (gone, ==, N_EACH);
+  g_assert_cmpint (qdata_freed, ==, N_EACH);
+  g_assert_null (coop_loop_list_tasks (f->loop));
+}
+
 static void
 await_done_body (CoopTask *task, gpointer data)
 {
@@ -830,6 +893,7 @@ main (int argc, char **argv)
   coop_test_add ("/coop/task/nested", test_nested);
   coop_test_add ("/coop/task/binding-callback", test_binding_callback);
   coop_test_add ("/coop/task/recycling", test_recycling);
+  coop_test_add ("/coop/task/past-pool", test_past_pool);
   g_test_add_func ("/coop/task/close-with-tasks", test_close_with_tasks);
   g_test_add_func ("/coop/task/cancel-cycle", test_cancel_cycle);
 

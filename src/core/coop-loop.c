@@ -119,6 +119,7 @@ struct _CoopLoop
 
   LoopSource     *ready_source;
   LoopSource     *timer_source;
+  LoopSource     *stack_trim_source;  /* G_PRIORITY_LOW, see loop_schedule_stack_trim() */
   CoopTimerFd     timer_fd;      /* wakes the poll at the earliest deadline */
 
   GQueue          tasks;         /* live tasks, links embedded in the tasks */
@@ -656,6 +657,8 @@ run_batch_debug (CoopLoop *loop,
   return FALSE;
 }
 
+static inline void loop_schedule_stack_trim (CoopLoop *loop);
+
 static gboolean
 ready_source_dispatch (GSource     *source,
                        GSourceFunc  callback,
@@ -745,15 +748,63 @@ ready_source_dispatch (GSource     *source,
     }
 
   /* Nothing ready: a burst is over, a good time to give back what it left
-   * in the future pool (a compare while the pool is small). */
+   * in the future pool and the stack pool (a compare or two while they
+   * are small). */
   if (loop->ready.len == 0)
-    coop_future_pool_trim (loop->future_pool);
+    {
+      coop_future_pool_trim (loop->future_pool);
+      loop_schedule_stack_trim (loop);
+    }
 
   if (pushed)
     g_main_context_pop_thread_default (context);
   g_object_unref (loop);
 
   return G_SOURCE_CONTINUE;
+}
+
+/* --- giving back the stacks of a burst -------------------------------------
+ *
+ * The stacks a burst of tasks leaves behind stay warm, so the next burst
+ * faults in no page (coop-fiber.c).  The pages go back in slices from a
+ * source of low priority, which runs only when nothing else is ready: the
+ * pool decides how much and when (half per round, a round at most once a
+ * second), the source gives it the time. */
+
+#define STACK_TRIM_BUDGET 256   /* stacks per slice: a fraction of a ms */
+
+static gboolean
+stack_trim_dispatch (GSource     *source,
+                     GSourceFunc  callback,
+                     gpointer     user_data)
+{
+  CoopLoop *loop = ((LoopSource *) source)->loop;
+  gint64 next;
+
+  if (loop == NULL)
+    return G_SOURCE_CONTINUE;
+  next = coop_stack_pool_trim_idle (loop->stack_pool, g_get_monotonic_time (), STACK_TRIM_BUDGET);
+  g_source_set_ready_time (source, next != 0 ? next : -1);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs stack_trim_funcs = {
+  NULL,
+  NULL,
+  stack_trim_dispatch,
+  NULL, NULL, NULL,
+};
+
+/* When the ready queue runs dry: a compare or two unless a burst left
+ * stacks to give back and no slice is scheduled yet. */
+static inline void
+loop_schedule_stack_trim (CoopLoop *loop)
+{
+  GSource *source = (GSource *) loop->stack_trim_source;
+
+  if (G_UNLIKELY (coop_stack_pool_has_surplus (loop->stack_pool)) &&
+      source != NULL && g_source_get_ready_time (source) == -1)
+    g_source_set_ready_time (source, 0);
 }
 
 static GSourceFuncs ready_source_funcs = {
@@ -1011,6 +1062,8 @@ coop_loop_constructed (GObject *object)
    * are ready the expired timers run before the ready queue. */
   loop->timer_source = loop_source_new (loop, &timer_source_funcs, "[coop-timers]");
   loop->ready_source = loop_source_new (loop, &ready_source_funcs, "[coop-ready]");
+  loop->stack_trim_source = loop_source_new (loop, &stack_trim_funcs, "[coop-stack-trim]");
+  g_source_set_priority ((GSource *) loop->stack_trim_source, G_PRIORITY_LOW);
 
   coop_debug_loop_init (loop);
 }
@@ -1073,6 +1126,7 @@ coop_loop_finalize (GObject *object)
   coop_io_shutdown (loop);
   loop_drain (loop);
   loop_source_destroy (&loop->ready_source);
+  loop_source_destroy (&loop->stack_trim_source);
   coop_timer_fd_clear (&loop->timer_fd, (GSource *) loop->timer_source);
   loop_source_destroy (&loop->timer_source);
   g_clear_pointer (&loop->future_pool, coop_future_pool_free);
@@ -2005,6 +2059,7 @@ coop_loop_close (CoopLoop *loop)
   coop_io_shutdown (loop);
   loop_drain (loop);
   loop_source_destroy (&loop->ready_source);
+  loop_source_destroy (&loop->stack_trim_source);
   coop_timer_fd_clear (&loop->timer_fd, (GSource *) loop->timer_source);
   loop_source_destroy (&loop->timer_source);
   /* The pooled futures hold references on the loop: let them go. */

@@ -405,6 +405,12 @@ coop_object_unref (gpointer object)
   g_object_unref (object);
 }
 
+/* Drops the last reference to @object (the caller's): for an object
+ * nothing watches (no qdata, no signal handler ever connected, GObject's
+ * own dispose), finalizes and frees it without GLib's teardown of what it
+ * does not have; anything else goes through g_object_unref(). */
+void coop_object_unref_last (gpointer object);
+
 /* Recycled plain futures, one pool per loop (see coop-future.c).  Slots
  * are absolute positions, so a future can leave the ring from the middle
  * (its slot becomes NULL) and the ring can grow without renumbering.  The
@@ -479,7 +485,9 @@ struct _CoopTask
   guint           step_queued : 1;
   guint           cancelling_awaited : 1; /* inside coop_future_cancel (awaiting) */
   guint           alive_ref : 1;        /* holds a reference on itself */
-  CoopFiber       fiber;
+  guint           n_cancels;            /* requests not yet withdrawn (asyncio's
+                                         * cancelling()); cold, in what was padding */
+  CoopFiber       fiber;                /* its stack size too, from creation on */
 
   /* Cold. */
   GList           link;            /* in the loop's live tasks */
@@ -488,12 +496,10 @@ struct _CoopTask
   GDestroyNotify  notify;
   char           *name;
   char           *cancel_message;
-  gsize           stack_size;
   GSList         *cancel_hooks;    /* CancelHook*, run on each cancel request */
   guint64         id;              /* per loop, from 1, for dumps */
   guint64         parent_id;       /* the task that made it, 0 outside a task */
   gint64          created_usec;
-  guint           n_cancels;            /* requests not yet withdrawn (asyncio's cancelling()) */
 };
 
 extern COOP_TLS CoopTask *coop_current_task;

@@ -169,7 +169,13 @@ static void
 task_drop_alive_ref (CoopTask *task)
 {
   task->alive_ref = FALSE;
-  if (!task_recycle (task))
+  if (task_recycle (task))
+    return;
+  /* Spawned and forgotten, past what the pool keeps: usually the last
+   * reference, and nothing watches it. */
+  if (g_atomic_int_get (&G_OBJECT (task)->ref_count) == 1)
+    coop_object_unref_last (task);
+  else
     g_object_unref (task);
 }
 
@@ -322,9 +328,6 @@ coop_task_step (gpointer data)
           task_complete (task);
           return;
         }
-      coop_fiber_init (&task->fiber, coop_loop_get_stack_pool (task->loop),
-                       task->stack_size, task_fiber_main, task);
-      coop_fiber_set_name_func (&task->fiber, task_fiber_name, task);
       {
         GError *error = NULL;
 
@@ -561,7 +564,9 @@ coop_task_new_full (CoopLoop       *loop,
   task->user_data = user_data;
   task->notify = notify;
   task->name = g_strdup (name);
-  task->stack_size = stack_size;
+  /* Its stack is taken at the first step. */
+  coop_fiber_init (&task->fiber, coop_loop_get_stack_pool (loop), stack_size, task_fiber_main, task);
+  coop_fiber_set_name_func (&task->fiber, task_fiber_name, task);
   task->parent_id = coop_current_task != NULL ? coop_current_task->id : 0;
   task->created_usec = coop_time_coarse ();
   coop_future_hold (COOP_FUTURE (task));

@@ -35,6 +35,16 @@ typedef struct
   gpointer sp;
 } CoopFiberContext;
 
+/* AddressSanitizer and ThreadSanitizer builds keep per-fiber state for
+ * their switch annotations (coop-fiber.c). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+# define COOP_FIBER_SANITIZER 1
+#elif defined(__has_feature)
+# if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#  define COOP_FIBER_SANITIZER 1
+# endif
+#endif
+
 /* What a switch reads and writes comes first, in 40 bytes: with the
  * fields of its owner that an await touches (CoopTask puts them just
  * before its fiber), a hand-off touches two cache lines of a task object
@@ -58,11 +68,14 @@ struct _CoopFiber
   CoopStackPool    *pool;
   CoopStack        *stack;          /* NULL until the first resume, and after it finished */
   gsize             stack_size;     /* requested size, 0 = pool default */
+#ifdef COOP_FIBER_SANITIZER
+  /* Only in sanitizer builds: 40 bytes every task would carry. */
   gpointer          asan_fake_stack;
   gconstpointer     asan_caller_bottom; /* stack of whoever resumed it (AddressSanitizer builds) */
   gsize             asan_caller_size;
   gpointer          tsan_fiber;     /* ThreadSanitizer builds: its fiber context */
   gpointer          tsan_caller;    /* and the one of whoever resumed it */
+#endif
 };
 
 /* Stack pool: one per loop (one thread).  Not thread-safe. */
@@ -71,9 +84,23 @@ void           coop_stack_pool_free             (CoopStackPool *pool);
 gsize          coop_stack_pool_get_default_size (CoopStackPool *pool);
 void           coop_stack_pool_set_default_size (CoopStackPool *pool,
                                                  gsize          size);
+/* After a burst the free stacks stay warm (their pages resident) for the
+ * next one, as many as were lately in use at once.  When the loop is
+ * idle, coop_stack_pool_trim_idle() gives back half of them per round, a
+ * round at most once a second (@now is g_get_monotonic_time ()), and
+ * unmaps slabs left all cold; @budget (0: none) bounds the stacks handled
+ * per call, so an idle loop does it in slices.  Returns 0 when nothing is
+ * left to give back, else when to call again (<= @now: at once).
+ * coop_stack_pool_has_surplus() is the cheap test for whether to call. */
+gboolean       coop_stack_pool_has_surplus      (CoopStackPool *pool);
+gint64         coop_stack_pool_trim_idle        (CoopStackPool *pool,
+                                                 gint64         now,
+                                                 guint          budget);
 /* Number of stacks currently handed out / cached. For tests and benchmarks. */
 guint          coop_stack_pool_get_n_in_use     (CoopStackPool *pool);
 guint          coop_stack_pool_get_n_free       (CoopStackPool *pool);
+/* Of those, how many still have their pages (warm, most recent first). */
+guint          coop_stack_pool_get_n_warm       (CoopStackPool *pool);
 
 /* A stack handed out by a pool: lowest usable byte, usable size (from the
  * low end up to the 16-byte aligned top) and whether a PROT_NONE guard page
@@ -84,6 +111,11 @@ gboolean       coop_stack_is_guarded            (CoopStack     *stack);
 /* Whether stacks get guard regions (MADV_GUARD_INSTALL, Linux 6.13) rather
  * than PROT_NONE pages and canaries; probed once per process. */
 gboolean       coop_stack_guard_regions_in_use  (void);
+/* Whether a new slab's guards and first pages are set up in one
+ * process_madvise() call (Linux 6.13) rather than one madvise() per stack
+ * and a fault per first page; FALSE too once the call failed, under
+ * valgrind, or with COOP_STACK_BATCH_MADVISE=0. */
+gboolean       coop_stack_batch_madvise_in_use  (void);
 
 /* Fibers are embedded in their owner (no allocation of their own).  The
  * stack is taken from the pool at the first resume and returned as soon

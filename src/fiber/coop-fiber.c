@@ -170,10 +170,13 @@
 #define COOP_CANARY_WORDS         8
 #define COOP_CANARY_BYTES         (COOP_CANARY_WORDS * sizeof (guint64))
 #define COOP_CANARY_MAGIC         G_GUINT64_CONSTANT (0xc00bf1be5ac0ffee)
-/* Free stacks kept with their pages resident, and how many more may pile
- * up before a trim, so madvise() runs once per batch, not per fiber. */
+/* Free stacks always kept with their pages resident, and how many more
+ * may pile up past the pool's bound before a trim, so madvise() runs once
+ * per batch, not per fiber. */
 #define COOP_POOL_HOT_MAX         16
 #define COOP_POOL_TRIM_BATCH      48
+/* How often an idle loop gives back half of what the last burst left. */
+#define COOP_POOL_IDLE_TRIM_USEC  G_USEC_PER_SEC
 /* An empty slab is unmapped only if at least this many free stacks remain
  * without it, so a loop hovering around a slab boundary does not map and
  * unmap in a cycle. */
@@ -234,6 +237,7 @@ struct _CoopStackSlab
   gsize          slot;          /* distance between two stacks */
   guint          n_stacks;
   guint          n_in_use;
+  guint          n_cold;        /* on the pool's cold list */
   CoopGuardKind  guard_kind;
   gboolean       retired;       /* not the pool's default size any more:
                                  * unmapped when its last stack returns */
@@ -256,12 +260,20 @@ struct _CoopStackPool
   CoopStackList  singles;
   guint          n_in_use;
   guint          n_slab_stacks; /* in non-retired slabs; drives slab growth */
+  guint          peak;          /* most stacks in use at once lately: as many
+                                 * free ones stay warm (see the idle trim) */
+  gint64         next_idle_trim;
+  guint          trim_target;   /* hot stacks to keep in the idle trim's
+                                 * round under way; 0 between rounds */
+  gboolean       cold_grew;     /* stacks went cold since the last round */
   gboolean       zombie;        /* freed while stacks were in use */
 };
 
 static gsize coop_page_size;
 static gint  coop_guard_budget;     /* guarded stacks that may still be made */
 static gint  coop_guard_regions;    /* the kernel has MADV_GUARD_INSTALL */
+static gint  coop_batch_madvise_broken; /* no process_madvise() on ourselves
+                                         * (coop_batch_madvise()) */
 
 COOP_TLS CoopFiber *coop_current_fiber;
 static COOP_TLS gboolean   coop_thread_ready;
@@ -297,6 +309,13 @@ coop_probe_guard_regions (void)
 }
 
 gboolean
+coop_stack_batch_madvise_in_use (void)
+{
+  coop_fiber_global_init ();
+  return !g_atomic_int_get (&coop_batch_madvise_broken) && !RUNNING_ON_VALGRIND;
+}
+
+gboolean
 coop_stack_guard_regions_in_use (void)
 {
   coop_fiber_global_init ();
@@ -327,6 +346,8 @@ coop_fiber_global_init (void)
         }
       g_atomic_int_set (&coop_guard_budget, (gint) budget);
       g_atomic_int_set (&coop_guard_regions, coop_probe_guard_regions ());
+      if (g_strcmp0 (g_getenv ("COOP_STACK_BATCH_MADVISE"), "0") == 0)
+        g_atomic_int_set (&coop_batch_madvise_broken, TRUE);
 #ifdef COOP_ASAN
       __sanitizer_set_death_callback (coop_fiber_asan_death);
 #endif
@@ -694,6 +715,8 @@ coop_stack_list_push_head (CoopStackList *list,
   list->head = stack;
   list->length++;
   stack->where = where;
+  if (where == COOP_STACK_COLD && stack->slab != NULL)
+    stack->slab->n_cold++;
 }
 
 static void
@@ -710,6 +733,8 @@ coop_stack_list_remove (CoopStackList *list,
     list->tail = stack->prev;
   stack->prev = stack->next = NULL;
   list->length--;
+  if (stack->where == COOP_STACK_COLD && stack->slab != NULL)
+    stack->slab->n_cold--;
   stack->where = COOP_STACK_NOWHERE;
 }
 
@@ -781,12 +806,13 @@ coop_map_stacks (gsize size)
  * forked child too.  Older kernels refuse: then coop_batch_madvise() says
  * FALSE, once for good, and the caller falls back to one madvise() per
  * stack for the guards and to page faults.  Valgrind does not know the
- * call (and would warn about it): under valgrind the fallback runs. */
+ * call (and would warn about it): under valgrind the fallback runs, as it
+ * does with COOP_STACK_BATCH_MADVISE=0 in the environment (the tests'
+ * way to the fallback on a kernel that has the call). */
 #ifndef MADV_POPULATE_WRITE
 # define MADV_POPULATE_WRITE 23
 #endif
 #define COOP_PIDFD_SELF (-10001)   /* PIDFD_SELF_THREAD_GROUP */
-static gint coop_batch_madvise_broken;
 
 static gboolean
 coop_batch_madvise (guint8 *base,
@@ -1041,11 +1067,12 @@ coop_stack_compare_address (gconstpointer a,
   return sa->low < sb->low ? -1 : sa->low > sb->low ? 1 : 0;
 }
 
-/* Moves all but the @keep most recently released hot stacks to the cold
- * list, giving their pages back in as few madvise() calls as possible. */
+/* Moves up to a batch of the least recently released hot stacks, down to
+ * @keep, to the cold list, giving their pages back in as few madvise()
+ * calls as possible. */
 static void
-coop_stack_pool_trim (CoopStackPool *pool,
-                      guint          keep)
+coop_stack_pool_trim_batch (CoopStackPool *pool,
+                            guint          keep)
 {
   CoopStack *batch[COOP_POOL_HOT_MAX + COOP_POOL_TRIM_BATCH + 1];
   guint n = 0, i, first;
@@ -1074,6 +1101,77 @@ coop_stack_pool_trim (CoopStackPool *pool,
 
   for (i = 0; i < n; i++)
     coop_stack_list_push_head (&pool->cold, batch[i], COOP_STACK_COLD);
+  pool->cold_grew = TRUE;
+}
+
+/* All but the @keep most recently released hot stacks go cold. */
+static void
+coop_stack_pool_trim (CoopStackPool *pool,
+                      guint          keep)
+{
+  while (pool->hot.length > keep)
+    coop_stack_pool_trim_batch (pool, keep);
+}
+
+gboolean
+coop_stack_pool_has_surplus (CoopStackPool *pool)
+{
+  return pool->hot.length > COOP_POOL_HOT_MAX ||
+         (pool->cold_grew && pool->cold.length >= COOP_SLAB_MIN_STACKS + COOP_POOL_SPARE_STACKS);
+}
+
+gint64
+coop_stack_pool_trim_idle (CoopStackPool *pool,
+                           gint64         now,
+                           guint          budget)
+{
+  CoopStackSlab *slab, *next;
+  guint done = 0;
+
+  g_return_val_if_fail (pool != NULL, 0);
+
+  if (pool->trim_target == 0)
+    {
+      /* A round: half of what the last burst left, at most once per
+       * period. */
+      if (!coop_stack_pool_has_surplus (pool))
+        return 0;
+      if (now < pool->next_idle_trim)
+        return pool->next_idle_trim;
+      pool->next_idle_trim = now + COOP_POOL_IDLE_TRIM_USEC;
+      pool->peak = MAX (pool->n_in_use, pool->peak / 2);
+      pool->trim_target = MAX (COOP_POOL_HOT_MAX,
+                               pool->peak > pool->n_in_use ? pool->peak - pool->n_in_use : 0);
+    }
+
+  while (pool->hot.length > pool->trim_target)
+    {
+      guint before = pool->hot.length;
+
+      if (budget != 0 && done >= budget)
+        return now;
+      coop_stack_pool_trim_batch (pool, pool->trim_target);
+      done += before - pool->hot.length;
+    }
+
+  /* Slabs with no stack in use and none warm go, as long as enough free
+   * stacks remain without them that a loop hovering around a slab
+   * boundary does not map and unmap in a cycle. */
+  for (slab = pool->slabs; slab != NULL; slab = next)
+    {
+      next = slab->next;
+      if (slab->n_in_use > 0 || slab->retired || slab->n_cold < slab->n_stacks ||
+          pool->hot.length + pool->cold.length < slab->n_stacks + COOP_POOL_SPARE_STACKS)
+        continue;
+      if (budget != 0 && done >= budget)
+        return now;
+      done += slab->n_stacks / 8 + 1;
+      coop_stack_slab_free (pool, slab);
+    }
+
+  pool->trim_target = 0;
+  pool->cold_grew = FALSE;
+  return coop_stack_pool_has_surplus (pool) ? pool->next_idle_trim : 0;
 }
 
 /* --- stacks of other sizes ----------------------------------------------- */
@@ -1231,6 +1329,14 @@ coop_stack_pool_get_n_free (CoopStackPool *pool)
   return pool->hot.length + pool->cold.length + pool->singles.length;
 }
 
+guint
+coop_stack_pool_get_n_warm (CoopStackPool *pool)
+{
+  g_return_val_if_fail (pool != NULL, 0);
+
+  return pool->hot.length;
+}
+
 static CoopStack *
 coop_stack_pool_take (CoopStackPool *pool,
                       gsize          size,
@@ -1267,6 +1373,8 @@ coop_stack_pool_take (CoopStackPool *pool,
   stack->in_use = TRUE;
   stack->owner = owner;
   pool->n_in_use++;
+  if (pool->n_in_use > pool->peak)
+    pool->peak = pool->n_in_use;
 
   /* Rewritten at every hand-out: a neighbour's trim may have zeroed it. */
   if (stack->canary != NULL)
@@ -1309,16 +1417,17 @@ coop_stack_pool_release (CoopStackPool *pool,
           if (slab->n_in_use == 0)
             coop_stack_slab_free (pool, slab);
         }
-      else if (slab->n_in_use == 0 &&
-               pool->hot.length + pool->cold.length - (slab->n_stacks - 1) >= COOP_POOL_SPARE_STACKS)
-        {
-          coop_stack_slab_free (pool, slab);
-        }
       else
         {
+          /* Warm, for the next burst: as many free stacks as were lately in
+           * use at once keep their pages (and their slabs stay mapped)
+           * until the loop is idle, which gives them back a half at a time
+           * (coop_stack_pool_trim_idle()). */
+          guint keep = MAX (COOP_POOL_HOT_MAX, pool->peak);
+
           coop_stack_list_push_head (&pool->hot, stack, COOP_STACK_HOT);
-          if (pool->hot.length > COOP_POOL_HOT_MAX + COOP_POOL_TRIM_BATCH)
-            coop_stack_pool_trim (pool, COOP_POOL_HOT_MAX);
+          if (pool->hot.length > keep + COOP_POOL_TRIM_BATCH)
+            coop_stack_pool_trim (pool, keep);
         }
     }
 
