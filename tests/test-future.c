@@ -623,16 +623,30 @@ test_heavy_results_released (CoopFixture *f, gconstpointer data)
  * future is recycled, and the bytes go when the pool lends it again or
  * trims; larger ones go with the last user, as other boxed results do.
  * Read either way through get_boxed() and get_bytes(). */
+typedef struct
+{
+  int      *freed;
+  gpointer  data;
+} WatchedBytes;
+
 static void
 bytes_freed (gpointer data)
 {
-  (*(int *) data)++;
+  WatchedBytes *watched = data;
+
+  (*watched->freed)++;
+  g_free (watched->data);
+  g_free (watched);
 }
 
 static GBytes *
 bytes_watched (gsize size, int *freed)
 {
-  return g_bytes_new_with_free_func (g_malloc0 (size), size, bytes_freed, freed);
+  WatchedBytes *watched = g_new (WatchedBytes, 1);
+
+  watched->freed = freed;
+  watched->data = g_malloc0 (size);
+  return g_bytes_new_with_free_func (watched->data, size, bytes_freed, watched);
 }
 
 static void
