@@ -4,7 +4,7 @@
  */
 #include "config.h"
 
-#include "coop-private.h"
+#include "coop-future-private.h"
 
 /**
  * CoopFuture:
@@ -33,28 +33,6 @@
  * reported to the loop's exception handler when it is finalized.
  */
 
-typedef struct
-{
-  CoopLoop        *loop;
-  CoopWaiter      *waiters_head;
-  CoopWaiter      *waiters_tail;
-  GError          *error;
-  GDestroyNotify   pointer_notify;   /* owns the value of set_pointer */
-  GValue           value;
-  guint8           state;            /* CoopFutureState */
-  guint8           held_state;       /* the result recorded while held */
-  guint            held : 1;
-  guint            retrieved : 1;
-  guint            had_handlers : 1;  /* ::done had handlers at completion */
-  guint            observed : 1;      /* awaited, watched or read (debug mode's never-awaited) */
-  guint64          pool_slot;         /* position in the loop's pool, or NOT_POOLED */
-  CoopUndoFunc     undo;              /* see coop_future_set_undo() */
-  gpointer         undo_data;
-  GDestroyNotify   undo_notify;
-  CoopDescribeFunc describe;          /* see coop_future_set_describe() */
-  gpointer         describe_data;
-  CoopDebugSite   *site;              /* where it was made, in debug mode only */
-} CoopFuturePrivate;
 
 enum {
   PROP_0,
@@ -73,171 +51,14 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE_WITH_PRIVATE (CoopFuture, coop_future, G_TYPE_OBJECT)
 
-#define PRIV(f) ((CoopFuturePrivate *) coop_future_get_instance_private (f))
+gint coop_future_private_offset;
+
+#define PRIV(f) COOP_FUTURE_PRIV (f)
 
 /* Futures and tasks are made on hot paths: the loop is passed through a
  * thread-local instead of a construct property, which would cost GValue
  * marshalling for every future. */
 static COOP_TLS CoopLoop *constructing_loop;
-
-static void future_unpool (CoopFuture *future);
-
-/* The loop, resolved lazily for futures built by bindings without one:
- * "loop" is not a construct property, because GObject would then marshal
- * its default for every future and task. */
-static inline CoopLoop *
-future_loop (CoopFuturePrivate *priv)
-{
-  if (G_UNLIKELY (priv->loop == NULL))
-    priv->loop = g_object_ref (coop_loop_get_default ());
-  return priv->loop;
-}
-
-/* The result's GValue, unset.  Stream reads finish futures with a #GBytes
- * by the thousand, so that type skips the GValue machinery (a type-table
- * lookup and a boxed-copy dispatch each way): a boxed GValue holds its
- * pointer in data[0] (gboxed.c), which is all these paths touch. */
-static inline void
-value_clear (GValue *value)
-{
-  if (G_VALUE_TYPE (value) == G_TYPE_BYTES)
-    {
-      GBytes *bytes = value->data[0].v_pointer;
-
-      memset (value, 0, sizeof *value);
-      if (bytes != NULL)
-        g_bytes_unref (bytes);
-    }
-  else if (G_VALUE_TYPE (value) != G_TYPE_INVALID)
-    g_value_unset (value);
-}
-
-static void
-future_clear_undo (CoopFuturePrivate *priv)
-{
-  GDestroyNotify notify = priv->undo_notify;
-  gpointer data = priv->undo_data;
-
-  priv->undo = NULL;
-  priv->undo_data = NULL;
-  priv->undo_notify = NULL;
-  if (notify != NULL)
-    notify (data);
-}
-
-/* --- GObject shortcuts ------------------------------------------------------------
- *
- * Every completion would ask g_signal_has_handler_pending() whether ::done
- * has handlers, and every recycling would call g_signal_handlers_destroy():
- * both take GLib's global signal lock and look the object up in a hash
- * table, which cost more than the rest of an await.  Since 2.74, GLib
- * (64-bit) keeps flags in the padding after GObject.ref_count, one of them
- * set, and never cleared, when a handler is first connected to the object.
- * That layout is private, so it is not assumed: the probe below connects
- * handlers (both ways GLib offers) to a signal of fresh objects and keeps
- * the bit only if exactly that one bit appears each time, and nothing else
- * sets it.  Without it
- * (another GLib, a 32-bit build), coop_object_may_have_handlers() is always
- * TRUE and GLib is asked as before. */
-
-guint coop_handler_flag;
-/* GObject's own dispose (coop_object_unref_last()), found by the probe. */
-static void (*coop_default_dispose) (GObject *object);
-
-#if GLIB_SIZEOF_VOID_P == 8
-static void
-probe_handler (void)
-{
-}
-
-static void
-probe_class_init (gpointer klass,
-                  gpointer data)
-{
-  g_signal_new ("coop-probe", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                NULL, NULL, NULL, G_TYPE_NONE, 0);
-}
-
-static guint
-probe_flags (GObject *object)
-{
-  return (guint) g_atomic_int_get ((gint *) &object->ref_count + 1);
-}
-#endif
-
-void
-coop_gobject_probe (void)
-{
-#if GLIB_SIZEOF_VOID_P == 8
-  static gsize done;
-
-  if (g_once_init_enter (&done))
-    {
-      /* A type of its own, with a signal that is not ::notify (which has a
-       * bit of its own as well). */
-      GType type = g_type_register_static_simple (G_TYPE_OBJECT, "CoopHandlerProbe",
-                                                  sizeof (GObjectClass), probe_class_init,
-                                                  sizeof (GObject), NULL, 0);
-      GObject *a = g_object_new (type, NULL);
-      GObject *b = g_object_new (type, NULL);
-      guint before_a = probe_flags (a), before_b = probe_flags (b);
-      guint bit_a, bit_b, other;
-      GClosure *closure;
-
-      /* What other uses of an object must not set. */
-      g_object_set_data (a, "coop-probe", a);
-      g_object_freeze_notify (a);
-      g_object_thaw_notify (a);
-      g_object_ref (a);
-      g_object_unref (a);
-      other = probe_flags (a) ^ before_a;
-
-      g_signal_connect (a, "coop-probe", G_CALLBACK (probe_handler), NULL);
-      closure = g_cclosure_new (G_CALLBACK (probe_handler), NULL, NULL);
-      g_signal_connect_closure_by_id (b, g_signal_lookup ("coop-probe", type), 0, closure, FALSE);
-      bit_a = probe_flags (a) & ~before_a;
-      bit_b = probe_flags (b) & ~before_b;
-      /* Exactly one new bit, the same both ways, set by nothing else. */
-      if (bit_a != 0 && (bit_a & (bit_a - 1)) == 0 && bit_a == bit_b &&
-          before_a == before_b && (other & bit_a) == 0 &&
-          glib_check_version (2, 74, 0) == NULL)
-        coop_handler_flag = bit_a;
-
-      g_object_unref (a);
-      g_object_unref (b);
-      coop_default_dispose = G_OBJECT_CLASS (g_type_class_peek_static (G_TYPE_OBJECT))->dispose;
-      g_once_init_leave (&done, 1);
-    }
-#endif
-}
-
-/* The last unref of an object that nothing watches, without GLib's
- * teardown.  GLib 2.74 spends about 1,500 instructions around an object's
- * finalize: it freezes the notify queue (a global lock and a queue
- * allocated in the object's GData, then freed), destroys signal handlers
- * (the global signal lock and a hash lookup), and clears four GData keys.
- * For an object with no qdata at all (no weak, toggle or GWeakRef
- * references, no user data, not floating), no signal handler ever
- * connected (the probed bit) and GObject's own dispose, all of that finds
- * nothing: what is left is finalize and freeing the instance.  The
- * reference count goes to 0 first, as GLib's does, so finalize sees what
- * it would see there.  Anything else goes through g_object_unref(). */
-void
-coop_object_unref_last (gpointer object)
-{
-  GObject *gobject = object;
-
-  if (G_LIKELY (coop_handler_flag != 0 && coop_default_dispose != NULL) &&
-      G_OBJECT_GET_CLASS (gobject)->dispose == coop_default_dispose &&
-      gobject->qdata == NULL && !coop_object_may_have_handlers (gobject) &&
-      g_atomic_int_compare_and_exchange ((gint *) &gobject->ref_count, 1, 0))
-    {
-      G_OBJECT_GET_CLASS (gobject)->finalize (gobject);
-      g_type_free_instance ((GTypeInstance *) gobject);
-      return;
-    }
-  g_object_unref (object);
-}
 
 /* --- completion ---------------------------------------------------------------- */
 
@@ -295,7 +116,7 @@ future_complete (CoopFuture      *future,
                           g_object_ref (future));
     }
 
-  future_unpool (future);
+  coop_future_unpool (future);
   if (held)
     coop_object_unref (future);
 }
@@ -414,7 +235,7 @@ coop_future_real_cancel (CoopFuture *future,
 static void
 coop_future_init (CoopFuture *future)
 {
-  PRIV (future)->pool_slot = G_MAXUINT64;
+  PRIV (future)->pool_slot = COOP_FUTURE_NOT_POOLED;
 }
 
 static void
@@ -456,7 +277,7 @@ coop_future_finalize (GObject *object)
     priv->pointer_notify (g_value_get_pointer (&priv->value));
   /* Not G_IS_VALUE(), which takes GType's lock: the future's own value is
    * either unset or valid. */
-  value_clear (&priv->value);
+  future_value_clear (&priv->value);
   g_clear_error (&priv->error);
   g_clear_object (&priv->loop);
 
@@ -514,6 +335,7 @@ coop_future_class_init (CoopFutureClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
+  coop_future_private_offset = CoopFuture_private_offset;
   object_class->constructed = coop_future_constructed;
   object_class->finalize = coop_future_finalize;
   object_class->get_property = coop_future_get_property;
@@ -565,352 +387,6 @@ coop_future_class_init (CoopFutureClass *klass)
                   G_TYPE_NONE, 0);
 }
 
-/* --- recycling ---------------------------------------------------------------------
- *
- * Creating and finalizing a GObject costs a few hundred nanoseconds (GData
- * locks, class references, the notify queue), more than everything else an
- * await does.  So plain futures made with coop_future_new() on the loop's
- * thread are recycled: the loop's pool keeps one reference on each future it
- * lent, and a future whose only reference is the pool's, with no qdata (no
- * weak or toggle references, no binding wrapper) and nobody waiting, is
- * reset and lent again.
- *
- * Taking one first looks at the future a task last came back from
- * awaiting (coop_future_pool_note_awaited()): in a hand-off a task awaits
- * a future, drops it and makes the next, so that one is free again and
- * still warm in the cache, whatever else is lent meanwhile.  Otherwise it
- * looks at the oldest lent future; one still in use there moves to the tail
- * (still lent), so one held for long never blocks the others, and after
- * POOL_PROBES of them a new future is made: the ring grows with the number
- * of futures in use, with no cap (a cap made every future past it a new
- * GObject, 6x the cost of a recycled one).  Once the loop has nothing
- * ready, at most once a second, half of the futures nobody uses beyond
- * COOP_FUTURE_POOL_FLOOR are let go (coop_future_pool_trim()), so what a
- * burst made goes back within seconds of its end. */
-
-#define NOT_POOLED G_MAXUINT64
-
-/* Its address identifies the calling thread (see CoopFuturePool.thread). */
-static COOP_TLS char pool_thread_marker;
-
-CoopFuturePool *
-coop_future_pool_new (void)
-{
-  CoopFuturePool *pool = g_new0 (CoopFuturePool, 1);
-
-  pool->thread = &pool_thread_marker;
-  pool->mask = 64 - 1;
-  pool->ring = g_new0 (CoopFuture *, 64);
-  return pool;
-}
-
-void
-coop_future_pool_free (CoopFuturePool *pool)
-{
-  while (pool->n_tasks > 0)
-    coop_object_unref_last (pool->tasks[--pool->n_tasks]);
-  g_free (pool->tasks);
-
-  for (; pool->head < pool->tail; pool->head++)
-    {
-      CoopFuture *future = pool->ring[pool->head & pool->mask];
-
-      if (future != NULL)
-        {
-          PRIV (future)->pool_slot = NOT_POOLED;
-          coop_object_unref_last (future);   /* or an unref, if still in use */
-        }
-    }
-  g_free (pool->ring);
-  g_free (pool);
-}
-
-static void
-future_pool_grow (CoopFuturePool *pool)
-{
-  guint new_mask = pool->mask * 2 + 1;
-  CoopFuture **ring = g_new0 (CoopFuture *, new_mask + 1);
-  guint64 pos;
-
-  for (pos = pool->head; pos < pool->tail; pos++)
-    ring[pos & new_mask] = pool->ring[pos & pool->mask];
-  g_free (pool->ring);
-  pool->ring = ring;
-  pool->mask = new_mask;
-}
-
-static inline gboolean
-future_reclaimable (CoopFuture *future)
-{
-  GObject *object = G_OBJECT (future);
-
-  return __atomic_load_n ((gint *) &object->ref_count, __ATOMIC_ACQUIRE) == 1 &&
-         ((gsize) object->qdata & ~(gsize) 0x3) == 0 &&
-         PRIV (future)->waiters_head == NULL;
-}
-
-/* Brings a future nobody holds any more back to a fresh pending state.
- * Only light results get here (see future_unpool()). */
-static inline void
-future_reset (CoopFuture *future)
-{
-  CoopFuturePrivate *priv = PRIV (future);
-
-  /* Handlers connected in its previous life (even after it completed,
-   * where nobody saw them) must not hear about the next one. */
-  if (G_UNLIKELY (coop_object_may_have_handlers (future)))
-    g_signal_handlers_destroy (future);
-  /* G_IS_VALUE() takes GType's lock: test the type directly. */
-  value_clear (&priv->value);
-  if (G_UNLIKELY (priv->error != NULL))
-    g_clear_error (&priv->error);
-  priv->state = COOP_FUTURE_STATE_PENDING;
-  priv->held_state = COOP_FUTURE_STATE_PENDING;
-  priv->held = FALSE;
-  priv->retrieved = FALSE;
-  priv->had_handlers = FALSE;
-  priv->observed = FALSE;
-  priv->describe = NULL;
-  priv->describe_data = NULL;
-  if (G_UNLIKELY (priv->site != NULL))
-    g_clear_pointer (&priv->site, coop_debug_site_free);
-  if (G_UNLIKELY (priv->undo != NULL || priv->undo_notify != NULL))
-    future_clear_undo (priv);
-}
-
-/* Futures still in use that future_pool_take() moves on before it makes
- * a new one. */
-#define POOL_PROBES 2
-
-/* future_pool_take() when the futures it looked at are all still in use. */
-static G_GNUC_NO_INLINE CoopFuture *
-future_pool_take_slow (CoopFuturePool *pool,
-                       CoopLoop       *loop)
-{
-  CoopFuture *future;
-
-  future = coop_future_new_internal (COOP_TYPE_FUTURE, loop);   /* the pool's reference */
-  if (pool->tail - pool->head > pool->mask)
-    future_pool_grow (pool);
-  PRIV (future)->pool_slot = pool->tail;
-  pool->ring[pool->tail++ & pool->mask] = future;
-  return coop_object_ref (future);
-}
-
-static inline CoopFuture *
-future_pool_take (CoopFuturePool *pool,
-                  CoopLoop       *loop)
-{
-  CoopFuture **ring = pool->ring;
-  guint64 head = pool->head;
-  guint64 tail = pool->tail;
-  guint mask = pool->mask;
-  CoopFuture *recent = pool->recent;
-  guint probes;
-
-  if (recent != NULL)
-    {
-      pool->recent = NULL;
-      if (G_LIKELY (future_reclaimable (recent)))
-        {
-          /* Lent again from where it is in the ring. */
-          future_reset (recent);
-          __atomic_store_n ((gint *) &G_OBJECT (recent)->ref_count, 2, __ATOMIC_RELAXED);
-          return recent;
-        }
-    }
-
-  for (probes = 0; probes < POOL_PROBES; probes++)
-    {
-      CoopFuture *oldest = NULL;
-
-      while (head < tail && (oldest = ring[head & mask]) == NULL)
-        head++;
-      if (head == tail)
-        break;
-      /* From the head of the ring to the tail, with the pool's reference,
-       * whether it is free again or still in use. */
-      ring[head & mask] = NULL;
-      head++;
-      PRIV (oldest)->pool_slot = tail;
-      ring[tail & mask] = oldest;
-      tail++;
-      if (G_LIKELY (future_reclaimable (oldest)))
-        {
-          pool->head = head;
-          pool->tail = tail;
-          future_reset (oldest);
-          /* Nobody else holds it (count 1, no qdata), so nobody can touch
-           * the count meanwhile: the caller's reference is a plain store,
-           * not an atomic increment. */
-          __atomic_store_n ((gint *) &G_OBJECT (oldest)->ref_count, 2, __ATOMIC_RELAXED);
-          return oldest;
-        }
-    }
-  pool->head = head;
-  pool->tail = tail;
-  return future_pool_take_slow (pool, loop);
-}
-
-void
-coop_future_pool_trim_slow (CoopFuturePool *pool)
-{
-  gint64 now;
-  guint64 pos, out;
-  guint n_free = 0, n_kept = 0, n_drop;
-  guint n = 0;
-
-  /* Only its own thread touches the pool. */
-  if (pool->thread != &pool_thread_marker)
-    return;
-  now = g_get_monotonic_time ();
-  if (now < pool->next_trim)
-    return;
-  pool->next_trim = now + G_USEC_PER_SEC;
-  pool->recent = NULL;
-  for (pos = pool->head; pos < pool->tail; pos++)
-    {
-      CoopFuture *future = pool->ring[pos & pool->mask];
-
-      if (future != NULL)
-        {
-          n++;
-          if (future_reclaimable (future))
-            n_free++;
-        }
-    }
-  /* Half of the free ones (rounded up), keeping the floor. */
-  n_drop = MIN ((n_free + 1) / 2, n > COOP_FUTURE_POOL_FLOOR ? n - COOP_FUTURE_POOL_FLOOR : 0);
-
-  /* Compacts the ring towards its head as it goes: the slots are
-   * renumbered, in order. */
-  for (pos = out = pool->head; pos < pool->tail; pos++)
-    {
-      CoopFuture *future = pool->ring[pos & pool->mask];
-
-      pool->ring[pos & pool->mask] = NULL;
-      if (future == NULL)
-        continue;
-      if (n_drop > 0 && future_reclaimable (future))
-        {
-          n_drop--;
-          PRIV (future)->pool_slot = NOT_POOLED;
-          coop_object_unref_last (future);   /* the pool's, the only one */
-          continue;
-        }
-      /* A free one kept lets go of its result now (a #GBytes), not when
-       * it is next lent. */
-      if (G_VALUE_TYPE (&PRIV (future)->value) != G_TYPE_INVALID && future_reclaimable (future))
-        future_reset (future);
-      PRIV (future)->pool_slot = out;
-      pool->ring[out++ & pool->mask] = future;
-      n_kept++;
-    }
-  pool->tail = out;
-
-  /* A ring four times larger than what it holds shrinks by half. */
-  if (pool->mask + 1 > 64 && (guint64) (pool->mask + 1) > 4 * (guint64) n_kept)
-    {
-      guint new_mask = pool->mask / 2;
-      CoopFuture **ring = g_new0 (CoopFuture *, new_mask + 1);
-
-      for (pos = pool->head; pos < pool->tail; pos++)
-        ring[pos & new_mask] = pool->ring[pos & pool->mask];
-      g_free (pool->ring);
-      pool->ring = ring;
-      pool->mask = new_mask;
-    }
-}
-
-CoopFuturePool *
-coop_future_pool_for_thread (CoopLoop *loop)
-{
-  CoopFuturePool *pool = coop_loop_get_future_pool (loop);
-
-  if (G_LIKELY (pool != NULL && pool->thread == &pool_thread_marker && !coop_debug_capture))
-    return pool;
-  return NULL;
-}
-
-void
-coop_future_pool_note_awaited (CoopFuture *future)
-{
-  CoopFuturePrivate *priv = PRIV (future);
-  CoopFuturePool *pool;
-
-  if (priv->pool_slot == NOT_POOLED)
-    return;
-  pool = coop_loop_get_future_pool (future_loop (priv));
-  if (pool != NULL && pool->thread == &pool_thread_marker)
-    pool->recent = future;
-}
-
-static gboolean future_result_is_light (CoopFuturePrivate *priv);
-
-gboolean
-coop_future_reset_if_unused (CoopFuture *future)
-{
-  CoopFuturePrivate *priv = PRIV (future);
-
-  if (!future_reclaimable (future) || coop_object_may_have_handlers (future) ||
-      priv->held || priv->site != NULL || !future_result_is_light (priv))
-    return FALSE;
-  future_reset (future);
-  return TRUE;
-}
-
-/* Results that hold resources (an object, a boxed value, a pointer with a
- * destroy notify) or an error that must be reported if nobody reads it are
- * not kept in the pool: the pool lets go of the future as soon as it
- * completes, so it is finalized, and its result released, as soon as the
- * last user drops it.
- *
- * One boxed type is the exception: a #GBytes of at most
- * COOP_FUTURE_POOL_BYTES_MAX, the result of every stream read.  It is
- * only memory, so it may wait in a free pooled future until the pool
- * lends that future again or trims it (which resets the free futures it
- * keeps); a read then recycles its future instead of building and
- * finalizing a GObject (half of a TCP echo's cost). */
-#define COOP_FUTURE_POOL_BYTES_MAX ((gsize) 64 * 1024)
-
-static gboolean
-future_result_is_light (CoopFuturePrivate *priv)
-{
-  GType type;
-
-  if (priv->state == COOP_FUTURE_STATE_FAILED || priv->pointer_notify != NULL ||
-      priv->undo != NULL)
-    return FALSE;
-  if (G_VALUE_TYPE (&priv->value) == G_TYPE_INVALID)
-    return TRUE;
-  if (G_VALUE_TYPE (&priv->value) == G_TYPE_BYTES)
-    {
-      GBytes *bytes = priv->value.data[0].v_pointer;
-
-      return bytes == NULL || g_bytes_get_size (bytes) <= COOP_FUTURE_POOL_BYTES_MAX;
-    }
-  type = G_TYPE_FUNDAMENTAL (G_VALUE_TYPE (&priv->value));
-  return type != G_TYPE_OBJECT && type != G_TYPE_BOXED && type != G_TYPE_VARIANT &&
-         type != G_TYPE_PARAM && type != G_TYPE_INTERFACE;
-}
-
-static void
-future_unpool (CoopFuture *future)
-{
-  CoopFuturePrivate *priv = PRIV (future);
-  CoopFuturePool *pool;
-
-  if (G_LIKELY (priv->pool_slot == NOT_POOLED) || future_result_is_light (priv))
-    return;
-  pool = coop_loop_get_future_pool (future_loop (priv));
-  g_assert (pool != NULL && pool->ring[priv->pool_slot & pool->mask] == future);
-  pool->ring[priv->pool_slot & pool->mask] = NULL;
-  if (pool->recent == future)
-    pool->recent = NULL;
-  priv->pool_slot = NOT_POOLED;
-  g_object_unref (future);
-}
-
 /* --- public API -------------------------------------------------------------------- */
 
 /**
@@ -942,7 +418,7 @@ coop_future_new (CoopLoop *loop)
   /* Debug mode records where each future was made: no recycling then. */
   pool = coop_future_pool_for_thread (loop);
   if (G_LIKELY (pool != NULL))
-    return future_pool_take (pool, loop);
+    return coop_future_pool_take (pool, loop);
   return coop_future_new_internal (COOP_TYPE_FUTURE, loop);
 }
 
@@ -1197,7 +673,7 @@ coop_future_set_boxed (CoopFuture    *future,
   if (boxed_type == G_TYPE_BYTES)
     {
       /* What g_value_init() and g_value_set_boxed() would store (see
-       * value_clear()). */
+       * future_value_clear()). */
       priv->value.g_type = G_TYPE_BYTES;
       priv->value.data[0].v_pointer = value != NULL ? g_bytes_ref ((GBytes *) value) : NULL;
     }
@@ -1285,7 +761,7 @@ coop_future_set_cancelled (CoopFuture *future,
       if (priv->pointer_notify != NULL)
         priv->pointer_notify (g_value_get_pointer (&priv->value));
       priv->pointer_notify = NULL;
-      value_clear (&priv->value);
+      future_value_clear (&priv->value);
       g_clear_error (&priv->error);
     }
   priv->error = coop_cancelled_error_new (message);
@@ -1692,7 +1168,7 @@ coop_future_get_boxed (CoopFuture  *future,
   g_return_val_if_fail (COOP_IS_FUTURE (future), NULL);
 
   value = get_typed (future, G_TYPE_BOXED, error);
-  /* g_value_get_boxed() without its second type check (see value_clear()). */
+  /* g_value_get_boxed() without its second type check (see future_value_clear()). */
   return value != NULL ? value->data[0].v_pointer : NULL;
 }
 
@@ -2064,37 +1540,6 @@ coop_future_run_undo (CoopFuture *future)
   future_clear_undo (priv);
 }
 
-/* A plain future that left the pool only because of its undo goes back once
- * the undo is cleared (coop_await() delivered the result). */
-static void
-future_repool (CoopFuture *future)
-{
-  CoopFuturePrivate *priv = PRIV (future);
-  CoopFuturePool *pool;
-
-  if (priv->pool_slot != NOT_POOLED || G_OBJECT_TYPE (future) != COOP_TYPE_FUTURE ||
-      !future_result_is_light (priv))
-    return;
-  pool = coop_loop_get_future_pool (future_loop (priv));
-  if (pool == NULL || pool->thread != &pool_thread_marker)
-    return;
-  if (pool->tail - pool->head > pool->mask)
-    future_pool_grow (pool);
-  priv->pool_slot = pool->tail;
-  pool->ring[pool->tail++ & pool->mask] = g_object_ref (future);
-}
-
-void
-coop_future_clear_undo (CoopFuture *future)
-{
-  CoopFuturePrivate *priv = PRIV (future);
-
-  if (priv->undo != NULL)
-    {
-      future_clear_undo (priv);
-      future_repool (future);
-    }
-}
 
 char *
 coop_future_get_label (CoopFuture *future)

@@ -350,7 +350,7 @@ void     coop_future_append_description (CoopFuture *future,
                                          GString    *out,
                                          guint       depth);
 
-/* --- GObject shortcuts for the hot paths (see coop-future.c, "GObject
+/* --- GObject shortcuts for the hot paths (see coop-gobject.c, "GObject
  * shortcuts") ------------------------------------------------------------ */
 
 /* The bit GLib sets in an object's header the first time any signal
@@ -411,7 +411,7 @@ coop_object_unref (gpointer object)
  * does not have; anything else goes through g_object_unref(). */
 void coop_object_unref_last (gpointer object);
 
-/* Recycled plain futures, one pool per loop (see coop-future.c).  Slots
+/* Recycled plain futures, one pool per loop (see coop-future-pool.c).  Slots
  * are absolute positions, so a future can leave the ring from the middle
  * (its slot becomes NULL) and the ring can grow without renumbering.  The
  * ring grows with demand; coop_future_pool_trim() gives back what a burst
