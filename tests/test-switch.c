@@ -190,26 +190,20 @@ static void
 test_ping_pong (void)
 {
   PingPong pp;
-  gint64 start, elapsed;
   guint i;
 
   memset (&pp, 0, sizeof pp);
   test_ctx_init_fiber (&pp.fiber, 64 * 1024, ping_pong_fiber, &pp);
 
-  start = g_get_monotonic_time ();
   for (i = 0; i < N_PING_PONG; i++)
     test_switch (&pp.main, &pp.fiber);
-  elapsed = g_get_monotonic_time () - start;
   g_assert_cmpuint (pp.count, ==, N_PING_PONG);
 
   pp.stop = TRUE;
   test_switch (&pp.main, &pp.fiber);
   g_assert_cmpuint (pp.count, ==, N_PING_PONG);
 
-  g_test_message ("%s: %.1f ns per switch (%.1f ns per round trip)",
-                  coop_fiber_backend_name (),
-                  elapsed * 1000.0 / (2.0 * N_PING_PONG),
-                  elapsed * 1000.0 / N_PING_PONG);
+  g_test_message ("%s: %u round trips", coop_fiber_backend_name (), N_PING_PONG);
 
   test_ctx_clear (&pp.fiber);
   coop_fiber_context_free (&pp.main.ctx);
