@@ -924,7 +924,10 @@ lock_run (gint64   n,
 /* --- idle: one main-loop iteration with nothing ready, N waits pending -------
  * Coop: N tasks asleep for an hour (one timer heap); GLib: N pending
  * one-hour g_timeout_add() sources (one GSource each).  iteration_ns is
- * g_main_context_iteration (FALSE) timed over about 200 ms. */
+ * g_main_context_iteration (FALSE) timed over about 200 ms.  Then the
+ * power side: wakeups_per_s counts the blocking iterations
+ * (g_main_context_iteration (TRUE) returns only once the poll woke up)
+ * over 500 ms, less the one that ends the count. */
 
 #define IDLE_DELAY_USEC (G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
 
@@ -947,6 +950,33 @@ idle_never (gpointer data)
 {
   g_error ("idle: a one-hour timeout fired");
   return G_SOURCE_REMOVE;
+}
+
+static gboolean
+idle_count_done (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Wake-ups of an idle loop in @msec: blocking iterations, less the one the
+ * end of the count takes. */
+static gint64
+idle_wakeups (guint msec)
+{
+  gboolean done = FALSE;
+  gint64 wakeups = 0;
+  GSource *end = g_timeout_source_new (msec);
+
+  g_source_set_callback (end, idle_count_done, &done, NULL);
+  g_source_attach (end, ctx);
+  while (!done)
+    {
+      g_main_context_iteration (ctx, TRUE);
+      wakeups++;
+    }
+  g_source_unref (end);
+  return wakeups - 1;
 }
 
 static void
@@ -980,6 +1010,7 @@ idle_measure (gint64 n)
   while (t1 - t0 < 200 * 1000 * 1000 && iterations < 1000000);
   json_begin ();
   json_num ("iteration_ns", (t1 - t0) / (double) iterations);
+  json_num ("wakeups_per_s", idle_wakeups (500) / 0.5);
   /* Pending tasks are left to the process's exit. */
 }
 
