@@ -1793,78 +1793,6 @@ test_close_loop (void)
   close (peer);
 }
 
-/* --- throughput (-m perf) ---------------------------------------------------------------- */
-
-#define PERF_CLIENTS 100
-#define PERF_ROUNDS  2000
-
-typedef struct
-{
-  CoopLoop *loop;
-  guint16   port;
-} PerfClient;
-
-static void
-perf_client_body (CoopTask *task,
-                  gpointer  data)
-{
-  PerfClient *c = data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CoopStream) stream = await_stream (coop_stream_open_tcp (c->loop, "127.0.0.1", c->port), &error);
-  g_autoptr(GBytes) message = NULL;
-  char payload[64];
-
-  g_assert_no_error (error);
-  memset (payload, 'x', sizeof payload);
-  message = g_bytes_new (payload, sizeof payload);
-  for (guint j = 0; j < PERF_ROUNDS; j++)
-    {
-      g_autoptr(GBytes) reply = NULL;
-
-      g_assert_true (coop_stream_write (stream, message, &error));
-      reply = await_bytes (coop_stream_read_exactly (stream, sizeof payload), &error);
-      g_assert_no_error (error);
-    }
-  coop_stream_close (stream);
-}
-
-static void
-test_perf_echo (CoopFixture *f, gconstpointer data)
-{
-  EchoState state = { 0, };
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CoopServer) server = NULL;
-  PerfClient client = { f->loop, 0 };
-  CoopFuture *tasks[PERF_CLIENTS];
-  g_autoptr(CoopFuture) all = NULL;
-  gint64 start, elapsed;
-
-  if (!g_test_perf ())
-    {
-      g_test_skip ("run with -m perf");
-      return;
-    }
-  server = coop_server_new_tcp (f->loop, "127.0.0.1", 0, 0, echo_handler, &state, NULL, &error);
-  g_assert_no_error (error);
-  client.port = coop_server_get_port (server);
-  start = g_get_monotonic_time ();
-  for (guint i = 0; i < PERF_CLIENTS; i++)
-    tasks[i] = COOP_FUTURE (coop_task_new (f->loop, perf_client_body, &client, NULL));
-  all = coop_gather (f->loop, tasks, PERF_CLIENTS, FALSE);
-  run_future (f->loop, g_object_ref (all));
-  elapsed = g_get_monotonic_time () - start;
-  g_test_minimized_result ((double) elapsed / G_USEC_PER_SEC, "echo %u clients x %u round trips",
-                           PERF_CLIENTS, PERF_ROUNDS);
-  g_printerr ("# echo: %u clients x %u round trips of 64 bytes in %.3f s: %.0f round trips/s (%s)\n",
-              PERF_CLIENTS, PERF_ROUNDS, elapsed / 1e6,
-              (double) PERF_CLIENTS * PERF_ROUNDS * G_USEC_PER_SEC / elapsed,
-              coop_loop_get_io_backend (f->loop));
-  for (guint i = 0; i < PERF_CLIENTS; i++)
-    g_object_unref (tasks[i]);
-  coop_server_close (server);
-  run_future (f->loop, coop_server_wait_closed (server));
-}
-
 int
 main (int argc, char **argv)
 {
@@ -1895,7 +1823,6 @@ main (int argc, char **argv)
   coop_test_add ("/coop/stream/many-clients", test_many_clients);
   coop_test_add ("/coop/stream/misuse", test_misuse);
   g_test_add_func ("/coop/stream/close-loop", test_close_loop);
-  coop_test_add ("/coop/stream/perf-echo", test_perf_echo);
 
   return g_test_run ();
 }
