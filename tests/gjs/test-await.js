@@ -79,9 +79,12 @@ run('await', async loop => {
         'wait_for times out');
     check(never.is_cancelled(), 'wait_for cancelled what it waited for');
 
+    // Deadlines from one base: with call_later each would count from its
+    // own call, and a slow machine can spend a millisecond between them.
+    const base = loop.time();
     const racers = [3000, 1000, 2000].map(usec => {
         const f = Coop.Future.new(loop);
-        loop.call_later(usec, () => f.set_int64(usec));
+        loop.call_at(base + usec, () => f.set_int64(usec));
         return f;
     });
     const order = [];
