@@ -97,6 +97,19 @@ test_driver_ready_time (CoopFixture   *fixture,
   g_assert_cmpint (state.notified, ==, 1);
 }
 
+/* A driver of @fixture's loop watching the read end of a new pipe, whose
+ * ends go to @fds; driver_func() records its calls in @state. */
+static void
+driver_on_pipe (CoopFixture *fixture,
+                DriverState *state,
+                int          fds[2])
+{
+  g_assert_no_errno (pipe (fds));
+  state->read_fd = fds[0];
+  state->driver = coop_driver_new (fixture->loop, fds[0], driver_func, state, driver_notify, NULL);
+  g_assert_nonnull (state->driver);
+}
+
 static void
 test_driver_fd (CoopFixture   *fixture,
                 gconstpointer  data)
@@ -104,10 +117,7 @@ test_driver_fd (CoopFixture   *fixture,
   DriverState state = { .next = -1 };
   int fds[2];
 
-  g_assert_no_errno (pipe (fds));
-  state.read_fd = fds[0];
-  state.driver = coop_driver_new (fixture->loop, fds[0], driver_func, &state, driver_notify, NULL);
-  g_assert_nonnull (state.driver);
+  driver_on_pipe (fixture, &state, fds);
 
   coop_test_drain ();
   g_assert_cmpint (state.calls, ==, 0);
@@ -249,9 +259,7 @@ test_driver_fd_dispatch_does_not_wake (CoopFixture   *fixture,
   DriverState state = { .next = -1 };
   int fds[2];
 
-  g_assert_no_errno (pipe (fds));
-  state.read_fd = fds[0];
-  state.driver = coop_driver_new (fixture->loop, fds[0], driver_func, &state, driver_notify, NULL);
+  driver_on_pipe (fixture, &state, fds);
   coop_test_drain ();
   g_main_context_set_poll_func (fixture->context, counting_poll);
   g_assert_true (g_main_context_acquire (fixture->context));
