@@ -377,3 +377,241 @@ def test_asyncio_sized_reads_come_from_the_heap():
         pytest.skip("not glibc 2.33 or later")
     r = subprocess.run([sys.executable, "-c", _MALLOC_PROBE])
     assert r.returncode == 0, "a 256 KiB read was mmap()ed"
+
+
+# --- the collector's pace (coop/_gc.py) ----------------------------------
+
+@pytest.fixture
+def thresholds():
+    """The application's collector thresholds: (700, 10, 10), CPython's
+    defaults, set by the test as an application would; put back after."""
+    import gc
+    old = gc.get_threshold()
+    was_on = coop.get_gc_pacing()
+    gc.set_threshold(700, 10, 10)
+    yield gc
+    coop.set_gc_pacing(was_on)
+    gc.set_threshold(*old)
+
+
+def _collect_empty(gc, generation=1):
+    r = gc.collect(generation)
+    assert r == 0, "the test made garbage it did not mean to"
+
+
+def _collect_cycle(gc, generation=1):
+    a = []
+    a.append(a)
+    del a
+    assert gc.collect(generation) >= 1
+
+
+def test_gc_pacing_backs_off_while_collections_find_nothing(thresholds, loop):
+    gc = thresholds
+    assert coop.get_gc_pacing()
+    gc.collect()                      # notices the application's 10
+    seen = []
+    for _ in range(10):
+        _collect_empty(gc)
+        seen.append(gc.get_threshold()[1])
+    # Doubles at each empty generation-1 collection, up to 128 times 10.
+    assert seen == [20, 40, 80, 160, 320, 640, 1280, 1280, 1280, 1280]
+    assert gc.get_threshold()[0] == 700 and gc.get_threshold()[2] == 10
+    # An empty full collection leaves it; one that finds garbage halves it.
+    gc.collect()
+    assert gc.get_threshold()[1] == 1280
+    _collect_cycle(gc, 2)
+    assert gc.get_threshold()[1] == 640
+    for expected in (320, 160, 80, 40, 20, 10, 10):
+        _collect_cycle(gc)
+        assert gc.get_threshold()[1] == expected
+    # Closing the last loop puts the application's value back.
+    for _ in range(3):
+        _collect_empty(gc)
+    assert gc.get_threshold()[1] == 80
+    loop.close()
+    assert gc.get_threshold() == (700, 10, 10)
+    _collect_empty(gc)
+    assert gc.get_threshold() == (700, 10, 10)
+
+
+def test_gc_pacing_follows_the_applications_threshold(thresholds, loop):
+    gc = thresholds
+    gc.collect()
+    _collect_empty(gc)
+    assert gc.get_threshold()[1] == 20
+    gc.set_threshold(700, 3, 10)      # the application changes its mind
+    _collect_empty(gc)
+    assert gc.get_threshold()[1] == 6
+    for _ in range(20):
+        _collect_empty(gc)
+    assert gc.get_threshold()[1] == 3 * 128
+    loop.close()
+    assert gc.get_threshold() == (700, 3, 10)
+    # 0 (generation-1 collections only by hand) is left alone.
+    other = coop.new_event_loop()
+    try:
+        gc.set_threshold(700, 0, 10)
+        _collect_empty(gc)
+        assert gc.get_threshold()[1] == 0
+    finally:
+        other.close()
+    assert gc.get_threshold() == (700, 0, 10)
+
+
+def test_gc_pacing_lasts_while_any_loop_is_open(thresholds, loop):
+    gc = thresholds
+    gc.collect()
+    other = coop.new_event_loop()
+    _collect_empty(gc)
+    loop.close()
+    _collect_empty(gc)
+    assert gc.get_threshold()[1] == 40
+    other.close()
+    assert gc.get_threshold()[1] == 10
+    _collect_empty(gc)
+    assert gc.get_threshold()[1] == 10
+
+
+def test_gc_pacing_can_be_turned_off(thresholds, loop):
+    gc = thresholds
+    gc.collect()
+    _collect_empty(gc)
+    _collect_empty(gc)
+    assert gc.get_threshold()[1] == 40
+    coop.set_gc_pacing(False)
+    assert not coop.get_gc_pacing()
+    assert gc.get_threshold()[1] == 10
+    _collect_empty(gc)
+    assert gc.get_threshold()[1] == 10
+    coop.set_gc_pacing(True)
+    _collect_empty(gc)
+    assert gc.get_threshold()[1] == 20
+
+
+def test_gc_pacing_under_tasks_in_flight(thresholds, loop):
+    """The case it is for: 10,000 tasks that await sleep(0), and now and
+    then a 1 ms timer (bench/run's respons workload), keep tens of
+    thousands of young objects alive.  The collector's own generation-1
+    collections find them all alive, so they become rarer."""
+    gc = thresholds
+    gc.collect()
+    before = gc.get_stats()[1]["collections"]
+    deadline = loop.time() + 60       # a failure, not a hang
+
+    async def churn():
+        step = 0
+        while gc.get_stats()[1]["collections"] - before < 4 and loop.time() < deadline:
+            step += 1
+            await asyncio.sleep(0.001 if step % 8 == 0 else 0)
+
+    async def main():
+        await asyncio.gather(*(churn() for _ in range(10000)))
+
+    loop.run_until_complete(main())
+    assert gc.get_stats()[1]["collections"] - before >= 4
+    # 10, then 20, 40, 80: the fourth one found nothing either.
+    assert gc.get_threshold()[1] >= 160
+
+
+# --- queued handles and the collector (handle_track in _speedups.c) ------
+
+class _Holder:
+    """Keeps the handle of its own callback: a cycle (holder -> handle ->
+    bound method -> holder) that only the cyclic collector can free."""
+
+    def cb(self):
+        pass
+
+
+_HELD = contextvars.ContextVar("held")
+
+
+def _held(loop, how):
+    """The cycle goes through the handle's context too (the holder is the
+    value of a context variable there), which cancel() keeps."""
+    import weakref
+    holder = _Holder()
+    ctx = contextvars.Context()
+    ctx.run(_HELD.set, holder)
+    if how == "soon":
+        holder.h = loop.call_soon(holder.cb, context=ctx)
+    else:
+        holder.h = loop.call_later(3600, holder.cb, context=ctx)
+    return holder, weakref.ref(holder)
+
+
+def _assert_freed(ref):
+    import gc
+    gc.collect()
+    assert ref() is None, "a cycle through a handle outlived gc.collect()"
+
+
+def test_queued_handles_are_out_of_the_collectors_sight(loop):
+    import gc
+    loop.set_debug(False)
+    h = loop.call_soon(print)
+    t = loop.call_later(3600, print)
+    assert gc.is_tracked(h) == PURE and gc.is_tracked(t) == PURE
+    h.cancel()
+    t.cancel()
+
+
+def test_a_cycle_through_a_run_handle_is_collected(loop):
+    loop.set_debug(False)
+    holder, ref = _held(loop, "soon")
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    del holder
+    _assert_freed(ref)
+
+
+def test_a_cycle_through_a_cancelled_timer_is_collected(loop):
+    loop.set_debug(False)
+    holder, ref = _held(loop, "later")
+    holder.h.cancel()
+    loop.call_soon(loop.stop)
+    loop.run_forever()              # drops it from the head of the heap
+    assert not loop._scheduled
+    del holder
+    _assert_freed(ref)
+
+
+def test_a_cycle_through_a_purged_timer_is_collected(loop):
+    loop.set_debug(False)
+    keep = [loop.call_later(7200, print) for _ in range(150)]
+    holder, ref = _held(loop, "later")
+    holder.h._when = 7300           # not at the head: purged, not popped
+    import heapq
+    heapq.heapify(loop._scheduled)
+    for h in keep[:120]:
+        h.cancel()
+    holder.h.cancel()
+    loop.call_soon(loop.stop)
+    loop.run_forever()              # over half cancelled: the heap is rebuilt
+    assert holder.h not in loop._scheduled and len(loop._scheduled) == 30
+    del holder
+    _assert_freed(ref)
+    for h in keep:
+        h.cancel()
+
+
+@pytest.mark.parametrize("how", ["soon", "later"])
+def test_a_cycle_through_a_handle_of_a_closed_loop_is_collected(loop, how):
+    loop.set_debug(False)
+    holder, ref = _held(loop, how)
+    loop.close()
+    del holder
+    _assert_freed(ref)
+
+
+def test_a_cycle_through_a_handle_run_in_debug_mode_is_collected(loop):
+    import gc
+    loop.set_debug(False)
+    holder, ref = _held(loop, "soon")
+    loop.set_debug(True)            # Python's runner takes it from here
+    assert gc.is_tracked(holder.h)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    del holder
+    _assert_freed(ref)

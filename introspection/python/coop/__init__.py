@@ -32,6 +32,7 @@ __path__ = pkgutil.extend_path(__path__, __name__)
 
 from ._loop import EventLoop  # noqa: E402
 from . import _gio_async  # noqa: E402,F401  (awaitable GIO calls)
+from . import _gc  # noqa: E402
 
 __all__ = [
     "EventLoop",
@@ -40,7 +41,29 @@ __all__ = [
     "run",
     "wrap_future",
     "install",
+    "set_gc_pacing",
+    "get_gc_pacing",
 ]
+
+
+def set_gc_pacing(enabled):
+    """Turns on or off the pacing of CPython's cyclic garbage collector
+    while :class:`EventLoop` instances are open (on by default;
+    ``COOP_PY_GC_PACING=0`` in the environment makes it off).
+
+    With it on, generation-1 collections that reclaim nothing make the next
+    ones rarer (``gc.get_threshold()[1]`` doubles, up to 128 times the
+    application's value) and collections that reclaim garbage bring them
+    back (it halves, down to the application's value): thousands of tasks
+    in flight are not walked by the collector every few milliseconds, which
+    would delay the frames of a GTK application.  Turning it off, or closing
+    the last loop, puts back the application's threshold."""
+    _gc.set_pacing(enabled)
+
+
+def get_gc_pacing():
+    """Whether the collector's pacing is on (see :func:`set_gc_pacing`)."""
+    return _gc.get_pacing()
 
 
 def new_event_loop(context=None):

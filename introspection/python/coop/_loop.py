@@ -33,6 +33,8 @@ import gi
 gi.require_version("Coop", "1")
 from gi.repository import Coop, Gio, GLib  # noqa: E402
 
+from . import _gc  # noqa: E402
+
 __all__ = ["EventLoop"]
 
 # The same tuning as asyncio's own loop for dropping cancelled timers.
@@ -256,6 +258,7 @@ class EventLoop(_Core, asyncio.SelectorEventLoop):
             super().close()
             raise
         _register(self)
+        _gc.loop_opened()
         if self._ready:
             self._wake_at(0)
 
@@ -335,6 +338,9 @@ class EventLoop(_Core, asyncio.SelectorEventLoop):
         if self._driver is not None:
             self._driver.destroy()
         _unregister(self)
+        _gc.loop_closed()
+        if _speedups is not None:
+            self._track_queued()    # the queues are cleared: see _speedups.c
         super().close()
         self._release_context()
 
