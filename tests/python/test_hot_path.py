@@ -615,3 +615,194 @@ def test_a_cycle_through_a_handle_run_in_debug_mode_is_collected(loop):
     loop.run_forever()
     del holder
     _assert_freed(ref)
+
+
+# --- the socket transport (coop/_transport.c) -----------------------------
+
+class _Proto(asyncio.Protocol):
+    def __init__(self, loop):
+        self.data = bytearray()
+        self.events = []
+        self.lost = loop.create_future()
+        self.paused = 0
+        self.resumed = 0
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        assert type(data) is bytes
+        self.data += data
+
+    def eof_received(self):
+        self.events.append("eof")
+
+    def pause_writing(self):
+        self.paused += 1
+
+    def resume_writing(self):
+        self.resumed += 1
+
+    def connection_lost(self, exc):
+        self.lost.set_result(exc)
+
+
+def _connect(loop, proto_factory=None):
+    a, b = socket.socketpair()
+    b.setblocking(False)
+    proto = (proto_factory or _Proto)(loop)
+    transport, _ = loop.run_until_complete(loop.create_connection(lambda: proto, sock=a))
+    return transport, proto, b
+
+
+def _recv_all(loop, sock, n):
+    async def go():
+        got = bytearray()
+        while len(got) < n:
+            got += await loop.sock_recv(sock, n - len(got))
+        return bytes(got)
+    return loop.run_until_complete(go())
+
+
+def test_socket_transport_is_compiled_unless_debug(loop):
+    from asyncio import selector_events
+    loop.set_debug(False)
+    transport, proto, b = _connect(loop)
+    if PURE:
+        assert type(transport) is selector_events._SelectorSocketTransport
+    else:
+        assert type(transport) is _loop._SocketTransport
+        assert isinstance(transport, selector_events._SelectorSocketTransport)
+        assert type(type(transport).__dict__["write"]).__name__ == "method_descriptor"
+    transport.close()
+    b.close()
+    loop.set_debug(True)
+    transport, proto, b = _connect(loop)
+    assert type(transport) is selector_events._SelectorSocketTransport
+    transport.close()
+    b.close()
+
+
+def test_socket_transport_reads_writes_and_eof(loop):
+    loop.set_debug(False)
+    transport, proto, b = _connect(loop)
+    assert not transport.is_closing()
+    transport.write(b"bytes,")
+    transport.write(bytearray(b"bytearray,"))
+    transport.write(memoryview(b"memoryview,"))
+    transport.write(b"")
+    transport.write(bytearray())
+    expected = b"bytes,bytearray,memoryview,"
+    assert _recv_all(loop, b, len(expected)) == expected
+    b.send(b"from the peer")
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert bytes(proto.data) == b"from the peer"
+    b.shutdown(socket.SHUT_WR)
+    assert loop.run_until_complete(proto.lost) is None
+    assert proto.events == ["eof"]
+    assert transport.is_closing()
+    b.close()
+
+
+def test_socket_transport_write_misuse(loop):
+    loop.set_debug(False)
+    transport, proto, b = _connect(loop)
+    with pytest.raises(TypeError, match="data argument must be a bytes-like object, not 'str'"):
+        transport.write("text")
+    with pytest.raises(TypeError):
+        transport.write()
+    transport.write_eof()
+    with pytest.raises(RuntimeError, match=r"Cannot call write\(\) after write_eof\(\)"):
+        transport.write(b"late")
+    with pytest.raises(RuntimeError):
+        transport.write(b"")        # checked before the length, as asyncio does
+    transport.close()
+    b.close()
+
+
+def test_socket_transport_buffers_for_a_peer_that_does_not_read(loop):
+    loop.set_debug(False)
+    transport, proto, b = _connect(loop)
+    transport.set_write_buffer_limits(high=64 * 1024)
+    chunk = bytes(range(256)) * 256         # 64 KiB
+    sent = bytearray()
+    while not proto.paused:
+        transport.write(chunk)
+        sent += chunk
+        assert len(sent) < 64 * 1024 * 1024, "the buffer never filled"
+    assert transport.get_write_buffer_size() > 0
+    # Writes past the high-water mark are buffered, in order.
+    transport.write(b"tail")
+    sent += b"tail"
+    assert _recv_all(loop, b, len(sent)) == bytes(sent)
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert proto.resumed == 1 and transport.get_write_buffer_size() == 0
+    transport.close()
+    b.close()
+
+
+def test_socket_transport_data_received_that_raises(loop):
+    loop.set_debug(False)
+    contexts = []
+    loop.set_exception_handler(lambda loop, context: contexts.append(context))
+
+    class Raising(_Proto):
+        def data_received(self, data):
+            raise ValueError("bad data")
+
+    transport, proto, b = _connect(loop, Raising)
+    b.send(b"x")
+    exc = loop.run_until_complete(proto.lost)
+    assert isinstance(exc, ValueError) and str(exc) == "bad data"
+    assert exc.__traceback__ is not None
+    assert contexts[0]["message"] == "Fatal error: protocol.data_received() call failed."
+    assert contexts[0]["exception"] is exc and contexts[0]["transport"] is transport
+    b.close()
+
+
+def test_socket_transport_keyboard_interrupt_propagates(loop):
+    loop.set_debug(False)
+
+    class Interrupting(_Proto):
+        def data_received(self, data):
+            raise KeyboardInterrupt
+
+    transport, proto, b = _connect(loop, Interrupting)
+    b.send(b"x")
+    with pytest.raises(KeyboardInterrupt):
+        loop.run_until_complete(asyncio.sleep(1))
+    transport.close()
+    b.close()
+
+
+def test_socket_transport_writes_after_the_connection_is_lost(loop, caplog):
+    loop.set_debug(False)
+    transport, proto, b = _connect(loop)
+    transport.abort()
+    loop.run_until_complete(proto.lost)
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        for _ in range(6):
+            transport.write(b"dropped")
+    assert "socket.send() raised exception." in caplog.text
+    b.close()
+
+
+def test_socket_transport_send_error_is_fatal(loop):
+    loop.set_debug(False)
+
+    class KeepOpen(_Proto):
+        def eof_received(self):
+            self.events.append("eof")
+            return True                     # half-closed: we may still write
+
+    transport, proto, b = _connect(loop, KeepOpen)
+    b.close()                               # the peer is gone: EPIPE or ECONNRESET
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert proto.events == ["eof"] and not proto.lost.done()
+    for _ in range(100):
+        if proto.lost.done():
+            break
+        transport.write(b"into the void")
+        loop.run_until_complete(asyncio.sleep(0.001))
+    exc = loop.run_until_complete(proto.lost)
+    assert isinstance(exc, (BrokenPipeError, ConnectionResetError)), exc

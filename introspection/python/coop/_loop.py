@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import weakref
-from asyncio import events, format_helpers
+from asyncio import events, format_helpers, selector_events
 
 import gi
 
@@ -273,6 +273,15 @@ class EventLoop(_Core, asyncio.SelectorEventLoop):
     def context(self):
         """The ``GLib.MainContext`` this event loop runs on."""
         return self._context
+
+    def _make_socket_transport(self, sock, protocol, waiter=None, *,
+                               extra=None, server=None):
+        # asyncio's socket transport, with its per-request methods compiled
+        # (coop/_transport.c); asyncio's own class in debug mode.
+        cls = _SocketTransport
+        if cls is None or self._debug:
+            cls = selector_events._SelectorSocketTransport
+        return cls(self, sock, protocol, waiter, extra, server)
 
     def create_coop_future(self):
         """Returns a new pending ``Coop.Future`` of this loop's Coop loop."""
@@ -677,6 +686,18 @@ def _report_callback_error(handle, exc):
         context["source_traceback"] = handle._source_traceback
     handle._loop.call_exception_handler(context)
 
+
+class _SocketTransport(selector_events._SelectorSocketTransport):
+    """asyncio's socket transport; _read_ready, _read_ready__data_received,
+    write and is_closing are compiled (coop/_transport.c)."""
+
+
+# The compiled methods mirror CPython 3.11's (the Python on Debian 12):
+# another Python gets asyncio's class as it is.
+if _speedups is not None and sys.version_info[:2] == (3, 11):
+    _speedups.compile_transport(_SocketTransport)
+else:
+    _SocketTransport = None
 
 if _speedups is not None:
     _speedups.setup(events.Handle, events.TimerHandle, asyncio.Future, asyncio.Task,

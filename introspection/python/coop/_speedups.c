@@ -38,6 +38,8 @@
 
 #include <coop.h>
 
+#include "_speedups.h"
+
 /* One dispatch runs asyncio iterations back to back for at most this long
  * (seconds; the loop's _dispatch_budget) before the other sources of the
  * context get their turn, looking at the clock every CHUNK callbacks.  Half
@@ -1285,6 +1287,7 @@ speedups_setup (PyObject *module, PyObject *args)
 static PyMethodDef module_methods[] = {
   { "setup", speedups_setup, METH_VARARGS,
     "Hands asyncio's classes and the pure-Python fallbacks to the core." },
+  { "compile_transport", coop_py_compile_transport, METH_O, NULL },
   { NULL }
 };
 
