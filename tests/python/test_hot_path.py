@@ -711,6 +711,10 @@ def test_socket_transport_write_misuse(loop):
         transport.write("text")
     with pytest.raises(TypeError):
         transport.write()
+    with pytest.raises(TypeError):
+        transport.write(b"a", b"b")
+    transport.write(data=b"by keyword,")
+    assert _recv_all(loop, b, 11) == b"by keyword,"
     transport.write_eof()
     with pytest.raises(RuntimeError, match=r"Cannot call write\(\) after write_eof\(\)"):
         transport.write(b"late")

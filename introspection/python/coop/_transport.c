@@ -219,20 +219,26 @@ write_rest (PyObject *self, PyObject *rest)
   if (r == NULL)
     return NULL;
   Py_DECREF (r);
-  return PyObject_CallMethodNoArgs (self, str_maybe_pause);
+  r = PyObject_CallMethodNoArgs (self, str_maybe_pause);
+  if (r == NULL)
+    return NULL;
+  Py_DECREF (r);
+  Py_RETURN_NONE;
 }
 
 /* write(data): bytes or a bytearray, with nothing buffered, no EOF
  * written, no sendfile running and the connection not lost, is sent at
  * once; everything else is the Python method's. */
 static PyObject *
-transport_write (PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+transport_write (PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
+  Py_ssize_t nargs = PyVectorcall_NARGS (nargsf);
   PyObject *data, *dict = NULL, *v, *sock, *sent, *rest, *r;
   Py_ssize_t len, n;
   int t = 0;
 
-  if (nargs != 1 || !(PyBytes_CheckExact (args[0]) || PyByteArray_CheckExact (args[0])))
+  if (nargs != 1 || kwnames != NULL ||
+      !(PyBytes_CheckExact (args[0]) || PyByteArray_CheckExact (args[0])))
     goto python;
   data = args[0];
   len = PyBytes_CheckExact (data) ? PyBytes_GET_SIZE (data) : PyByteArray_GET_SIZE (data);
@@ -281,17 +287,28 @@ python_or_error:
   if (t < 0)
     return NULL;
 python:
+  /* asyncio's write(self, data), with the arguments as they came. */
   {
-    PyObject *stack[2] = { self, nargs > 0 ? args[0] : NULL };
+    Py_ssize_t total = 1 + nargs + (kwnames ? PyTuple_GET_SIZE (kwnames) : 0);
+    PyObject *small[4];
+    PyObject **stack = total <= 4 ? small : PyMem_Malloc (total * sizeof (PyObject *));
 
-    return PyObject_Vectorcall (base_write, stack, 1 + (nargs > 0), NULL);
+    if (stack == NULL)
+      return PyErr_NoMemory ();
+    stack[0] = self;
+    for (Py_ssize_t i = 1; i < total; i++)
+      stack[i] = args[i - 1];
+    r = PyObject_Vectorcall (base_write, stack, 1 + nargs, kwnames);
+    if (stack != small)
+      PyMem_Free (stack);
+    return r;
   }
 }
 
 static PyMethodDef transport_methods[] = {
   { "_read_ready", transport_read_ready, METH_NOARGS, NULL },
   { "_read_ready__data_received", transport_read_ready__data_received, METH_NOARGS, NULL },
-  { "write", (PyCFunction) (void (*) (void)) transport_write, METH_FASTCALL, NULL },
+  { "write", (PyCFunction) (void (*) (void)) transport_write, METH_FASTCALL | METH_KEYWORDS, NULL },
   { "is_closing", transport_is_closing, METH_NOARGS, NULL },
   { NULL }
 };
