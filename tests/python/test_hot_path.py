@@ -810,3 +810,77 @@ def test_socket_transport_send_error_is_fatal(loop):
         loop.run_until_complete(asyncio.sleep(0.001))
     exc = loop.run_until_complete(proto.lost)
     assert isinstance(exc, (BrokenPipeError, ConnectionResetError)), exc
+
+
+def test_socket_transport_reads_large_data_whole(loop):
+    """Reads past the first 16 KiB (coop/_transport.c reads those first
+    into a buffer of its own): every byte, in order, in chunks of at most
+    max_size."""
+    loop.set_debug(False)
+    chunks = []
+
+    class Chunks(_Proto):
+        def data_received(self, data):
+            chunks.append(len(data))
+            super().data_received(data)
+
+    transport, proto, b = _connect(loop, Chunks)
+    payload = os.urandom(1024 * 1024 + 16384)
+    b.setblocking(True)
+    t = threading.Thread(target=b.sendall, args=(payload,))
+    t.start()
+    while len(proto.data) < len(payload):
+        loop.run_until_complete(asyncio.sleep(0.001))
+    t.join()
+    assert bytes(proto.data) == payload
+    assert max(chunks) <= transport.max_size
+    transport.close()
+    b.close()
+
+
+def test_socket_transport_reset_after_a_full_first_read(loop):
+    """Exactly 16 KiB, then a reset: the data arrives, then the error, as
+    asyncio's own transport reports them."""
+    import struct
+    loop.set_debug(False)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        a = socket.create_connection(listener.getsockname())
+        b, _ = listener.accept()
+    a.setblocking(False)
+    proto = _Proto(loop)
+    transport, _ = loop.run_until_complete(loop.create_connection(lambda: proto, sock=a))
+    b.setblocking(True)
+    b.sendall(b"r" * 16384)
+    b.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    b.close()                               # RST
+    exc = loop.run_until_complete(proto.lost)
+    assert bytes(proto.data) == b"r" * 16384
+    assert isinstance(exc, ConnectionResetError), exc
+
+
+def test_socket_transport_uses_a_socket_subclass_own_methods(loop):
+    loop.set_debug(False)
+    calls = []
+
+    class Counting(socket.socket):
+        def recv(self, n):
+            calls.append("recv")
+            return super().recv(n)
+
+        def send(self, data):
+            calls.append("send")
+            return super().send(data)
+
+    a, b = socket.socketpair()
+    sock = Counting(a.family, a.type, fileno=a.detach())
+    proto = _Proto(loop)
+    transport, _ = loop.run_until_complete(loop.create_connection(lambda: proto, sock=sock))
+    transport.write(b"out")
+    b.setblocking(True)
+    assert b.recv(3) == b"out"
+    b.send(b"in")
+    while not proto.data:
+        loop.run_until_complete(asyncio.sleep(0.001))
+    assert bytes(proto.data) == b"in" and "recv" in calls and "send" in calls
+    transport.close()
+    b.close()

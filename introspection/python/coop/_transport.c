@@ -22,8 +22,16 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
+#include <sys/socket.h>
 
 #include "_speedups.h"
+
+/* The first recv() of a read goes to this buffer (see sock_recv). */
+#define SMALL_READ 16384
+static char small_buf[SMALL_READ];
+static PyObject *socket_type;      /* socket.socket */
+static PyObject *str_fileno;
 
 static PyObject *base_write;       /* _SelectorSocketTransport.write */
 static PyObject *str_conn_lost, *str_sock, *str_max_size, *str_protocol,
@@ -106,7 +114,7 @@ fatal_error (PyObject *self, PyObject *message)
 /* A BlockingIOError or InterruptedError: the call is tried again when the
  * socket is ready (the exception is cleared). */
 static int
-would_block (void)
+would_block_error (void)
 {
   if (PyErr_ExceptionMatches (PyExc_BlockingIOError) ||
       PyErr_ExceptionMatches (PyExc_InterruptedError))
@@ -117,12 +125,144 @@ would_block (void)
   return 0;
 }
 
+/* The fd of a socket.socket (-1 once closed, as fileno() says), or -2
+ * with an exception set. */
+static int
+sock_fd (PyObject *sock)
+{
+  PyObject *v = PyObject_CallMethodNoArgs (sock, str_fileno);
+  long fd;
+
+  if (v == NULL)
+    return -2;
+  fd = PyLong_AsLong (v);
+  Py_DECREF (v);
+  if (fd == -1 && PyErr_Occurred ())
+    return -2;
+  return (int) fd;
+}
+
+/* One recv() or send() as socket.socket's methods make it on a
+ * non-blocking socket, with MSG_DONTWAIT (it never waits, whatever the
+ * socket's mode: the loop only calls when the socket is ready) and the GIL
+ * kept (it does not wait, and small_buf needs it).  EINTR runs the signal
+ * handlers and tries again, as CPython does (PEP 475).  Returns the count,
+ * -2 when it would block, or -1 with OSError set. */
+static Py_ssize_t
+sock_io (int fd, char *buf, size_t len, int sending)
+{
+  for (;;)
+    {
+      ssize_t n = sending ? send (fd, buf, len, MSG_DONTWAIT)
+                          : recv (fd, buf, len, MSG_DONTWAIT);
+
+      if (n >= 0)
+        return n;
+      if (errno == EINTR)
+        {
+          if (PyErr_CheckSignals () < 0)
+            return -1;
+          continue;
+        }
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return -2;
+      {
+        int saved = errno;
+
+        PyErr_SetFromErrno (PyExc_OSError);
+        errno = saved;          /* for sock_recv's second call */
+      }
+      return -1;
+    }
+}
+
+/* sock.recv(size), without the allocation of @size bytes it makes (256 KiB
+ * for asyncio's transports: a malloc and a realloc down to the few bytes
+ * read, some 500 instructions a read).  The first recv() fills small_buf;
+ * only when that came back full is a bytes object of @size made for a
+ * second one.  Returns the data; or NULL with *would_block set; or NULL
+ * with an exception.  An error of the second recv() is not lost: the data
+ * goes first and *later_error holds the errno, as the next recv() would
+ * have reported it. */
+static PyObject *
+sock_recv (PyObject *sock, PyObject *sizeobj, int *would_block, int *later_error)
+{
+  Py_ssize_t size, n, m;
+  PyObject *data;
+  int fd;
+
+  *would_block = 0;
+  *later_error = 0;
+  size = PyLong_Check (sizeobj) ? PyLong_AsSsize_t (sizeobj) : -1;
+  if ((PyObject *) Py_TYPE (sock) != socket_type || size < 0)
+    {
+      /* Someone else's socket class, or a size recv() refuses. */
+      PyErr_Clear ();
+      data = PyObject_CallMethodOneArg (sock, str_recv, sizeobj);
+      if (data == NULL && would_block_error ())
+        *would_block = 1;
+      return data;
+    }
+  if ((fd = sock_fd (sock)) == -2)
+    return NULL;
+  n = sock_io (fd, small_buf, size < SMALL_READ ? (size_t) size : SMALL_READ, 0);
+  if (n == -2)
+    *would_block = 1;
+  if (n < 0)
+    return NULL;
+  if (n < SMALL_READ || size == SMALL_READ)
+    return PyBytes_FromStringAndSize (small_buf, n);
+
+  data = PyBytes_FromStringAndSize (NULL, size);
+  if (data == NULL)
+    return NULL;
+  memcpy (PyBytes_AS_STRING (data), small_buf, SMALL_READ);
+  m = sock_io (fd, PyBytes_AS_STRING (data) + SMALL_READ, size - SMALL_READ, 0);
+  if (m == -1)
+    {
+      *later_error = errno;
+      PyErr_Clear ();
+    }
+  if (m < 0)
+    m = 0;
+  if (_PyBytes_Resize (&data, SMALL_READ + m) < 0)
+    return NULL;
+  return data;
+}
+
+/* sock.send(data) for bytes or a bytearray: the count, -2 when it would
+ * block, or -1 with an exception set. */
+static Py_ssize_t
+sock_send (PyObject *sock, PyObject *data)
+{
+  PyObject *sent;
+  Py_ssize_t n;
+  int fd;
+
+  if ((PyObject *) Py_TYPE (sock) != socket_type)
+    {
+      sent = PyObject_CallMethodOneArg (sock, str_send, data);
+      if (sent == NULL)
+        return would_block_error () ? -2 : -1;
+      n = PyLong_AsSsize_t (sent);
+      Py_DECREF (sent);
+      return n == -1 && PyErr_Occurred () ? -1 : n;
+    }
+  if ((fd = sock_fd (sock)) == -2)
+    return -1;
+  /* The GIL is kept: nobody resizes a bytearray meanwhile. */
+  if (PyBytes_CheckExact (data))
+    return sock_io (fd, PyBytes_AS_STRING (data), PyBytes_GET_SIZE (data), 1);
+  return sock_io (fd, PyByteArray_AS_STRING (data), PyByteArray_GET_SIZE (data), 1);
+}
+
 static PyObject *
 transport_read_ready__data_received (PyObject *self, PyObject *unused)
 {
   PyObject *dict = dict_of (self);
   PyObject *sock = NULL, *size = NULL, *data = NULL, *protocol = NULL, *r = NULL;
   int lost = attr_true (self, dict, str_conn_lost);
+  int blocked, later_error;
 
   if (lost != 0)
     {
@@ -133,10 +273,10 @@ transport_read_ready__data_received (PyObject *self, PyObject *unused)
   if ((sock = attr (self, dict, str_sock)) == NULL ||
       (size = attr (self, dict, str_max_size)) == NULL)
     goto out;
-  data = PyObject_CallMethodOneArg (sock, str_recv, size);
+  data = sock_recv (sock, size, &blocked, &later_error);
   if (data == NULL)
     {
-      r = would_block () ? Py_NewRef (Py_None) : fatal_error (self, msg_read);
+      r = blocked ? Py_NewRef (Py_None) : fatal_error (self, msg_read);
       goto out;
     }
 
@@ -157,7 +297,16 @@ transport_read_ready__data_received (PyObject *self, PyObject *unused)
   if (r == NULL)
     r = fatal_error (self, msg_received);
   else
-    Py_SETREF (r, Py_NewRef (Py_None));
+    {
+      Py_SETREF (r, Py_NewRef (Py_None));
+      if (later_error != 0)
+        {
+          /* What the next recv() would have raised. */
+          errno = later_error;
+          PyErr_SetFromErrno (PyExc_OSError);
+          Py_SETREF (r, fatal_error (self, msg_read));
+        }
+    }
 
 out:
   Py_XDECREF (dict);
@@ -233,7 +382,7 @@ static PyObject *
 transport_write (PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
   Py_ssize_t nargs = PyVectorcall_NARGS (nargsf);
-  PyObject *data, *dict = NULL, *v, *sock, *sent, *rest, *r;
+  PyObject *data, *dict = NULL, *v, *sock, *rest, *r;
   Py_ssize_t len, n;
   int t = 0;
 
@@ -257,18 +406,12 @@ transport_write (PyObject *self, PyObject *const *args, size_t nargsf, PyObject 
   if ((sock = attr (self, dict, str_sock)) == NULL)
     goto error;
   Py_CLEAR (dict);
-  sent = PyObject_CallMethodOneArg (sock, str_send, data);
+  n = sock_send (sock, data);
   Py_DECREF (sock);
-  if (sent == NULL)
-    {
-      if (!would_block ())
-        return fatal_error (self, msg_write);
-      return write_rest (self, data);
-    }
-  n = PyLong_AsSsize_t (sent);
-  Py_DECREF (sent);
-  if (n == -1 && PyErr_Occurred ())
-    return NULL;
+  if (n == -1)
+    return fatal_error (self, msg_write);
+  if (n == -2)
+    return write_rest (self, data);
   if (n >= len)
     Py_RETURN_NONE;
   /* data = data[n:], as the Python method does. */
@@ -335,6 +478,17 @@ coop_py_compile_transport (PyObject *module, PyObject *cls)
       return NULL;
     }
   Py_XSETREF (base_write, write);
+  if (socket_type == NULL)
+    {
+      PyObject *mod = PyImport_ImportModule ("socket");
+
+      if (mod == NULL)
+        return NULL;
+      socket_type = PyObject_GetAttrString (mod, "socket");
+      Py_DECREF (mod);
+      if (socket_type == NULL)
+        return NULL;
+    }
 
 #define INTERN(var, s) \
   if (var == NULL && (var = PyUnicode_InternFromString (s)) == NULL) return NULL
@@ -347,6 +501,7 @@ coop_py_compile_transport (PyObject *module, PyObject *cls)
   INTERN (str_data_received, "data_received");
   INTERN (str_recv, "recv");
   INTERN (str_send, "send");
+  INTERN (str_fileno, "fileno");
   INTERN (str_read_ready_cb, "_read_ready_cb");
   INTERN (str_closing, "_closing");
   INTERN (str_eof, "_eof");
