@@ -38,10 +38,12 @@ print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped e
 PY
 }
 
-# check_finish TESTLOG REPORTS STATUS: prints the totals line (the meson
-# tests, plus one for "no report files") and returns the job's status.
+# check_finish TESTLOGS REPORTS STATUS: prints the totals line (the meson
+# tests of the JSON logs TESTLOGS, space-separated, plus one for "no
+# report files") and returns the job's status.
 check_finish () {
-  _totals=$(check_totals "$1")
+  # shellcheck disable=SC2086
+  _totals=$(check_totals $1)
   _passed=$(echo "$_totals" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
   _failed=$(echo "$_totals" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
   _status=$3

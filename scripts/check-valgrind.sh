@@ -17,7 +17,11 @@
 #    Leaks are not counted in children: many of them abort on purpose
 #    (expected criticals) with their objects still allocated.
 # Not run here: the tests that are shell scripts (exports, examples,
-# switch-aarch64-qemu) and the python/gjs/gtk suites (interpreters).
+# switch-aarch64-qemu) and the gjs/gtk suites (interpreters).  Of the
+# Python suites, the two that drive coop._speedups (the compiled loop core
+# and socket transport, C code of ours inside CPython) run under memcheck
+# too, with CPython's own suppressions and PYTHONMALLOC=malloc, memory
+# errors only (an interpreter leaves its objects allocated at exit).
 # The scale test runs with COOP_SCALE_TASKS=10000 (not 100,000): valgrind
 # keeps registered stacks in a list that it searches on every stack
 # switch, so its cost grows with the square of the number of suspended
@@ -33,7 +37,7 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD_DIR:-_build-vg}
 top=$(pwd)
 
-check_setup "$BUILD" -Dintrospection=false -Dvapi=disabled "$@"
+check_setup "$BUILD" -Dvapi=disabled "$@"
 
 logs=$top/$BUILD/valgrind-logs
 rm -rf "$logs"
@@ -60,9 +64,13 @@ wrap="$wrap --trace-children-skip=*/python3*,*/dbus-daemon,*/openssl,*/test-misu
 # the chroot build beside it in CI) that is timing, not memory; what it
 # uses (sleeps, a semaphore, timeout scopes, the thread pool) runs here
 # in the unit tests.
+# (The build has introspection, for the Python suites below: the core
+# suite's tests run by an interpreter - python-*, gjs-*, gi-smoke,
+# gir-coverage - are left out of this C run.)
 tests=$(meson test -C "$BUILD" --list 2>/dev/null |
         sed -n 's/^coop:\(core\|slow\) \/ //p' |
-        grep -v -x -e exports -e examples -e switch-aarch64-qemu -e sysprof-marks -e tutorial)
+        grep -v -x -e exports -e examples -e switch-aarch64-qemu -e sysprof-marks -e tutorial |
+        grep -v -E '^(python|gjs|gi|gir)-')
 
 status=0
 start=$(date +%s)
@@ -71,6 +79,14 @@ COOP_SCALE_TASKS=10000 COOP_STACK_GUARD_BUDGET=0 COOP_CROSSLOOP_HANDOFFS=2000 \
 meson test -C "$BUILD" --wrap="$wrap" --num-processes 2 --timeout-multiplier 10 \
   --print-errorlogs $tests || status=1
 echo "# valgrind run took $(( $(date +%s) - start )) s"
+
+# coop._speedups under memcheck (see above).
+start=$(date +%s)
+pywrap="valgrind -q --log-file=$logs/vg-py.%p --error-exitcode=1 --leak-check=no"
+pywrap="$pywrap --suppressions=/usr/lib/valgrind/python3.supp --num-callers=30"
+PYTHONMALLOC=malloc meson test -C "$BUILD" --wrap="$pywrap" --logbase testlog-valgrind-py \
+  --timeout-multiplier 10 --print-errorlogs python-hot-path python-asyncio || status=1
+echo "# valgrind run of the Python suites took $(( $(date +%s) - start )) s"
 
 # Memory errors anywhere, children included (leaks only count in the test
 # processes themselves, through --error-exitcode).
@@ -85,4 +101,5 @@ for f in "$logs"/vg.*; do
 done
 echo "# $(ls "$logs" | wc -l) processes checked, $bad with memory errors"
 
-check_finish "$BUILD/meson-logs/testlog-valgrind.json" "$bad" "$status"
+# (meson names a log --logbase plus the wrapper's name.)
+check_finish "$BUILD/meson-logs/testlog-valgrind.json $BUILD/meson-logs/testlog-valgrind-py-valgrind.json" "$bad" "$status"
