@@ -884,3 +884,139 @@ def test_socket_transport_uses_a_socket_subclass_own_methods(loop):
     assert bytes(proto.data) == b"in" and "recv" in calls and "send" in calls
     transport.close()
     b.close()
+
+
+# --- writes deferred to the end of the iteration (flush_writes) -----------
+
+class _CountingSocket(socket.socket):
+    sends = 0
+
+    def send(self, data):
+        type(self).sends += 1
+        return super().send(data)
+
+
+def _counting_pair(loop, proto_factory=None):
+    a, b = socket.socketpair()
+    sock = _CountingSocket(a.family, a.type, fileno=a.detach())
+    _CountingSocket.sends = 0
+    proto = (proto_factory or _Proto)(loop)
+    transport, _ = loop.run_until_complete(loop.create_connection(lambda: proto, sock=sock))
+    b.setblocking(False)
+    return transport, proto, b
+
+
+def test_writes_in_a_callback_leave_together_at_the_iteration_end(loop):
+    loop.set_debug(False)
+    transport, proto, b = _counting_pair(loop)
+    seen = {}
+
+    async def writer():
+        transport.write(b"one,")
+        transport.write(bytearray(b"two,"))
+        transport.write(b"three")
+        # Still buffered on the C path: sent when this iteration's
+        # callbacks have run.  asyncio's transport sent the first at once.
+        seen["buffered"] = transport.get_write_buffer_size()
+
+    loop.run_until_complete(writer())
+    assert _recv_all(loop, b, 13) == b"one,two,three"
+    if PURE:
+        assert seen["buffered"] == 0
+    else:
+        assert seen["buffered"] == 13
+        assert _CountingSocket.sends == 1
+    assert transport.get_write_buffer_size() == 0
+    transport.close()
+    b.close()
+
+
+def test_a_write_outside_the_loops_callbacks_leaves_at_once(loop):
+    loop.set_debug(False)
+    transport, proto, b = _counting_pair(loop)
+    transport.write(b"now")
+    assert transport.get_write_buffer_size() == 0
+    assert _CountingSocket.sends == 1
+    b.setblocking(True)
+    assert b.recv(3) == b"now"
+    transport.close()
+    b.close()
+
+
+@pytest.mark.parametrize("then", ["close", "write_eof", "abort"])
+def test_a_deferred_write_then(loop, then):
+    loop.set_debug(False)
+    transport, proto, b = _connect(loop)
+
+    async def go():
+        transport.write(b"data")
+        getattr(transport, then)()
+
+    loop.run_until_complete(go())
+    b.setblocking(True)
+    b.settimeout(5)
+    got = b""
+    while True:
+        try:
+            chunk = b.recv(100)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        got += chunk
+    # Sent before the close, the EOF, or the abort (which drops only what
+    # the socket would not take, as with asyncio's transport).
+    assert got == b"data"
+    if then == "abort":
+        assert loop.run_until_complete(proto.lost) is None
+    if then == "close":
+        assert loop.run_until_complete(proto.lost) is None
+    transport.close()
+    b.close()
+
+
+def test_deferred_writes_to_a_peer_that_does_not_read(loop):
+    loop.set_debug(False)
+    transport, proto, b = _connect(loop)
+    transport.set_write_buffer_limits(high=64 * 1024)
+    chunk = bytes(range(256)) * 256
+    sent = bytearray()
+
+    async def fill():
+        while not proto.paused:
+            transport.write(chunk)
+            sent.extend(chunk)
+            await asyncio.sleep(0)      # the flush runs in between
+            assert len(sent) < 64 * 1024 * 1024, "the buffer never filled"
+
+    loop.run_until_complete(fill())
+    assert transport.get_write_buffer_size() > 0
+    assert _recv_all(loop, b, len(sent)) == bytes(sent)
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert proto.resumed == 1 and transport.get_write_buffer_size() == 0
+    transport.close()
+    b.close()
+
+
+def test_a_deferred_write_to_a_gone_peer_is_fatal(loop):
+    loop.set_debug(False)
+
+    class KeepOpen(_Proto):
+        def eof_received(self):
+            return True
+
+    transport, proto, b = _connect(loop, KeepOpen)
+    b.close()
+    loop.run_until_complete(asyncio.sleep(0.01))
+
+    async def write_until_lost():
+        for _ in range(100):
+            if proto.lost.done():
+                return
+            transport.write(b"into the void")
+            await asyncio.sleep(0.001)
+
+    loop.run_until_complete(write_until_lost())
+    exc = loop.run_until_complete(proto.lost)
+    assert isinstance(exc, (BrokenPipeError, ConnectionResetError)), exc
+    assert transport.get_write_buffer_size() == 0

@@ -9,3 +9,12 @@
 /* _transport.c: compile_transport(cls), the compiled methods of the
  * socket transport put on @cls. */
 PyObject *coop_py_compile_transport (PyObject *module, PyObject *cls);
+
+/* _speedups.c: queues @transport's buffered data to be sent at the end of
+ * the loop's iteration; 1 if queued, 0 if it should be sent now, -1 on
+ * error. */
+int coop_py_defer_write (PyObject *loop, PyObject *transport);
+
+/* _transport.c: sends what @transport buffered for the end of the
+ * iteration; 0, or -1 with SystemExit or KeyboardInterrupt set. */
+int coop_py_transport_flush (PyObject *transport);

@@ -34,11 +34,13 @@ static PyObject *socket_type;      /* socket.socket */
 static PyObject *str_fileno;
 
 static PyObject *base_write;       /* _SelectorSocketTransport.write */
+static PyObject *base_abort;       /* and abort */
 static PyObject *str_conn_lost, *str_sock, *str_max_size, *str_protocol,
                 *str_fatal_error, *str_on_eof, *str_data_received, *str_recv,
                 *str_send, *str_read_ready_cb, *str_closing, *str_eof,
                 *str_empty_waiter, *str_buffer, *str_loop, *str_add_writer,
-                *str_sock_fd, *str_write_ready, *str_extend, *str_maybe_pause;
+                *str_sock_fd, *str_write_ready, *str_extend, *str_maybe_pause,
+                *str_high_water, *str_protocol_paused;
 static PyObject *msg_read, *msg_received, *msg_write;
 
 /* An attribute of the transport: from its instance dict when it is there
@@ -375,6 +377,167 @@ write_rest (PyObject *self, PyObject *rest)
   Py_RETURN_NONE;
 }
 
+/* self._buffer.extend(data), then self._maybe_pause_protocol() when the
+ * buffer has passed the high-water mark (the method looks at nothing
+ * else). */
+static PyObject *
+buffer_data (PyObject *self, PyObject *data)
+{
+  PyObject *buffer = PyObject_GetAttr (self, str_buffer);
+  PyObject *high, *r;
+  Py_ssize_t size;
+  int over;
+
+  if (buffer == NULL)
+    return NULL;
+  r = PyObject_CallMethodOneArg (buffer, str_extend, data);
+  size = PyObject_Length (buffer);
+  Py_DECREF (buffer);
+  if (r == NULL || size < 0)
+    {
+      Py_XDECREF (r);
+      return NULL;
+    }
+  Py_DECREF (r);
+  high = PyObject_GetAttr (self, str_high_water);
+  if (high == NULL)
+    return NULL;
+  {
+    PyObject *sz = PyLong_FromSsize_t (size);
+
+    over = sz ? PyObject_RichCompareBool (sz, high, Py_GT) : -1;
+    Py_XDECREF (sz);
+  }
+  Py_DECREF (high);
+  if (over < 0)
+    return NULL;
+  if (over)
+    {
+      r = PyObject_CallMethodNoArgs (self, str_maybe_pause);
+      if (r == NULL)
+        return NULL;
+      Py_DECREF (r);
+    }
+  Py_RETURN_NONE;
+}
+
+int
+coop_py_transport_flush (PyObject *self)
+{
+  PyObject *dict = dict_of (self);
+  PyObject *buffer = NULL, *sock = NULL, *r = NULL, *v;
+  Py_ssize_t len, n;
+  int t, result = -1;
+
+  if ((t = attr_true (self, dict, str_conn_lost)) != 0)
+    {
+      result = t < 0 ? -1 : 0;
+      goto out;
+    }
+  if ((buffer = attr (self, dict, str_buffer)) == NULL)
+    goto out;
+  if (!PyByteArray_CheckExact (buffer) || (len = PyByteArray_GET_SIZE (buffer)) == 0)
+    {
+      result = 0;   /* aborted, or sent by someone else since */
+      goto out;
+    }
+  /* The common case in C: nothing but the data to send.  Everything else
+   * (closing, EOF to write, a sendfile waiting, the protocol paused) is
+   * asyncio's _write_ready(). */
+  if ((v = attr (self, dict, str_empty_waiter)) == NULL)
+    goto out;
+  Py_DECREF (v);
+  if (v != Py_None || (t = attr_true (self, dict, str_closing)) != 0 ||
+      (t = attr_true (self, dict, str_eof)) != 0 ||
+      (t = attr_true (self, dict, str_protocol_paused)) != 0)
+    {
+      if (t < 0)
+        goto out;
+      r = PyObject_CallMethodNoArgs (self, str_write_ready);
+      if (r == NULL)
+        goto out;
+      Py_CLEAR (r);
+      len = PyByteArray_GET_SIZE (buffer);
+      if (len == 0 || (t = attr_true (self, dict, str_conn_lost)) != 0)
+        {
+          result = t < 0 ? -1 : 0;
+          goto out;
+        }
+      goto wait_writable;
+    }
+
+  if ((sock = attr (self, dict, str_sock)) == NULL)
+    goto out;
+  n = sock_send (sock, buffer);
+  if (n == -1)
+    {
+      /* As _write_ready(): the buffer dropped, the transport closed. */
+      PyObject *type, *value, *tb;
+
+      if (PyErr_ExceptionMatches (PyExc_SystemExit) ||
+          PyErr_ExceptionMatches (PyExc_KeyboardInterrupt))
+        goto out;
+      PyErr_Fetch (&type, &value, &tb);
+      if (PyByteArray_Resize (buffer, 0) < 0)
+        {
+          Py_XDECREF (type);
+          Py_XDECREF (value);
+          Py_XDECREF (tb);
+          goto out;
+        }
+      PyErr_Restore (type, value, tb);
+      r = fatal_error (self, msg_write);
+      result = r == NULL ? -1 : 0;
+      goto out;
+    }
+  if (n == -2)
+    n = 0;
+  if (n >= len)
+    {
+      result = PyByteArray_Resize (buffer, 0) < 0 ? -1 : 0;
+      goto out;
+    }
+  if (n > 0)
+    {
+      /* del buffer[:n] */
+      memmove (PyByteArray_AS_STRING (buffer), PyByteArray_AS_STRING (buffer) + n, len - n);
+      if (PyByteArray_Resize (buffer, len - n) < 0)
+        goto out;
+    }
+
+wait_writable:
+  /* The rest waits for the socket to be writable, as write() arranges it
+   * when its send() leaves some. */
+  {
+    PyObject *loop = attr (self, dict, str_loop);
+    PyObject *fd = loop ? attr (self, dict, str_sock_fd) : NULL;
+    PyObject *cb = fd ? PyObject_GetAttr (self, str_write_ready) : NULL;
+
+    r = cb ? PyObject_CallMethodObjArgs (loop, str_add_writer, fd, cb, NULL) : NULL;
+    Py_XDECREF (loop);
+    Py_XDECREF (fd);
+    Py_XDECREF (cb);
+    if (r != NULL)
+      result = 0;
+  }
+
+out:
+  if (result < 0 && PyErr_Occurred () &&
+      !PyErr_ExceptionMatches (PyExc_SystemExit) &&
+      !PyErr_ExceptionMatches (PyExc_KeyboardInterrupt))
+    {
+      /* Nothing else may escape a flush (asyncio's own _write_ready lets
+       * only those two out): report it as a callback error would be. */
+      PyErr_WriteUnraisable (self);
+      result = 0;
+    }
+  Py_XDECREF (r);
+  Py_XDECREF (sock);
+  Py_XDECREF (buffer);
+  Py_XDECREF (dict);
+  return result;
+}
+
 /* write(data): bytes or a bytearray, with nothing buffered, no EOF
  * written, no sendfile running and the connection not lost, is sent at
  * once; everything else is the Python method's. */
@@ -382,7 +545,7 @@ static PyObject *
 transport_write (PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
   Py_ssize_t nargs = PyVectorcall_NARGS (nargsf);
-  PyObject *data, *dict = NULL, *v, *sock, *rest, *r;
+  PyObject *data, *dict = NULL, *v, *sock, *loop, *rest, *r;
   Py_ssize_t len, n;
   int t = 0;
 
@@ -403,6 +566,17 @@ transport_write (PyObject *self, PyObject *const *args, size_t nargsf, PyObject 
       (t = attr_true (self, dict, str_buffer)) != 0)
     goto python_or_error;
 
+  /* While the loop runs callbacks: buffered, sent at the end of the
+   * iteration (coop_py_defer_write in _speedups.c). */
+  if ((loop = attr (self, dict, str_loop)) == NULL)
+    goto error;
+  t = coop_py_defer_write (loop, self);
+  Py_DECREF (loop);
+  if (t != 0)
+    {
+      Py_XDECREF (dict);
+      return t < 0 ? NULL : buffer_data (self, data);
+    }
   if ((sock = attr (self, dict, str_sock)) == NULL)
     goto error;
   Py_CLEAR (dict);
@@ -448,11 +622,43 @@ python:
   }
 }
 
+/* abort(): asyncio's, after one try at sending what write() left for the
+ * end of the iteration.  asyncio's write() sends at once, so a write()
+ * then abort() in one callback got the data out (when the socket took
+ * it); deferred, it would always be dropped. */
+static PyObject *
+transport_abort (PyObject *self, PyObject *unused)
+{
+  PyObject *dict = dict_of (self);
+  PyObject *buffer = NULL, *sock = NULL;
+  int lost = attr_true (self, dict, str_conn_lost);
+
+  if (lost == 0 && (buffer = attr (self, dict, str_buffer)) != NULL &&
+      PyByteArray_CheckExact (buffer) && PyByteArray_GET_SIZE (buffer) > 0 &&
+      (sock = attr (self, dict, str_sock)) != NULL &&
+      sock_send (sock, buffer) == -1 &&
+      (PyErr_ExceptionMatches (PyExc_SystemExit) ||
+       PyErr_ExceptionMatches (PyExc_KeyboardInterrupt)))
+    {
+      Py_XDECREF (dict);
+      Py_XDECREF (buffer);
+      Py_XDECREF (sock);
+      return NULL;
+    }
+  /* Whatever went wrong there, abort() drops the rest anyway. */
+  PyErr_Clear ();
+  Py_XDECREF (dict);
+  Py_XDECREF (buffer);
+  Py_XDECREF (sock);
+  return PyObject_CallOneArg (base_abort, self);
+}
+
 static PyMethodDef transport_methods[] = {
   { "_read_ready", transport_read_ready, METH_NOARGS, NULL },
   { "_read_ready__data_received", transport_read_ready__data_received, METH_NOARGS, NULL },
   { "write", (PyCFunction) (void (*) (void)) transport_write, METH_FASTCALL | METH_KEYWORDS, NULL },
   { "is_closing", transport_is_closing, METH_NOARGS, NULL },
+  { "abort", transport_abort, METH_NOARGS, NULL },
   { NULL }
 };
 
@@ -478,6 +684,9 @@ coop_py_compile_transport (PyObject *module, PyObject *cls)
       return NULL;
     }
   Py_XSETREF (base_write, write);
+  Py_XSETREF (base_abort, PyObject_GetAttrString (cls, "abort"));
+  if (base_abort == NULL)
+    return NULL;
   if (socket_type == NULL)
     {
       PyObject *mod = PyImport_ImportModule ("socket");
@@ -513,6 +722,8 @@ coop_py_compile_transport (PyObject *module, PyObject *cls)
   INTERN (str_write_ready, "_write_ready");
   INTERN (str_extend, "extend");
   INTERN (str_maybe_pause, "_maybe_pause_protocol");
+  INTERN (str_high_water, "_high_water");
+  INTERN (str_protocol_paused, "_protocol_paused");
   INTERN (msg_read, "Fatal read error on socket transport");
   INTERN (msg_received, "Fatal error: protocol.data_received() call failed.");
   INTERN (msg_write, "Fatal write error on socket transport");
