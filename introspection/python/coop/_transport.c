@@ -3,20 +3,24 @@
  *
  * coop.EventLoop's TCP and Unix stream transports are asyncio's own
  * _SelectorSocketTransport, as a subclass (_loop.py, _SocketTransport)
- * whose four methods that run for every request are the C functions below:
+ * whose methods that run for every request are the C functions below:
  * _read_ready (the reader callback the loop runs when the socket is
  * readable), _read_ready__data_received (recv, then the protocol's
- * data_received), write (the send tried at once when nothing is buffered)
- * and is_closing.  Each does what the Python method of CPython 3.11 does,
- * line for line, through the transport's own attributes, so everything
- * else in the class (buffering, flow control, close, sendfile, start_tls)
- * works on the same state.  Whatever is off the common path - a
- * memoryview, a buffer that already holds data, a lost connection, EOF
- * written - is handed to the Python method, which does the checks and the
- * rest itself.  In debug mode the loop makes the plain class.
+ * data_received), write, is_closing, and abort.  Each does what the
+ * Python method of CPython 3.11 does, through the transport's own
+ * attributes, so everything else in the class (buffering, flow control,
+ * close, sendfile, start_tls) works on the same state.  Whatever is off
+ * the common path - a memoryview, a buffer that already holds data, a
+ * lost connection, EOF written - is handed to the Python method, which
+ * does the checks and the rest itself.  In debug mode the loop makes the
+ * plain class.
  *
- * They save three Python frames per request: in the TCP echo benchmark
- * (bench/run, tcp) that was a tenth of the server's instructions.
+ * They save three Python frames per request, and recv()/send() go to the
+ * socket's fd directly (sock_recv, sock_send).  While the loop runs
+ * callbacks, write() only buffers and queues the transport: the loop
+ * sends every queued buffer at the end of the iteration (flush_writes in
+ * _speedups.c, coop_py_transport_flush here); abort() first tries to send
+ * what was queued.  docs/design-notes.md tells why, with the figures.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
