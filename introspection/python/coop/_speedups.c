@@ -201,6 +201,22 @@ track_all (PyObject *queue)
   return PyErr_Occurred () ? -1 : 0;
 }
 
+/* The exception being raised, taken out of the thread state as the object
+ * an `except ... as exc:` clause binds: normalized, its traceback set. */
+PyObject *
+coop_py_take_exception (void)
+{
+  PyObject *type, *value, *tb;
+
+  PyErr_Fetch (&type, &value, &tb);
+  PyErr_NormalizeException (&type, &value, &tb);
+  if (tb != NULL && value != NULL)
+    PyException_SetTraceback (value, tb);
+  Py_XDECREF (type);
+  Py_XDECREF (tb);
+  return value;
+}
+
 /* Runs one handle as Handle._run() does.  Returns 0, or -1 with the
  * exception set for SystemExit and KeyboardInterrupt (which propagate). */
 static int
@@ -236,15 +252,9 @@ handle_run (PyObject *handle)
     return -1;
 
   {
-    PyObject *type, *value, *tb, *r;
+    PyObject *value = coop_py_take_exception ();
+    PyObject *r = PyObject_CallFunctionObjArgs (report_error, handle, value, NULL);
 
-    PyErr_Fetch (&type, &value, &tb);
-    PyErr_NormalizeException (&type, &value, &tb);
-    if (tb != NULL)
-      PyException_SetTraceback (value, tb);
-    Py_XDECREF (type);
-    Py_XDECREF (tb);
-    r = PyObject_CallFunctionObjArgs (report_error, handle, value, NULL);
     Py_XDECREF (value);
     if (r == NULL)
       return -1;   /* the exception handler raised: as in asyncio */

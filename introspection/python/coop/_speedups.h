@@ -6,6 +6,10 @@
 
 #include <Python.h>
 
+/* _speedups.c: the exception being raised, as `except ... as exc:` binds
+ * it (a new reference; the error indicator is cleared). */
+PyObject *coop_py_take_exception (void);
+
 /* _transport.c: compile_transport(cls), the compiled methods of the
  * socket transport put on @cls. */
 PyObject *coop_py_compile_transport (PyObject *module, PyObject *cls);

@@ -98,17 +98,12 @@ attr_true (PyObject *self, PyObject *dict, PyObject *name)
 static PyObject *
 fatal_error (PyObject *self, PyObject *message)
 {
-  PyObject *type, *value, *tb, *r;
+  PyObject *value, *r;
 
   if (PyErr_ExceptionMatches (PyExc_SystemExit) ||
       PyErr_ExceptionMatches (PyExc_KeyboardInterrupt))
     return NULL;
-  PyErr_Fetch (&type, &value, &tb);
-  PyErr_NormalizeException (&type, &value, &tb);
-  if (tb != NULL)
-    PyException_SetTraceback (value, tb);
-  Py_XDECREF (type);
-  Py_XDECREF (tb);
+  value = coop_py_take_exception ();
   r = PyObject_CallMethodObjArgs (self, str_fatal_error, value, message, NULL);
   Py_XDECREF (value);
   if (r == NULL)
@@ -348,12 +343,12 @@ transport_is_closing (PyObject *self, PyObject *unused)
   return PyObject_GetAttr (self, str_closing);
 }
 
-/* What write() does with the data the first send() left: the writer
- * callback registered, the rest buffered, the protocol maybe paused. */
-static PyObject *
-write_rest (PyObject *self, PyObject *rest)
+/* self._loop._add_writer(self._sock_fd, self._write_ready): the rest of
+ * the buffer waits for the socket to be writable. */
+static int
+wait_writable (PyObject *self)
 {
-  PyObject *loop, *fd, *cb, *buffer, *r;
+  PyObject *loop, *fd, *cb, *r;
 
   loop = PyObject_GetAttr (self, str_loop);
   fd = loop ? PyObject_GetAttr (self, str_sock_fd) : NULL;
@@ -363,22 +358,9 @@ write_rest (PyObject *self, PyObject *rest)
   Py_XDECREF (fd);
   Py_XDECREF (cb);
   if (r == NULL)
-    return NULL;
+    return -1;
   Py_DECREF (r);
-
-  buffer = PyObject_GetAttr (self, str_buffer);
-  if (buffer == NULL)
-    return NULL;
-  r = PyObject_CallMethodOneArg (buffer, str_extend, rest);
-  Py_DECREF (buffer);
-  if (r == NULL)
-    return NULL;
-  Py_DECREF (r);
-  r = PyObject_CallMethodNoArgs (self, str_maybe_pause);
-  if (r == NULL)
-    return NULL;
-  Py_DECREF (r);
-  Py_RETURN_NONE;
+  return 0;
 }
 
 /* self._buffer.extend(data), then self._maybe_pause_protocol() when the
@@ -425,6 +407,14 @@ buffer_data (PyObject *self, PyObject *data)
   Py_RETURN_NONE;
 }
 
+/* What write() does with the data its send() left: the writer callback
+ * registered, the rest buffered, the protocol maybe paused. */
+static PyObject *
+write_rest (PyObject *self, PyObject *rest)
+{
+  return wait_writable (self) < 0 ? NULL : buffer_data (self, rest);
+}
+
 int
 coop_py_transport_flush (PyObject *self)
 {
@@ -467,7 +457,7 @@ coop_py_transport_flush (PyObject *self)
           result = t < 0 ? -1 : 0;
           goto out;
         }
-      goto wait_writable;
+      goto writable;
     }
 
   if ((sock = attr (self, dict, str_sock)) == NULL)
@@ -509,21 +499,9 @@ coop_py_transport_flush (PyObject *self)
         goto out;
     }
 
-wait_writable:
-  /* The rest waits for the socket to be writable, as write() arranges it
-   * when its send() leaves some. */
-  {
-    PyObject *loop = attr (self, dict, str_loop);
-    PyObject *fd = loop ? attr (self, dict, str_sock_fd) : NULL;
-    PyObject *cb = fd ? PyObject_GetAttr (self, str_write_ready) : NULL;
-
-    r = cb ? PyObject_CallMethodObjArgs (loop, str_add_writer, fd, cb, NULL) : NULL;
-    Py_XDECREF (loop);
-    Py_XDECREF (fd);
-    Py_XDECREF (cb);
-    if (r != NULL)
-      result = 0;
-  }
+writable:
+  /* As write() when its send() leaves some. */
+  result = wait_writable (self);
 
 out:
   if (result < 0 && PyErr_Occurred () &&
