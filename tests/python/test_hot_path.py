@@ -724,20 +724,34 @@ def test_socket_transport_write_misuse(loop):
     b.close()
 
 
-def test_socket_transport_buffers_for_a_peer_that_does_not_read(loop):
+@pytest.mark.parametrize("where", ["outside", "inside"])
+def test_socket_transport_buffers_for_a_peer_that_does_not_read(loop, where):
+    """Writes from outside the loop's callbacks (sent at once) and from a
+    coroutine (sent at the iteration's end) until the protocol is paused:
+    the rest stays buffered, in order, and leaves when the peer reads."""
     loop.set_debug(False)
     transport, proto, b = _connect(loop)
     transport.set_write_buffer_limits(high=64 * 1024)
     chunk = bytes(range(256)) * 256         # 64 KiB
     sent = bytearray()
-    while not proto.paused:
-        transport.write(chunk)
-        sent += chunk
+
+    def write(data):
+        transport.write(data)
+        sent.extend(data)
         assert len(sent) < 64 * 1024 * 1024, "the buffer never filled"
+
+    async def fill():
+        while not proto.paused:
+            write(chunk)
+            await asyncio.sleep(0)          # the flush runs in between
+
+    if where == "inside":
+        loop.run_until_complete(fill())
+    else:
+        while not proto.paused:
+            write(chunk)
     assert transport.get_write_buffer_size() > 0
-    # Writes past the high-water mark are buffered, in order.
-    transport.write(b"tail")
-    sent += b"tail"
+    write(b"tail")                          # past the high-water mark
     assert _recv_all(loop, b, len(sent)) == bytes(sent)
     loop.run_until_complete(asyncio.sleep(0.01))
     assert proto.resumed == 1 and transport.get_write_buffer_size() == 0
@@ -971,29 +985,6 @@ def test_a_deferred_write_then(loop, then):
         assert loop.run_until_complete(proto.lost) is None
     if then == "close":
         assert loop.run_until_complete(proto.lost) is None
-    transport.close()
-    b.close()
-
-
-def test_deferred_writes_to_a_peer_that_does_not_read(loop):
-    loop.set_debug(False)
-    transport, proto, b = _connect(loop)
-    transport.set_write_buffer_limits(high=64 * 1024)
-    chunk = bytes(range(256)) * 256
-    sent = bytearray()
-
-    async def fill():
-        while not proto.paused:
-            transport.write(chunk)
-            sent.extend(chunk)
-            await asyncio.sleep(0)      # the flush runs in between
-            assert len(sent) < 64 * 1024 * 1024, "the buffer never filled"
-
-    loop.run_until_complete(fill())
-    assert transport.get_write_buffer_size() > 0
-    assert _recv_all(loop, b, len(sent)) == bytes(sent)
-    loop.run_until_complete(asyncio.sleep(0.01))
-    assert proto.resumed == 1 and transport.get_write_buffer_size() == 0
     transport.close()
     b.close()
 
