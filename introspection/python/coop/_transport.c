@@ -167,12 +167,7 @@ sock_io (int fd, char *buf, size_t len, int sending)
         }
       if (errno == EAGAIN || errno == EWOULDBLOCK)
         return -2;
-      {
-        int saved = errno;
-
-        PyErr_SetFromErrno (PyExc_OSError);
-        errno = saved;          /* for sock_recv's second call */
-      }
+      PyErr_SetFromErrno (PyExc_OSError);
       return -1;
     }
 }
@@ -182,18 +177,19 @@ sock_io (int fd, char *buf, size_t len, int sending)
  * read, some 500 instructions a read).  The first recv() fills small_buf;
  * only when that came back full is a bytes object of @size made for a
  * second one.  Returns the data; or NULL with *would_block set; or NULL
- * with an exception.  An error of the second recv() is not lost: the data
- * goes first and *later_error holds the errno, as the next recv() would
- * have reported it. */
+ * with an exception.  An exception of the second recv() (an OSError, or
+ * whatever a signal handler raised) is not lost: the data goes first, and
+ * *later holds the exception, to be raised after it as the next recv()
+ * would have. */
 static PyObject *
-sock_recv (PyObject *sock, PyObject *sizeobj, int *would_block, int *later_error)
+sock_recv (PyObject *sock, PyObject *sizeobj, int *would_block, PyObject **later)
 {
   Py_ssize_t size, n, m;
   PyObject *data;
   int fd;
 
   *would_block = 0;
-  *later_error = 0;
+  *later = NULL;
   size = PyLong_Check (sizeobj) ? PyLong_AsSsize_t (sizeobj) : -1;
   if ((PyObject *) Py_TYPE (sock) != socket_type || size < 0)
     {
@@ -220,14 +216,14 @@ sock_recv (PyObject *sock, PyObject *sizeobj, int *would_block, int *later_error
   memcpy (PyBytes_AS_STRING (data), small_buf, SMALL_READ);
   m = sock_io (fd, PyBytes_AS_STRING (data) + SMALL_READ, size - SMALL_READ, 0);
   if (m == -1)
-    {
-      *later_error = errno;
-      PyErr_Clear ();
-    }
+    *later = coop_py_take_exception ();
   if (m < 0)
     m = 0;
   if (_PyBytes_Resize (&data, SMALL_READ + m) < 0)
-    return NULL;
+    {
+      Py_CLEAR (*later);
+      return NULL;
+    }
   return data;
 }
 
@@ -262,8 +258,9 @@ transport_read_ready__data_received (PyObject *self, PyObject *unused)
 {
   PyObject *dict = dict_of (self);
   PyObject *sock = NULL, *size = NULL, *data = NULL, *protocol = NULL, *r = NULL;
+  PyObject *later = NULL;
   int lost = attr_true (self, dict, str_conn_lost);
-  int blocked, later_error;
+  int blocked;
 
   if (lost != 0)
     {
@@ -274,7 +271,7 @@ transport_read_ready__data_received (PyObject *self, PyObject *unused)
   if ((sock = attr (self, dict, str_sock)) == NULL ||
       (size = attr (self, dict, str_max_size)) == NULL)
     goto out;
-  data = sock_recv (sock, size, &blocked, &later_error);
+  data = sock_recv (sock, size, &blocked, &later);
   if (data == NULL)
     {
       r = blocked ? Py_NewRef (Py_None) : fatal_error (self, msg_read);
@@ -300,16 +297,17 @@ transport_read_ready__data_received (PyObject *self, PyObject *unused)
   else
     {
       Py_SETREF (r, Py_NewRef (Py_None));
-      if (later_error != 0)
+      if (later != NULL)
         {
           /* What the next recv() would have raised. */
-          errno = later_error;
-          PyErr_SetFromErrno (PyExc_OSError);
+          PyErr_SetObject ((PyObject *) Py_TYPE (later), later);
+          Py_CLEAR (later);
           Py_SETREF (r, fatal_error (self, msg_read));
         }
     }
 
 out:
+  Py_XDECREF (later);   /* (data_received failed: the transport is closed) */
   Py_XDECREF (dict);
   Py_XDECREF (sock);
   Py_XDECREF (size);
