@@ -689,7 +689,7 @@ def _report_callback_error(handle, exc):
 
 class _SocketTransport(selector_events._SelectorSocketTransport):
     """asyncio's socket transport; _read_ready, _read_ready__data_received,
-    write and is_closing are compiled (coop/_transport.c)."""
+    write, is_closing and abort are compiled (coop/_transport.c)."""
 
 
 # The compiled methods mirror CPython 3.11's (the Python on Debian 12):

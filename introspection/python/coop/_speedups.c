@@ -985,13 +985,7 @@ flush_writes (LoopCore *self)
       Py_DECREF (list);
     }
   if (self->pending_writes != NULL && PyList_GET_SIZE (self->pending_writes) > 0)
-    {
-      PyObject *r = PyObject_CallMethodOneArg ((PyObject *) self, str_wake_at, zero);
-
-      if (r == NULL)
-        return -1;
-      Py_DECREF (r);
-    }
+    return coop_py_discard (PyObject_CallMethodOneArg ((PyObject *) self, str_wake_at, zero));
   return 0;
 }
 
@@ -1110,6 +1104,7 @@ core_new (PyTypeObject *type, PyObject *args, PyObject *kwds)
     return 0;                                                                   \
   }
 BOOL_GETSET (closed)
+BOOL_GETSET (debug)
 BOOL_GETSET (stopping)
 BOOL_GETSET (dispatching)
 
@@ -1123,42 +1118,22 @@ core_track_queued (LoopCore *self, PyObject *unused)
   Py_RETURN_NONE;
 }
 
-static PyObject *
-get_debug (LoopCore *self, void *c)
-{
-  return PyBool_FromLong (self->debug);
-}
-
-/* In debug mode Python's runner takes the queued handles: it does not know
- * they are untracked (see handle_track). */
+/* _debug = on: in debug mode Python's runner takes the queued handles, and
+ * it does not know they are untracked (see handle_track). */
 static int
-set_debug (LoopCore *self, PyObject *v, void *c)
+set_debug_tracking (LoopCore *self, PyObject *v, void *c)
 {
-  int b;
+  int b = v != NULL ? PyObject_IsTrue (v) : 0;
 
-  if (v == NULL)
-    {
-      PyErr_SetString (PyExc_AttributeError, "cannot delete");
-      return -1;
-    }
-  b = PyObject_IsTrue (v);
-  if (b < 0)
+  if (b < 0 || (b > 0 && !self->debug &&
+                coop_py_discard (core_track_queued (self, NULL)) < 0))
     return -1;
-  if (b && !self->debug)
-    {
-      PyObject *r = core_track_queued (self, NULL);
-
-      if (r == NULL)
-        return -1;
-      Py_DECREF (r);
-    }
-  self->debug = (char) b;
-  return 0;
+  return set_debug (self, v, c);
 }
 
 static PyGetSetDef core_getset[] = {
   { "_closed", (getter) get_closed, (setter) set_closed, NULL, NULL },
-  { "_debug", (getter) get_debug, (setter) set_debug, NULL, NULL },
+  { "_debug", (getter) get_debug, (setter) set_debug_tracking, NULL, NULL },
   { "_stopping", (getter) get_stopping, (setter) set_stopping, NULL, NULL },
   { "_dispatching", (getter) get_dispatching, (setter) set_dispatching, NULL, NULL },
   { NULL }

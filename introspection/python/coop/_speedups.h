@@ -6,6 +6,17 @@
 
 #include <Python.h>
 
+/* Drops what a call returned: 0, or -1 when the call failed (its
+ * exception stays set). */
+static inline int
+coop_py_discard (PyObject *result)
+{
+  if (result == NULL)
+    return -1;
+  Py_DECREF (result);
+  return 0;
+}
+
 /* _speedups.c: the exception being raised, as `except ... as exc:` binds
  * it (a new reference; the error indicator is cleared). */
 PyObject *coop_py_take_exception (void);

@@ -321,18 +321,14 @@ transport_read_ready (PyObject *self, PyObject *unused)
 {
   PyObject *dict = dict_of (self);
   PyObject *cb = attr (self, dict, str_read_ready_cb);
-  PyObject *r;
+  int r;
 
   Py_XDECREF (dict);
-
   if (cb == NULL)
     return NULL;
-  r = PyObject_CallNoArgs (cb);
+  r = coop_py_discard (PyObject_CallNoArgs (cb));
   Py_DECREF (cb);
-  if (r == NULL)
-    return NULL;
-  Py_DECREF (r);
-  Py_RETURN_NONE;
+  return r < 0 ? NULL : Py_NewRef (Py_None);
 }
 
 static PyObject *
@@ -355,53 +351,34 @@ wait_writable (PyObject *self)
   Py_XDECREF (loop);
   Py_XDECREF (fd);
   Py_XDECREF (cb);
-  if (r == NULL)
-    return -1;
-  Py_DECREF (r);
-  return 0;
+  return coop_py_discard (r);
 }
 
 /* self._buffer.extend(data), then self._maybe_pause_protocol() when the
  * buffer has passed the high-water mark (the method looks at nothing
- * else). */
+ * else; a mark that is not a plain int is left to it). */
 static PyObject *
 buffer_data (PyObject *self, PyObject *data)
 {
   PyObject *buffer = PyObject_GetAttr (self, str_buffer);
-  PyObject *high, *r;
-  Py_ssize_t size;
-  int over;
+  PyObject *high;
+  Py_ssize_t size, mark;
+  int r;
 
   if (buffer == NULL)
     return NULL;
-  r = PyObject_CallMethodOneArg (buffer, str_extend, data);
+  r = coop_py_discard (PyObject_CallMethodOneArg (buffer, str_extend, data));
   size = PyObject_Length (buffer);
   Py_DECREF (buffer);
-  if (r == NULL || size < 0)
-    {
-      Py_XDECREF (r);
-      return NULL;
-    }
-  Py_DECREF (r);
-  high = PyObject_GetAttr (self, str_high_water);
-  if (high == NULL)
+  if (r < 0 || size < 0 || (high = PyObject_GetAttr (self, str_high_water)) == NULL)
     return NULL;
-  {
-    PyObject *sz = PyLong_FromSsize_t (size);
-
-    over = sz ? PyObject_RichCompareBool (sz, high, Py_GT) : -1;
-    Py_XDECREF (sz);
-  }
+  mark = PyLong_CheckExact (high) ? PyLong_AsSsize_t (high) : -1;
   Py_DECREF (high);
-  if (over < 0)
+  PyErr_Clear ();       /* (a mark past Py_ssize_t: as not a plain int) */
+  if (mark >= 0 && size <= mark)
+    Py_RETURN_NONE;
+  if (coop_py_discard (PyObject_CallMethodNoArgs (self, str_maybe_pause)) < 0)
     return NULL;
-  if (over)
-    {
-      r = PyObject_CallMethodNoArgs (self, str_maybe_pause);
-      if (r == NULL)
-        return NULL;
-      Py_DECREF (r);
-    }
   Py_RETURN_NONE;
 }
 
